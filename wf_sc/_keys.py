@@ -1,0 +1,43 @@
+"""Every AnnData key that wf_sc reads or writes, in one place.
+
+``key_added`` (default ``"weightflow"``) names the ``uns`` namespace of a fit; the per-cell
+outputs live under fixed, guessable keys derived from ``VKEY`` so that scVelo and CellRank find
+them (``obsm['wf_velocity']``, ``obsm['wf_velocity_<basis>']``, ``uns['wf_velocity_params']``).
+"""
+
+from __future__ import annotations
+
+#: default ``uns`` namespace of a fit
+UNS = "weightflow"
+#: drift of each cell at its own time, in the representation space (obsm)
+VKEY = "wf_velocity"
+#: log-density of each cell under the fitted model at its own time (obs)
+LOG_DENSITY = "wf_log_density"
+#: numeric time written by :func:`wf_sc.pp.prepare` (obs)
+TIME = "wf_time"
+#: default representation
+USE_REP = "X_pca"
+
+# sub-keys of uns[key_added]
+PARAMS = "params"
+TIMES = "times"
+HISTORY = "history"
+NLL = "nll"
+STANDARDIZATION = "standardization"
+MODEL = "model"
+POPULATIONS = "populations"
+
+
+def velocity_basis(basis: str, vkey: str = VKEY) -> str:
+    """obsm key of the drift projected to ``basis``: ``'{vkey}_{basis}'`` (scVelo convention)."""
+    return f"{vkey}_{basis.removeprefix('X_')}"
+
+
+def velocity_params(vkey: str = VKEY) -> str:
+    """uns key listing the embeddings the drift was projected to (scVelo convention)."""
+    return f"{vkey}_params"
+
+
+def basis_key(basis: str) -> str:
+    """obsm key of an embedding: ``'umap'`` -> ``'X_umap'``; ``'X_umap'`` stays."""
+    return basis if basis.startswith("X_") or basis == "X" else f"X_{basis}"
