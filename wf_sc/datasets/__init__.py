@@ -1,0 +1,23 @@
+"""Datasets: simulators with known ground truth and loaders for real time courses.
+
+Simulators (:class:`GradientFlow`, :class:`ToggleSwitch` and their one-call shortcuts) give
+unlimited snapshots with true populations at any time; loaders (:func:`emt`,
+:func:`hematopoiesis`, :func:`dendritic_cells`, :func:`reprogramming`) download the original
+files once into :func:`data_dir` and verify their SHA-256 before parsing.
+"""
+
+from ._fetch import data_dir
+from ._real import dendritic_cells, emt, hematopoiesis, reprogramming
+from ._simulate import GradientFlow, ToggleSwitch, gradient_flow, toggle_switch
+
+__all__ = [
+    "GradientFlow",
+    "ToggleSwitch",
+    "data_dir",
+    "dendritic_cells",
+    "emt",
+    "gradient_flow",
+    "hematopoiesis",
+    "reprogramming",
+    "toggle_switch",
+]
