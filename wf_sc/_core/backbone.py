@@ -1,0 +1,180 @@
+"""Autoregressive mixture-density backbone whose flat weight vector is the WeightFlow state.
+
+The density of a cell ``x in R^d`` factorizes over coordinates,
+
+.. math:: p_\\theta(x) = \\prod_{j=1}^{d} p_\\theta(x_j \\mid x_{<j}),\\qquad
+          p_\\theta(x_j \\mid x_{<j}) = \\sum_{k=1}^{K} \\pi_{jk}\\,
+          \\mathcal N(x_j;\\, \\mu_{jk}, \\sigma_{jk}^2),
+
+with ``(pi_j, mu_j, log sigma_j)`` read from the hidden state ``h_j`` of a GRU run over the
+coordinate index (WeightFlow, Li et al. AAAI 2026, Sec. 3.1). Step ``j`` reads the previous
+coordinate and a one-hot code of ``j``; ``h_0 = 0``.
+
+Every weight belongs to one of three plain linear maps (no fused cuDNN kernels) so that the weight
+graph can address each neuron:
+
+========== ================ ===========================================
+layer      map              rows (= neurons)
+========== ================ ===========================================
+input      [x_{j-1}, e_j]   3H gate pre-activations (r, z, n) from input
+recurrent  h_{j-1}          3H gate pre-activations (r, z, n) from state
+head       h_j              3K mixture parameters (logits, means, log-scales)
+========== ================ ===========================================
+
+Each layer is stored as a matrix ``[W | b]`` of shape ``(n_out, n_in + 1)`` (row = one neuron's
+incoming weights and bias), flattened row-major and concatenated in the order above.
+All functions take the flat vector ``theta`` of shape ``(P,)`` explicitly, so the same code
+evaluates anchors, CDE states and their tangents (``torch.func.jvp``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+#: log-scales are squashed into [LOG_SIGMA_CENTER - LOG_SIGMA_RADIUS, ... + LOG_SIGMA_RADIUS]
+LOG_SIGMA_CENTER = -1.0
+LOG_SIGMA_RADIUS = 3.0
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One linear map of the backbone: ``n_out`` neurons reading ``n_in`` inputs plus a bias."""
+
+    name: str
+    n_in: int
+    n_out: int
+    #: names of the consecutive row blocks (gates / mixture parameter groups), equal sizes
+    blocks: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        return self.n_out * (self.n_in + 1)
+
+
+class GRUMDN:
+    """GRU mixture-density network over the coordinate index, as a function of flat weights.
+
+    Parameters
+    ----------
+    dim
+        Number of coordinates ``d``.
+    hidden
+        GRU hidden size ``H``.
+    n_components
+        Gaussian components ``K`` per conditional.
+    """
+
+    def __init__(self, dim: int, hidden: int = 32, n_components: int = 5):
+        if dim < 1 or hidden < 1 or n_components < 1:
+            raise ValueError("dim, hidden and n_components must be positive")
+        self.dim, self.hidden, self.n_components = dim, hidden, n_components
+        self.layers = (
+            Layer("input", 1 + dim, 3 * hidden, ("r", "z", "n")),
+            Layer("recurrent", hidden, 3 * hidden, ("r", "z", "n")),
+            Layer("head", hidden, 3 * n_components, ("logit", "mean", "log_scale")),
+        )
+        self.offsets = [0]
+        for layer in self.layers:
+            self.offsets.append(self.offsets[-1] + layer.size)
+
+    @property
+    def n_params(self) -> int:
+        """Length ``P`` of the flat weight vector."""
+        return self.offsets[-1]
+
+    # ------------------------------------------------------------------ weights
+    def unflatten(self, theta: Tensor) -> list[Tensor]:
+        """Split ``theta`` (P,) into the per-layer matrices ``[W | b]`` of shape (n_out, n_in+1)."""
+        return [
+            theta[a:b].reshape(layer.n_out, layer.n_in + 1)
+            for layer, a, b in zip(self.layers, self.offsets[:-1], self.offsets[1:])
+        ]
+
+    def init(self, generator: torch.Generator | None = None, dtype=torch.float32) -> Tensor:
+        """PyTorch-style uniform initialization ``U(-1/sqrt(H), 1/sqrt(H))``; head scaled by 0.1."""
+        bound = 1.0 / math.sqrt(self.hidden)
+        parts = []
+        for layer in self.layers:
+            w = (torch.rand(layer.n_out, layer.n_in + 1, generator=generator, dtype=dtype) * 2 - 1)
+            w = w * bound * (0.1 if layer.name == "head" else 1.0)
+            parts.append(w.reshape(-1))
+        return torch.cat(parts)
+
+    # ------------------------------------------------------------------ forward
+    def _step_inputs(self, W_in: Tensor, x_prev: Tensor, j: int) -> Tensor:
+        """Input pre-activations ``W [x_{j-1}, e_j] + b`` for step ``j``: (n, 3H)."""
+        return x_prev[:, None] * W_in[:, 0] + W_in[:, 1 + j] + W_in[:, -1]
+
+    def _gru(self, W_rec: Tensor, gi: Tensor, h: Tensor) -> Tensor:
+        """One GRU update ``h' = (1 - z) * n + z * h`` (PyTorch gate convention)."""
+        H = self.hidden
+        gh = h @ W_rec[:, :-1].T + W_rec[:, -1]
+        r = torch.sigmoid(gi[:, :H] + gh[:, :H])
+        z = torch.sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+        n = torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
+        return (1 - z) * n + z * h
+
+    def _head(self, W_head: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Mixture parameters from the state: log-weights, means, log-scales, each (n, K)."""
+        K = self.n_components
+        out = h @ W_head[:, :-1].T + W_head[:, -1]
+        log_pi = torch.log_softmax(out[:, :K], dim=-1)
+        mu = out[:, K : 2 * K]
+        log_sigma = LOG_SIGMA_CENTER + LOG_SIGMA_RADIUS * torch.tanh(out[:, 2 * K :] / LOG_SIGMA_RADIUS)
+        return log_pi, mu, log_sigma
+
+    def conditionals(self, theta: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Mixture parameters of every conditional ``p(x_j | x_<j)`` under teacher forcing.
+
+        Returns ``(log_pi, mu, log_sigma)``, each of shape (n, d, K).
+        """
+        W_in, W_rec, W_head = self.unflatten(theta)
+        n = x.shape[0]
+        h = x.new_zeros(n, self.hidden)
+        x_prev = x.new_zeros(n)
+        outs = []
+        for j in range(self.dim):
+            h = self._gru(W_rec, self._step_inputs(W_in, x_prev, j), h)
+            outs.append(self._head(W_head, h))
+            x_prev = x[:, j]
+        return tuple(torch.stack(o, dim=1) for o in zip(*outs))
+
+    def log_prob(self, theta: Tensor, x: Tensor) -> Tensor:
+        """Exact log-density ``log p_theta(x) = sum_j log sum_k pi_jk N(x_j; mu_jk, sigma_jk^2)``: (n,)."""
+        log_pi, mu, log_sigma = self.conditionals(theta, x)
+        zscore = (x[..., None] - mu) * torch.exp(-log_sigma)
+        log_normal = -0.5 * zscore**2 - log_sigma - _LOG_SQRT_2PI
+        return torch.logsumexp(log_pi + log_normal, dim=-1).sum(-1)
+
+    def cdf(self, theta: Tensor, x: Tensor) -> Tensor:
+        """Conditional CDFs ``u_j = F_j(x_j | x_<j) = sum_k pi_jk Phi((x_j - mu_jk) / sigma_jk)``: (n, d).
+
+        The map ``x -> u`` is the Knothe-Rosenblatt (triangular) transport from ``p_theta`` to the
+        uniform distribution on the unit cube.
+        """
+        log_pi, mu, log_sigma = self.conditionals(theta, x)
+        zscore = (x[..., None] - mu) * torch.exp(-log_sigma)
+        phi = 0.5 * (1 + torch.erf(zscore / math.sqrt(2.0)))
+        return (torch.exp(log_pi) * phi).sum(-1)
+
+    @torch.no_grad()
+    def sample(self, theta: Tensor, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Ancestral sampling ``x_j ~ p_theta(x_j | x_<j)``, j = 1..d: (n, d)."""
+        W_in, W_rec, W_head = self.unflatten(theta)
+        h = theta.new_zeros(n, self.hidden)
+        x_prev = theta.new_zeros(n)
+        cols = []
+        for j in range(self.dim):
+            h = self._gru(W_rec, self._step_inputs(W_in, x_prev, j), h)
+            log_pi, mu, log_sigma = self._head(W_head, h)
+            k = torch.multinomial(torch.exp(log_pi), 1, generator=generator)[:, 0]
+            eps = torch.randn(n, generator=generator, dtype=theta.dtype, device=theta.device)
+            rows = torch.arange(n, device=theta.device)
+            x_prev = mu[rows, k] + torch.exp(log_sigma[rows, k]) * eps
+            cols.append(x_prev)
+        return torch.stack(cols, dim=1)

@@ -1,0 +1,178 @@
+"""``WeightFlowCore``: anchors, control path and vector field as one torch module.
+
+Everything here works in *standardized* cell coordinates ``(x - mean) / scale`` and *normalized*
+time ``tau in [0, 1]`` over the training times; the AnnData layer converts. The module's
+``state_dict`` plus :attr:`config` (plain numbers and strings) is the whole fitted model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .backbone import GRUMDN
+from .control_path import anchor_codes, anchor_scale, build_path
+from .drift import transport_drift
+from .dynamics import integrate, interval_grid, weight_velocity
+from .vector_field import GraphVectorField
+from .weight_graph import build_weight_graph
+
+
+@dataclass
+class CoreConfig:
+    """Architecture settings needed to rebuild a :class:`WeightFlowCore` (h5ad/torch-safe)."""
+
+    dim: int
+    n_times: int
+    hidden: int = 32
+    n_components: int = 5
+    graph: str = "connectivity"
+    width: int = 64
+    n_layers: int = 2
+    heads: int = 2
+    conv: str = "transformer"
+    n_codes: int = 1
+    steps: int = 4
+    method: str = "midpoint"
+    scale_floor: float = 0.1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class WeightFlowCore(nn.Module):
+    """The fitted WeightFlow model in standardized space.
+
+    Buffers: ``x_mean``, ``x_scale`` (d,); ``t_range`` (2,) the first and last training time;
+    ``tau`` (K+1,) normalized anchor times; ``anchors`` (K+1, P); ``codes`` (K+1, n_codes).
+    """
+
+    def __init__(self, config: CoreConfig):
+        super().__init__()
+        self.config = config
+        self.backbone = GRUMDN(config.dim, config.hidden, config.n_components)
+        K1, P = config.n_times, self.backbone.n_params
+        self.register_buffer("x_mean", torch.zeros(config.dim))
+        self.register_buffer("x_scale", torch.ones(config.dim))
+        self.register_buffer("t_range", torch.tensor([0.0, 1.0]))
+        self.register_buffer("tau", torch.linspace(0, 1, K1))
+        self.register_buffer("anchors", torch.zeros(K1, P))
+        self.register_buffer("codes", torch.zeros(K1, config.n_codes))
+        self.graph = build_weight_graph(self.backbone, config.graph)
+        self.field = GraphVectorField(
+            self.backbone,
+            self.graph,
+            1 + config.n_codes,
+            torch.zeros(P),
+            torch.ones(P),
+            width=config.width,
+            n_layers=config.n_layers,
+            heads=config.heads,
+            conv=config.conv,
+        )
+        self._path = None
+
+    # ------------------------------------------------------------------ set-up
+    def set_data(self, x_mean: Tensor, x_scale: Tensor, times: Tensor) -> None:
+        """Record the standardization and the training times (sorted, real units)."""
+        self.x_mean.copy_(x_mean)
+        self.x_scale.copy_(x_scale)
+        self.t_range.copy_(torch.stack([times[0], times[-1]]))
+        self.tau.copy_((times - times[0]) / (times[-1] - times[0]))
+
+    def set_anchors(self, anchors: Tensor) -> None:
+        """Store the anchors, the per-weight normalization and the control-path codes."""
+        self.anchors.copy_(anchors)
+        center, scale = anchor_scale(anchors, self.config.scale_floor)
+        self.field.center.copy_(center)
+        self.field.scale.copy_(scale)
+        self.codes.copy_(anchor_codes(anchors, center, scale, self.config.n_codes))
+        self._path = None
+
+    @torch.no_grad()
+    def init_affine(self) -> None:
+        """Least-squares constant field ``B``: ``(theta_k - theta_0)/s ~ B (Z(tau_k) - Z(tau_0))``."""
+        dz = self.path.evaluate(self.tau) - self.path.evaluate(self.tau[0])  # (K+1, C)
+        du = (self.anchors - self.anchors[0]) / self.field.scale  # (K+1, P)
+        sol = torch.linalg.lstsq(dz, du, driver="gelsd" if dz.device.type == "cpu" else None).solution
+        self.field.affine.copy_(sol.T)
+
+    @property
+    def path(self):
+        """The control path Z (torchcde cubic spline), rebuilt from the buffers when needed."""
+        if self._path is None or self._path._t.device != self.tau.device:
+            self._path = build_path(self.tau, self.codes)
+        return self._path
+
+    def _apply(self, fn, *args, **kwargs):  # device/dtype moves invalidate the cached spline
+        self._path = None
+        return super()._apply(fn, *args, **kwargs)
+
+    # ------------------------------------------------------------------ time
+    def to_tau(self, t: Tensor) -> Tensor:
+        """Real time -> normalized time ``tau``."""
+        return (t - self.t_range[0]) / (self.t_range[1] - self.t_range[0])
+
+    def tau_to_time(self, tau: Tensor) -> Tensor:
+        return self.t_range[0] + tau * (self.t_range[1] - self.t_range[0])
+
+    # ------------------------------------------------------------------ dynamics
+    def integrate_from(self, k: int, targets: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Integrate from anchor ``k`` to ``targets`` (sorted in the direction of integration).
+
+        The grid has ``config.steps`` sub-steps between consecutive knots (the anchors passed on
+        the way and the last target) and contains every target. Returns (grid, states (G, P),
+        index of each target in the grid).
+        """
+        tau, end = self.tau, targets[-1]
+        if end >= tau[k]:
+            inner = tau[(tau > tau[k]) & (tau < end)]
+        else:
+            inner = tau[(tau < tau[k]) & (tau > end)].flip(0)
+        knots = torch.unique_consecutive(torch.cat([tau[k : k + 1], inner, end[None]]))
+        grid, index = interval_grid(knots, self.config.steps, targets)
+        states = integrate(self.field, self.path, self.anchors[k], grid, self.config.method)
+        return grid, states, index[len(knots) :]
+
+    def weights(self, tau: Tensor, start: str = "nearest") -> Tensor:
+        """``theta(tau)`` for each query (Q,) -> (Q, P).
+
+        ``start="nearest"`` integrates from the nearest anchor at or before each time (times before
+        the first anchor integrate backward from it); ``start="first"`` always from ``theta_0``.
+        All queries sharing a start anchor are answered by one integration.
+        """
+        if start not in ("nearest", "first"):
+            raise ValueError(f"unknown start {start!r}, known are ['nearest', 'first']")
+        tau = tau.to(self.tau)
+        out = torch.empty(len(tau), self.anchors.shape[1], dtype=self.anchors.dtype, device=tau.device)
+        if start == "first":
+            starts = torch.zeros(len(tau), dtype=torch.long, device=tau.device)
+        else:
+            starts = (torch.searchsorted(self.tau, tau.contiguous(), right=True) - 1).clamp_min(0)
+        for k in starts.unique().tolist():
+            sel = torch.nonzero(starts == k)[:, 0]
+            forward = tau[sel] >= self.tau[k]
+            for idx, descending in ((sel[forward], False), (sel[~forward], True)):
+                if len(idx) == 0:
+                    continue
+                idx = idx[torch.argsort(tau[idx], descending=descending)]
+                _, states, where = self.integrate_from(k, tau[idx])
+                out[idx] = states[where]
+        return out
+
+    def weight_velocity(self, theta: Tensor, tau: Tensor) -> Tensor:
+        """``d theta / d tau`` at state ``theta`` and time ``tau``."""
+        return weight_velocity(self.field, self.path, theta, tau)
+
+    # ------------------------------------------------------------------ populations
+    def log_prob(self, theta: Tensor, x_std: Tensor) -> Tensor:
+        return self.backbone.log_prob(theta, x_std)
+
+    def sample(self, theta: Tensor, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.backbone.sample(theta, n, generator)
+
+    def drift(self, theta: Tensor, tau: Tensor, x_std: Tensor) -> Tensor:
+        """Transport drift ``dx_std / d tau`` of cells ``x_std`` under ``theta`` at ``tau``."""
+        return transport_drift(self.backbone, theta, self.weight_velocity(theta, tau), x_std)

@@ -1,0 +1,104 @@
+"""The whole WeightFlow fit on tensors: standardize, Stage 1 anchors, control path, Stage 2 field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .anchors import fit_anchors
+from .flow import CoreConfig, WeightFlowCore
+from .stage2 import train_field
+
+
+@dataclass
+class TrainConfig:
+    """Optimization settings of both stages (not needed to use a fitted model)."""
+
+    warm_start: bool = True
+    stage1_max_steps_first: int = 1500
+    stage1_max_steps: int = 500
+    stage1_batch_size: int = 256
+    stage1_lr: float = 5e-3
+    val_fraction: float = 0.1
+    patience: int = 6
+    stage2_steps: int = 200
+    stage2_lr: float = 3e-3
+    stage2_batch_size: int = 256
+    max_horizon: int | None = None
+    loss_weights: dict = field(default_factory=dict)
+    action_cells: int = 128
+    action_times: int = 1
+
+
+def standardization(snapshots: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and standard deviation over all cells (scale floored at 1e-8)."""
+    allx = torch.cat(snapshots)
+    return allx.mean(0), allx.std(0).clamp_min(1e-8)
+
+
+def fit_weightflow(
+    snapshots: list[torch.Tensor],
+    times: torch.Tensor,
+    config: CoreConfig,
+    train: TrainConfig,
+    generator: torch.Generator,
+    progress_factory=None,
+) -> tuple[WeightFlowCore, dict]:
+    """Fit WeightFlow to snapshots (list of (n_k, d), real units) at sorted ``times`` (K+1,).
+
+    Returns the fitted core (in eval mode) and a history dict with ``stage1`` (per-time NLL and
+    validation curves) and ``stage2`` (per-step loss terms).
+    """
+    device = snapshots[0].device
+    core = WeightFlowCore(config).to(device)
+    mean, scale = standardization(snapshots)
+    core.set_data(mean, scale, times.to(device))
+    std = [(x - mean) / scale for x in snapshots]
+
+    bar = progress_factory(total=len(std), desc="stage 1: anchors") if progress_factory else None
+    a = fit_anchors(
+        core.backbone,
+        std,
+        generator=generator,
+        warm_start=train.warm_start,
+        max_steps_first=train.stage1_max_steps_first,
+        max_steps=train.stage1_max_steps,
+        batch_size=train.stage1_batch_size,
+        lr=train.stage1_lr,
+        val_fraction=train.val_fraction,
+        patience=train.patience,
+        progress=bar,
+    )
+    if bar is not None:
+        bar.close()
+    core.set_anchors(a.anchors)
+    core.init_affine()
+
+    bar = progress_factory(total=train.stage2_steps, desc="stage 2: dynamics") if progress_factory else None
+    hist2 = train_field(
+        core,
+        std,
+        generator=generator,
+        loss_weights=train.loss_weights,
+        n_steps=train.stage2_steps,
+        lr=train.stage2_lr,
+        batch_size=train.stage2_batch_size,
+        max_horizon=train.max_horizon,
+        action_cells=train.action_cells,
+        action_times=train.action_times,
+        progress=bar,
+    )
+    if bar is not None:
+        bar.close()
+    core.eval()
+    history = {
+        "stage1": {
+            "train_nll": a.train_nll,
+            "val_nll": a.val_nll,
+            "steps": a.steps,
+            "curves": a.curves,
+        },
+        "stage2": hist2,
+    }
+    return core, history
