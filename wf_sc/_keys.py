@@ -41,3 +41,15 @@ def velocity_params(vkey: str = VKEY) -> str:
 def basis_key(basis: str) -> str:
     """obsm key of an embedding: ``'umap'`` -> ``'X_umap'``; ``'X_umap'`` stays."""
     return basis if basis.startswith("X_") or basis == "X" else f"X_{basis}"
+
+
+def output_keys(key_added: str = UNS) -> tuple[str, str]:
+    """(obsm velocity key, obs log-density key) written by a fit stored under ``uns[key_added]``.
+
+    The default fit writes ``wf_velocity`` / ``wf_log_density``; a fit with another ``key_added``
+    writes ``{key_added}_velocity`` / ``{key_added}_log_density`` so two fits never overwrite
+    each other.
+    """
+    if key_added == UNS:
+        return VKEY, LOG_DENSITY
+    return f"{key_added}_velocity", f"{key_added}_log_density"

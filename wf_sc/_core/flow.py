@@ -72,7 +72,7 @@ class WeightFlowCore(nn.Module):
             heads=config.heads,
             conv=config.conv,
         )
-        self._path = None
+        self._cache: dict = {}  # the spline (a Module) is derived state, kept out of the state_dict
 
     # ------------------------------------------------------------------ set-up
     def set_data(self, x_mean: Tensor, x_scale: Tensor, times: Tensor) -> None:
@@ -89,7 +89,7 @@ class WeightFlowCore(nn.Module):
         self.field.center.copy_(center)
         self.field.scale.copy_(scale)
         self.codes.copy_(anchor_codes(anchors, center, scale, self.config.n_codes))
-        self._path = None
+        self._cache.clear()
 
     @torch.no_grad()
     def init_affine(self) -> None:
@@ -102,13 +102,17 @@ class WeightFlowCore(nn.Module):
     @property
     def path(self):
         """The control path Z (torchcde cubic spline), rebuilt from the buffers when needed."""
-        if self._path is None or self._path._t.device != self.tau.device:
-            self._path = build_path(self.tau, self.codes)
-        return self._path
+        if "path" not in self._cache:
+            self._cache["path"] = build_path(self.tau, self.codes)
+        return self._cache["path"]
 
     def _apply(self, fn, *args, **kwargs):  # device/dtype moves invalidate the cached spline
-        self._path = None
+        self._cache.clear()
         return super()._apply(fn, *args, **kwargs)
+
+    def load_state_dict(self, *args, **kwargs):
+        self._cache.clear()
+        return super().load_state_dict(*args, **kwargs)
 
     # ------------------------------------------------------------------ time
     def to_tau(self, t: Tensor) -> Tensor:

@@ -97,7 +97,7 @@ def fit_weightflow(
             "train_nll": a.train_nll,
             "val_nll": a.val_nll,
             "steps": a.steps,
-            "curves": a.curves,
+            "curves": {str(k): c for k, c in enumerate(a.curves)},
         },
         "stage2": hist2,
     }

@@ -1,0 +1,3 @@
+"""Plotting (read-only views of a fit)."""
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""Preprocessing: validate a time course and prepare its representation."""
+
+from ._prepare import prepare
+
+__all__ = ["prepare"]

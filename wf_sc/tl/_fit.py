@@ -1,0 +1,213 @@
+"""``wf.tl.fit`` and ``wf.tl.interpolate``: the AnnData entry points of the model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from .. import _keys
+from .._logging import get_logger
+from ._model import WeightFlow, _to_numpy_tree
+
+log = get_logger(__name__)
+
+
+def population_grid(times: np.ndarray) -> np.ndarray:
+    """Observed times and the midpoints between consecutive ones, sorted."""
+    return np.sort(np.concatenate([times, (times[:-1] + times[1:]) / 2]))
+
+
+def fit(
+    adata: AnnData,
+    time_key: str = "time",
+    *,
+    use_rep: str = _keys.USE_REP,
+    key_added: str = _keys.UNS,
+    device: str = "auto",
+    random_state: int = 0,
+    population_times: Sequence[float] | None = None,
+    n_population_cells: int = 300,
+    progress: bool = True,
+    copy: bool = False,
+    **kwargs,
+) -> AnnData | None:
+    """Fit WeightFlow to a time course and write densities, drift and populations to ``adata``.
+
+    Stage 1 fits one autoregressive density network per time point (warm-started in time order);
+    Stage 2 learns a graph neural CDE that evolves those weights through time along a control path
+    through the anchors. From the fitted model every cell gets its drift and log-density at its
+    own time, and populations are generated on a time grid. ``adata`` is only written once
+    everything has been computed: an error or interrupt leaves it as it was.
+
+    Parameters
+    ----------
+    adata
+        Annotated data matrix with a time column and a representation.
+    time_key
+        Column of ``adata.obs`` with each cell's time (numeric, numeric strings or ordered
+        categorical).
+    use_rep
+        Representation to model: a key of ``adata.obsm`` (default ``"X_pca"``) or ``"X"``.
+    key_added
+        Namespace in ``adata.uns``; a non-default key also renames the per-cell outputs (see
+        Returns) so several fits can live side by side.
+    device
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:i]"``.
+    random_state
+        Seed; the same seed gives the same results on CPU.
+    population_times
+        Times at which to store generated populations; default: observed times and midpoints.
+    n_population_cells
+        Generated cells per population time.
+    progress
+        Show progress bars.
+    copy
+        Return a fitted copy instead of writing to ``adata``.
+    **kwargs
+        Model and training settings passed to :class:`~wf_sc.tl.WeightFlow` (e.g. ``hidden``,
+        ``stage2_steps``, ``loss_weights``).
+
+    Returns
+    -------
+    ``None`` or a copy (``copy=True``), with
+
+    ``adata.uns[key_added]``
+        ``params`` (settings, None dropped), ``times`` (training times), ``time_labels``,
+        ``history`` (``stage1``: per-time NLL, validation curves, steps; ``stage2``: loss terms
+        per step; ``fit_seconds``), ``nll`` (per-time ``train``/``validation`` NLL per cell in
+        ``use_rep`` units), ``standardization`` (``mean``, ``scale``), ``model`` (the fitted model
+        as arrays + config, reloadable with :meth:`WeightFlow.from_adata`), ``populations``
+        (``X`` generated cells, ``time``), ``keys`` (names of the per-cell outputs).
+    ``adata.obsm['wf_velocity']``
+        Drift of each cell at its own time in ``use_rep`` units per time unit
+        (``{key_added}_velocity`` for a non-default ``key_added``).
+    ``adata.obs['wf_log_density']``
+        Log-density of each cell at its own time in ``use_rep`` space
+        (``{key_added}_log_density`` for a non-default ``key_added``).
+    """
+    adata = adata.copy() if copy else adata
+    model = WeightFlow(time_key, use_rep, device=device, random_state=random_state, **kwargs)
+    model.fit(adata, progress=progress)
+    from ..pp._prepare import encode_time, get_representation
+
+    t, _ = encode_time(adata, time_key)
+    X = get_representation(adata, use_rep)
+    velocity = model.drift(X, t).astype(np.float32)
+    log_density = model.log_density(X, t).astype(np.float64)
+    grid = population_grid(model.times) if population_times is None else np.asarray(population_times, float)
+    pops = [model.sample(s, n_population_cells, random_state=random_state + i) for i, s in enumerate(grid)]
+    uns = _fit_record(model, grid, pops, key_added)
+    _write(adata, key_added, uns, velocity, log_density)
+    return adata if copy else None
+
+
+def _fit_record(model: WeightFlow, grid: np.ndarray, pops: list[np.ndarray], key_added: str) -> dict:
+    core = model.core
+    shift = float(np.log(core.x_scale.cpu().numpy()).sum())
+    s1 = model.history["stage1"]
+    vkey, dkey = _keys.output_keys(key_added)
+    params = {k: v for k, v in model.state()["config"].items() if k not in ("core", "train")}
+    params.update(model.state()["config"]["core"])
+    params.update(model.state()["config"]["train"])
+    return _to_numpy_tree(
+        {
+            _keys.PARAMS: params,
+            _keys.TIMES: model.times,
+            "time_labels": list(model.time_labels) if model.time_labels else None,
+            _keys.HISTORY: model.history,
+            _keys.NLL: {
+                "train": np.asarray(s1["train_nll"]) + shift,
+                "validation": np.asarray(s1["val_nll"]) + shift,
+            },
+            _keys.STANDARDIZATION: {"mean": core.x_mean, "scale": core.x_scale},
+            _keys.MODEL: model.to_uns(),
+            _keys.POPULATIONS: {
+                "X": np.concatenate(pops).astype(np.float32),
+                "time": np.repeat(grid, [len(p) for p in pops]),
+            },
+            "keys": {"velocity": vkey, "log_density": dkey},
+        }
+    )
+
+
+def _write(adata: AnnData, key_added: str, uns: dict, velocity: np.ndarray, log_density: np.ndarray) -> None:
+    """Write all outputs; on any interruption restore what was there before."""
+    vkey, dkey = _keys.output_keys(key_added)
+    before = (adata.uns.get(key_added), adata.obsm.get(vkey), adata.obs.get(dkey))
+    try:
+        adata.uns[key_added] = uns
+        adata.obsm[vkey] = velocity
+        adata.obs[dkey] = log_density
+    except BaseException:
+        for store, key, old in ((adata.uns, key_added, before[0]), (adata.obsm, vkey, before[1])):
+            if old is None:
+                store.pop(key, None)
+            else:
+                store[key] = old
+        if before[2] is None:
+            adata.obs.drop(columns=[dkey], errors="ignore", inplace=True)
+        else:
+            adata.obs[dkey] = before[2]
+        raise
+    log.info("wrote uns[%r], obsm[%r], obs[%r]", key_added, vkey, dkey)
+
+
+def interpolate(
+    adata: AnnData,
+    times: float | Sequence[float],
+    *,
+    n_cells: int = 1000,
+    key_added: str = _keys.UNS,
+    decode: bool = False,
+    start: str = "nearest",
+    random_state: int = 0,
+) -> AnnData:
+    """Generate cells from the fitted model at any times (observed or not).
+
+    Parameters
+    ----------
+    adata
+        AnnData fitted by :func:`wf_sc.tl.fit` (the model is read from ``uns[key_added]``).
+    times
+        One time or a sequence of times, in the units of the time column.
+    n_cells
+        Cells generated per time.
+    key_added
+        Namespace of the fit in ``adata.uns``.
+    decode
+        Decode the generated PCA coordinates to genes through ``adata.varm['PCs']``
+        (``X = Y PCs^T + gene means of adata.X``); needs ``use_rep="X_pca"``.
+    start
+        ``"nearest"``: integrate from the nearest anchor at or before each time; ``"first"``: from
+        the first time point.
+    random_state
+        Seed of the sampling.
+
+    Returns
+    -------
+    A new AnnData of ``len(times) * n_cells`` generated cells with ``obs['time']`` and
+    ``obsm[use_rep]`` (the generated coordinates). ``X`` holds the coordinates, or the decoded
+    genes (``var_names`` of ``adata``) with ``decode=True``. ``adata`` is not modified.
+    """
+    model = WeightFlow.from_adata(adata, key_added)
+    times = np.atleast_1d(np.asarray(times, dtype=float))
+    if times.ndim != 1 or len(times) == 0:
+        raise ValueError("times must be a number or a non-empty 1-D sequence of numbers")
+    Y = np.concatenate([model.sample(s, n_cells, random_state=random_state + i, start=start) for i, s in enumerate(times)])
+    obs = pd.DataFrame({"time": np.repeat(times, n_cells)}, index=[f"gen_{i}" for i in range(len(Y))])
+    if decode:
+        if model.use_rep != _keys.USE_REP or "PCs" not in adata.varm:
+            raise ValueError("decode=True needs a fit on use_rep='X_pca' and adata.varm['PCs'] (run sc.pp.pca)")
+        pcs = np.asarray(adata.varm["PCs"])[:, : Y.shape[1]]
+        mean = np.asarray(adata.X.mean(0)).ravel()
+        out = AnnData(X=(Y @ pcs.T + mean).astype(np.float32), obs=obs)
+        out.var_names = adata.var_names.copy()
+    else:
+        out = AnnData(X=Y.astype(np.float32), obs=obs)
+        out.var_names = [f"{model.use_rep}_{j + 1}" for j in range(Y.shape[1])]
+    out.obsm[model.use_rep if model.use_rep != "X" else "X_wf"] = Y.astype(np.float32)
+    out.uns["wf_interpolate"] = {"key_added": key_added, "start": start, "n_cells": int(n_cells)}
+    return out

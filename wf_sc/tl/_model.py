@@ -1,0 +1,347 @@
+"""``WeightFlow``: the model class, the only place that translates between AnnData and tensors."""
+
+from __future__ import annotations
+
+import time as _time
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from anndata import AnnData
+
+from .. import _keys
+from .._core.flow import CoreConfig, WeightFlowCore
+from .._core.pipeline import TrainConfig, fit_weightflow
+from .._logging import get_logger
+from ..pp._prepare import MIN_CELLS, check_time_points, encode_time, get_representation
+
+log = get_logger(__name__)
+
+FORMAT = "wf_sc.WeightFlow"
+FORMAT_VERSION = 1
+_CORE_FIELDS = {f.name for f in fields(CoreConfig)} - {"dim", "n_times"}
+_TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; refuses unknown or unavailable devices."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:<index>'") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available; use device='cpu' or 'auto'")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:<index>'")
+    return dev
+
+
+def _to_numpy_tree(obj):
+    """Tensors -> numpy, lists of numbers -> arrays, None dropped (h5ad-safe)."""
+    if isinstance(obj, dict):
+        return {str(k): _to_numpy_tree(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().numpy()
+    if isinstance(obj, (list, tuple)):
+        if all(isinstance(v, str) for v in obj):
+            return np.asarray(obj, dtype=object) if obj else np.asarray([], dtype=str)
+        return np.asarray(obj, dtype=float)
+    return obj
+
+
+class WeightFlow:
+    """WeightFlow: a population's density network whose weights evolve under a graph neural CDE.
+
+    Parameters
+    ----------
+    time_key
+        Column of ``adata.obs`` with each cell's time (numeric, numeric strings or ordered
+        categorical).
+    use_rep
+        Representation to model: a key of ``adata.obsm`` or ``"X"``.
+    device
+        ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:i]"``.
+    random_state
+        Seed of every random choice (initialization, minibatches, validation split).
+    **kwargs
+        Architecture (``hidden``, ``n_components``, ``graph``, ``width``, ``n_layers``, ``heads``,
+        ``conv``, ``n_codes``, ``steps``, ``method``, ``scale_floor``) and training settings
+        (``warm_start``, ``stage1_*``, ``stage2_steps``, ``stage2_lr``, ``loss_weights``, ...);
+        see :class:`wf_sc._core.flow.CoreConfig` and :class:`wf_sc._core.pipeline.TrainConfig`.
+
+    Examples
+    --------
+    >>> model = wf.tl.WeightFlow(time_key="time", use_rep="X").fit(adata)  # doctest: +SKIP
+    >>> cells = model.sample(1.5, n=1000)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        time_key: str = "time",
+        use_rep: str = _keys.USE_REP,
+        *,
+        device: str = "auto",
+        random_state: int = 0,
+        **kwargs,
+    ):
+        unknown = set(kwargs) - _CORE_FIELDS - _TRAIN_FIELDS
+        if unknown:
+            raise TypeError(
+                f"unknown WeightFlow settings {sorted(unknown)}; known are {sorted(_CORE_FIELDS | _TRAIN_FIELDS)}"
+            )
+        self.time_key, self.use_rep = time_key, use_rep
+        self.device_request, self.random_state = device, int(random_state)
+        self.device = resolve_device(device)
+        self.core_kwargs = {k: v for k, v in kwargs.items() if k in _CORE_FIELDS}
+        self.train = TrainConfig(**{k: v for k, v in kwargs.items() if k in _TRAIN_FIELDS})
+        self.core: WeightFlowCore | None = None
+        self.history: dict = {}
+        self.time_labels: list[str] | None = None
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, adata: AnnData, *, progress: bool = True) -> WeightFlow:
+        """Fit both stages to the snapshots in ``adata`` (read only; nothing is written)."""
+        t, labels = encode_time(adata, self.time_key)
+        X = get_representation(adata, self.use_rep)
+        return self._fit_arrays(X, t, labels=labels, progress=progress)
+
+    def _fit_arrays(self, X: np.ndarray, t: np.ndarray, *, labels=None, progress: bool = True) -> WeightFlow:
+        times = check_time_points(t, self.time_key, MIN_CELLS)
+        if X.shape[1] > 100:
+            log.warning("modelling %d dimensions; a PCA representation (use_rep='X_pca') is much faster", X.shape[1])
+        config = CoreConfig(dim=X.shape[1], n_times=len(times), **self.core_kwargs)
+        dev = self.device
+        snapshots = [torch.as_tensor(X[t == s], dtype=torch.float32, device=dev) for s in times]
+        tqdm = None
+        if progress:
+            from tqdm.auto import tqdm
+        start = _time.perf_counter()
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(self.random_state)
+            generator = torch.Generator(device=dev).manual_seed(self.random_state)
+            core, history = fit_weightflow(
+                snapshots, torch.as_tensor(times, dtype=torch.float32), config, self.train, generator, tqdm
+            )
+        history["fit_seconds"] = _time.perf_counter() - start
+        self.core, self.history, self.time_labels = core, history, labels
+        log.info("fitted WeightFlow on %d cells, %d times in %.1f s", len(X), len(times), history["fit_seconds"])
+        return self
+
+    # ------------------------------------------------------------------ helpers
+    def _check_fitted(self) -> WeightFlowCore:
+        if self.core is None:
+            raise RuntimeError("this WeightFlow is not fitted yet; call .fit(adata) first")
+        return self.core
+
+    @property
+    def times(self) -> np.ndarray:
+        """Training times (real units, sorted)."""
+        core = self._check_fitted()
+        return core.tau_to_time(core.tau).detach().cpu().numpy().astype(float)
+
+    @property
+    def dim(self) -> int:
+        return self._check_fitted().config.dim
+
+    def _tau(self, t) -> torch.Tensor:
+        core = self._check_fitted()
+        t = torch.as_tensor(np.atleast_1d(np.asarray(t, dtype=float)), dtype=torch.float32, device=core.tau.device)
+        if not torch.isfinite(t).all():
+            raise ValueError("times must be finite")
+        lo, hi = float(core.t_range[0]), float(core.t_range[1])
+        if (t < lo).any() or (t > hi).any():
+            log.warning("times outside the fitted range [%g, %g] are extrapolated", lo, hi)
+        return core.to_tau(t)
+
+    def _check_x(self, x) -> torch.Tensor:
+        core = self._check_fitted()
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != core.config.dim:
+            raise ValueError(
+                f"cells must be an array (n, {core.config.dim}) in the {self.use_rep!r} space the model was "
+                f"fitted on; got shape {x.shape}"
+            )
+        return (torch.as_tensor(x, device=core.tau.device) - core.x_mean) / core.x_scale
+
+    def _per_cell_times(self, t, n: int) -> np.ndarray:
+        t = np.asarray(t, dtype=float)
+        if t.ndim == 0:
+            return np.full(n, float(t))
+        if t.shape != (n,):
+            raise ValueError(f"t must be a scalar or one time per cell ({n}), got shape {t.shape}")
+        return t
+
+    # ------------------------------------------------------------------ queries
+    def weights(self, t, *, start: str = "nearest") -> np.ndarray:
+        """Backbone weights ``theta(t)`` at each time in ``t``: (len(t), P)."""
+        core = self._check_fitted()
+        with torch.no_grad():
+            return core.weights(self._tau(t), start=start).cpu().numpy()
+
+    def sample(self, t: float, n: int = 1000, *, random_state: int | None = 0, start: str = "nearest") -> np.ndarray:
+        """Generate ``n`` cells of the population at time ``t`` in the ``use_rep`` space: (n, d)."""
+        core = self._check_fitted()
+        if np.ndim(t) != 0:
+            raise ValueError("sample takes one time; loop or use wf.tl.interpolate for several")
+        gen = torch.Generator(device=core.tau.device)
+        gen.manual_seed(self.random_state if random_state is None else int(random_state))
+        with torch.no_grad():
+            theta = core.weights(self._tau(t), start=start)[0]
+            x = core.sample(theta, int(n), gen)
+        return (x * core.x_scale + core.x_mean).cpu().numpy()
+
+    def _grouped(self, x, t, fn, chunk: int) -> np.ndarray:
+        """Apply ``fn(theta, tau, x_std_chunk)`` to cells grouped by time (one integration per time)."""
+        core = self._check_fitted()
+        xs = self._check_x(x)
+        tt = self._per_cell_times(t, len(xs))
+        uniq, inv = np.unique(tt, return_inverse=True)
+        with torch.no_grad():
+            thetas = core.weights(self._tau(uniq))
+        taus = self._tau(uniq)
+        out = None
+        for i in range(len(uniq)):
+            rows = np.flatnonzero(inv == i)
+            for a in range(0, len(rows), chunk):
+                r = rows[a : a + chunk]
+                val = fn(thetas[i], taus[i], xs[torch.as_tensor(r, device=xs.device)]).detach().cpu().numpy()
+                if out is None:
+                    out = np.empty((len(xs),) + val.shape[1:], dtype=val.dtype)
+                out[r] = val
+        return out
+
+    def log_density(self, x, t, *, chunk: int = 8192) -> np.ndarray:
+        """Exact log-density of cells ``x`` (n, d) at time(s) ``t`` in the ``use_rep`` space: (n,).
+
+        ``log p(x) = log p_std((x - mean) / scale) - sum_j log scale_j``.
+        """
+        core = self._check_fitted()
+        shift = float(torch.log(core.x_scale).sum())
+
+        def fn(theta, tau, xb):
+            with torch.no_grad():
+                return core.log_prob(theta, xb) - shift
+
+        return self._grouped(x, t, fn, chunk)
+
+    def drift(self, x, t, *, chunk: int = 2048) -> np.ndarray:
+        """Transport drift ``dx/dt`` of cells ``x`` (n, d) at time(s) ``t``, in ``use_rep`` units per time unit.
+
+        The velocity that moves each cell with its conditional quantiles as the density path
+        evolves (see :mod:`wf_sc._core.drift`).
+        """
+        core = self._check_fitted()
+        unit = core.x_scale / (core.t_range[1] - core.t_range[0])
+
+        def fn(theta, tau, xb):
+            with torch.no_grad():
+                return core.drift(theta, tau, xb) * unit
+
+        return self._grouped(x, t, fn, chunk)
+
+    # ------------------------------------------------------------------ persistence
+    def _config(self) -> dict:
+        core = self._check_fitted()
+        return {
+            "time_key": self.time_key,
+            "use_rep": self.use_rep,
+            "random_state": self.random_state,
+            "device": str(self.device_request),
+            "core": core.config.to_dict(),
+            "train": {k: v for k, v in asdict(self.train).items() if v is not None},
+        }
+
+    def state(self) -> dict:
+        """Everything needed to rebuild the model: format, config, weights (tensors), time labels."""
+        core = self._check_fitted()
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "config": self._config(),
+            "state_dict": {k: v.detach().cpu() for k, v in core.state_dict().items()},
+            "time_labels": list(self.time_labels) if self.time_labels else [],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict, *, device: str = "auto") -> WeightFlow:
+        """Rebuild a fitted model from :meth:`state` (tensors or numpy arrays)."""
+        if state.get("format") != FORMAT:
+            raise ValueError(f"not a saved WeightFlow model (format {state.get('format')!r}, expected {FORMAT!r})")
+        if int(state.get("format_version", -1)) > FORMAT_VERSION:
+            raise ValueError(
+                f"model format {state['format_version']} is newer than this wf_sc understands ({FORMAT_VERSION}); upgrade wf_sc"
+            )
+        cfg = state["config"]
+        core_cfg = {k: _plain(v) for k, v in cfg["core"].items()}
+        train = {k: _plain(v) for k, v in cfg.get("train", {}).items() if k in _TRAIN_FIELDS}
+        model = cls(
+            time_key=str(cfg["time_key"]),
+            use_rep=str(cfg["use_rep"]),
+            device=device,
+            random_state=int(cfg["random_state"]),
+            **{k: v for k, v in core_cfg.items() if k in _CORE_FIELDS},
+            **train,
+        )
+        core = WeightFlowCore(CoreConfig(**core_cfg))
+        sd = {k: torch.as_tensor(np.asarray(v)) for k, v in state["state_dict"].items()}
+        try:
+            core.load_state_dict(sd, strict=True)
+        except RuntimeError as err:
+            raise ValueError(f"saved weights do not match the saved configuration: {err}") from err
+        model.core = core.to(model.device).eval()
+        labels = state.get("time_labels")
+        model.time_labels = [str(v) for v in labels] if labels is not None and len(labels) else None
+        return model
+
+    def save(self, path: str | Path) -> None:
+        """Save weights and settings with :func:`torch.save` (no pickled code)."""
+        torch.save(self.state(), Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "auto") -> WeightFlow:
+        """Load a model saved by :meth:`save` (``torch.load(weights_only=True)``)."""
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        return cls.from_state(state, device=device)
+
+    def to_uns(self) -> dict:
+        """The model as an h5ad-safe dict (numpy arrays, numbers, strings)."""
+        return _to_numpy_tree(self.state())
+
+    @classmethod
+    def from_adata(cls, adata: AnnData, key_added: str = _keys.UNS, *, device: str = "auto") -> WeightFlow:
+        """Rebuild the model stored by :func:`wf_sc.tl.fit` in ``adata.uns[key_added]``."""
+        if key_added not in adata.uns or _keys.MODEL not in adata.uns[key_added]:
+            raise KeyError(
+                f"no fitted WeightFlow in adata.uns[{key_added!r}] (uns keys: {list(adata.uns.keys())}); "
+                "run wf.tl.fit(adata, time_key=...) first or pass the key_added used then."
+            )
+        model = cls.from_state(adata.uns[key_added][_keys.MODEL], device=device)
+        model.history = adata.uns[key_added].get(_keys.HISTORY, {})
+        return model
+
+    def __repr__(self) -> str:
+        if self.core is None:
+            return f"WeightFlow(time_key={self.time_key!r}, use_rep={self.use_rep!r}, unfitted)"
+        c = self.core.config
+        return (
+            f"WeightFlow(time_key={self.time_key!r}, use_rep={self.use_rep!r}, dim={c.dim}, "
+            f"times={self.times.round(4).tolist()}, weights={self.core.backbone.n_params})"
+        )
+
+
+def _plain(v):
+    """numpy scalars/0-d arrays (from h5ad) -> Python scalars; dicts recursively."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        return v.item()
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, bytes):
+        return v.decode()
+    return v
