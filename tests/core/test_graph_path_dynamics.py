@@ -1,0 +1,115 @@
+"""Weight graph, control path and CDE integration."""
+
+import pytest
+import torch
+
+from wf_sc._core.backbone import GRUMDN
+from wf_sc._core.control_path import anchor_codes, anchor_scale, build_path
+from wf_sc._core.dynamics import integrate, interval_grid, kinetic_energy
+from wf_sc._core.flow import CoreConfig, WeightFlowCore
+from wf_sc._core.weight_graph import build_weight_graph
+
+
+def test_every_weight_belongs_to_exactly_one_neuron():
+    bb = GRUMDN(dim=3, hidden=5, n_components=2)
+    g = build_weight_graph(bb)
+    assert torch.equal(torch.sort(g.permutation).values, torch.arange(bb.n_params))
+    assert g.weight_index["unit"].shape == (5, 3 * (3 + 2) + 3 * (5 + 1))
+    assert g.weight_index["component"].shape == (2, 3 * (5 + 1))
+    # unit k owns row k of the r gate of the input map: weights [0 .. d+1] of that row
+    row = 2 * (3 + 2)
+    assert g.weight_index["unit"][2, : 3 + 2].tolist() == list(range(row, row + 5))
+
+
+def test_graph_edges():
+    bb = GRUMDN(dim=2, hidden=4, n_components=3)
+    conn = build_weight_graph(bb, "connectivity").edge_index
+    comp = build_weight_graph(bb, "complete").edge_index
+    n = 4 + 3
+    assert comp.shape[1] == n * (n - 1)
+    # connectivity: unit<->unit (12 ordered pairs) and unit<->component (2 * 12); no component<->component
+    assert conn.shape[1] == 4 * 3 + 2 * 4 * 3
+    assert not ((conn[0] >= 4) & (conn[1] >= 4)).any()
+    assert not (conn[0] == conn[1]).any()
+    with pytest.raises(ValueError, match="unknown graph"):
+        build_weight_graph(bb, "star")
+
+
+def test_spline_passes_through_anchor_codes():
+    gen = torch.Generator().manual_seed(0)
+    anchors = torch.randn(4, 30, generator=gen)
+    center, scale = anchor_scale(anchors)
+    codes = anchor_codes(anchors, center, scale, 2)
+    assert codes.shape == (4, 2)
+    assert torch.allclose(codes.max(0).values - codes.min(0).values, torch.ones(2))
+    tau = torch.tensor([0.0, 0.1, 0.6, 1.0])
+    path = build_path(tau, codes)
+    assert torch.allclose(path.evaluate(tau), torch.cat([tau[:, None], codes], 1), atol=1e-6)
+
+
+def test_interval_grid():
+    knots = torch.tensor([0.0, 0.2, 1.0])
+    grid, index = interval_grid(knots, 4, extra=torch.tensor([0.5]))
+    assert torch.allclose(grid, torch.tensor([0.0, 0.05, 0.1, 0.15, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0]))
+    assert grid[index].tolist() == pytest.approx([0.0, 0.2, 1.0, 0.5])
+    back, _ = interval_grid(torch.tensor([0.5, 0.0]), 2)
+    assert back.tolist() == [0.5, 0.25, 0.0]
+
+
+def _constant_field_core(times):
+    core = WeightFlowCore(CoreConfig(dim=2, n_times=len(times), hidden=4, n_components=2, width=8, n_codes=1, method="rk4"))
+    core.set_data(torch.zeros(2), torch.ones(2), torch.tensor(times))
+    gen = torch.Generator().manual_seed(0)
+    core.set_anchors(torch.randn(len(times), core.backbone.n_params, generator=gen))
+    core.init_affine()
+    return core
+
+
+def test_constant_field_gives_the_exact_linear_path():
+    """With the GNN correction at zero, theta(tau) = theta_k + s * B (Z(tau) - Z(tau_k)) exactly.
+
+    dZ/dtau is quadratic between knots, so RK4 (Simpson's rule here) integrates it exactly.
+    """
+    core = _constant_field_core([0.0, 1.0, 3.0, 4.0])
+    path, B, s = core.path, core.field.affine.detach(), core.field.scale
+    q = torch.tensor([0.1, 0.5, 0.9])
+    with torch.no_grad():
+        got = core.weights(q)
+    for i, tq in enumerate(q):
+        k = int((core.tau <= tq).nonzero().max())
+        expect = core.anchors[k] + s * (B @ (path.evaluate(tq) - path.evaluate(core.tau[k])))
+        assert torch.allclose(got[i], expect, atol=1e-4)
+    # start="first" integrates from theta_0 through the anchors and agrees too
+    with torch.no_grad():
+        first = core.weights(q, start="first")
+    expect0 = core.anchors[0] + s * (B @ (path.evaluate(q[-1]) - path.evaluate(core.tau[0])))
+    assert torch.allclose(first[-1], expect0, atol=1e-4)
+
+
+def test_integration_backward_before_the_first_anchor():
+    core = _constant_field_core([0.0, 1.0, 2.0])
+    with torch.no_grad():
+        got = core.weights(torch.tensor([-0.25]))
+    s, B, path = core.field.scale, core.field.affine.detach(), core.path
+    expect = core.anchors[0] + s * (B @ (path.evaluate(torch.tensor(-0.25)) - path.evaluate(core.tau[0])))
+    assert torch.allclose(got[0], expect, atol=1e-4)
+
+
+def test_weights_at_anchor_times_are_the_anchors():
+    core = _constant_field_core([0.0, 1.0, 2.0])
+    with torch.no_grad():
+        assert torch.equal(core.weights(core.tau), core.anchors)
+
+
+def test_kinetic_energy_of_a_straight_path():
+    theta0, theta1 = torch.zeros(3), torch.tensor([1.0, 2.0, 2.0])
+    grid = torch.linspace(0, 0.5, 6)
+    states = theta0 + (grid[:, None] / 0.5) * (theta1 - theta0)
+    # 1/2 |dtheta/dtau|^2 * T / P = 1/2 * (3/0.5)^2 * 0.5 / 3
+    assert kinetic_energy(states, grid, torch.ones(3)).item() == pytest.approx(0.5 * 36 * 0.5 / 3, rel=1e-5)
+
+
+def test_integrate_rejects_unknown_method():
+    core = _constant_field_core([0.0, 1.0])
+    with pytest.raises(ValueError, match="unknown method"):
+        integrate(core.field, core.path, core.anchors[0], torch.tensor([0.0, 1.0]), "dopri9")

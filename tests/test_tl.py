@@ -1,0 +1,170 @@
+"""wf.tl on simulated time courses with known ground truth."""
+
+import anndata as ad
+import numpy as np
+import ot
+import pytest
+import torch
+
+import wf_sc as wf
+
+FAST = dict(stage2_steps=80, progress=False)
+HELD_OUT = 1.0
+
+
+def w1(a, b):
+    """Exact earth mover's distance with Euclidean cost and uniform weights (POT)."""
+    return float(ot.emd2([], [], ot.dist(np.asarray(a, float), np.asarray(b, float), metric="euclidean")))
+
+
+@pytest.fixture(scope="module")
+def flow():
+    return wf.datasets.GradientFlow(dim=2, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(flow):
+    """Gradient flow observed at 0, .5, 1.5, 2 (t = 1 held out), fitted once for the module."""
+    adata = flow.sample(times=(0.0, 0.5, 1.5, 2.0), n_cells=400, random_state=1)
+    wf.tl.fit(adata, "time", use_rep="X", random_state=0, **FAST)
+    return adata
+
+
+def test_fit_writes_every_documented_field(fitted):
+    rec = fitted.uns["weightflow"]
+    for key in ("params", "times", "history", "nll", "standardization", "model", "populations", "keys"):
+        assert key in rec, key
+    assert rec["times"].tolist() == [0.0, 0.5, 1.5, 2.0]
+    assert rec["params"]["time_key"] == "time" and rec["params"]["use_rep"] == "X"
+    assert fitted.obsm["wf_velocity"].shape == (fitted.n_obs, 2)
+    assert np.isfinite(fitted.obsm["wf_velocity"]).all()
+    assert np.isfinite(fitted.obs["wf_log_density"]).all()
+    pops = rec["populations"]
+    # observed times and midpoints, 300 cells each by default
+    assert sorted(set(pops["time"].tolist())) == [0.0, 0.25, 0.5, 1.0, 1.5, 1.75, 2.0]
+    assert pops["X"].shape == (7 * 300, 2)
+    assert len(rec["nll"]["validation"]) == 4
+    assert len(rec["history"]["stage2"]["total"]) == FAST["stage2_steps"]
+
+
+def test_held_out_population_beats_both_neighbouring_snapshots(fitted, flow):
+    """The generated population at the unseen time is closer to the truth than either neighbour."""
+    truth = flow.population(HELD_OUT, 600, random_state=7)
+    gen = wf.tl.interpolate(fitted, HELD_OUT, n_cells=600)
+    obs = fitted.obs["time"].to_numpy()
+    prev, nxt = fitted.X[obs == 0.5], fitted.X[obs == 1.5]
+    d_model, d_prev, d_next = w1(gen.X, truth), w1(prev, truth), w1(nxt, truth)
+    floor = w1(flow.population(HELD_OUT, 600, random_state=8), truth)
+    assert d_model < min(d_prev, d_next), (d_model, d_prev, d_next, floor)
+    # and the generated cells are at the right time in the generated AnnData
+    assert np.all(gen.obs["time"] == HELD_OUT) and gen.n_obs == 600
+
+
+def test_drift_agrees_with_the_true_velocity(fitted, flow):
+    """Median cosine similarity of the drift with the known velocity -A(x - m) is >= 0.8."""
+    v_true = fitted.obsm["velocity_true"]
+    v = fitted.obsm["wf_velocity"]
+    cos = (v * v_true).sum(1) / (np.linalg.norm(v, axis=1) * np.linalg.norm(v_true, axis=1))
+    assert np.median(cos) >= 0.8, np.median(cos)
+    rel = np.abs(np.linalg.norm(v, axis=1) / np.linalg.norm(v_true, axis=1) - 1)
+    assert np.median(rel) < 0.5, np.median(rel)
+    # the drift also holds at the unseen time, for cells drawn from the truth there
+    model = wf.tl.WeightFlow.from_adata(fitted)
+    x = flow.population(HELD_OUT, 300, random_state=3)
+    v_mid, v_mid_true = model.drift(x, HELD_OUT), flow.velocity(x, HELD_OUT)
+    cos_mid = (v_mid * v_mid_true).sum(1) / (np.linalg.norm(v_mid, axis=1) * np.linalg.norm(v_mid_true, axis=1))
+    assert np.median(cos_mid) >= 0.8, np.median(cos_mid)
+
+
+def test_moving_cells_along_the_drift_approaches_the_next_snapshot(fitted):
+    obs = fitted.obs["time"].to_numpy()
+    x0, x1 = fitted.X[obs == 0.5], fitted.X[obs == 1.5]
+    moved = x0 + 1.0 * fitted.obsm["wf_velocity"][obs == 0.5]
+    assert w1(moved, x1) < w1(x0, x1)
+
+
+def test_log_density_matches_the_true_gaussian(fitted, flow):
+    """Model log-densities of real cells track the exact Gaussian log-density (correlation)."""
+    obs = fitted.obs["time"].to_numpy()
+    x = fitted.X[obs == 2.0]
+    mean, cov = flow.mean(2.0), flow.cov(2.0)
+    diff = x - mean
+    true = -0.5 * np.einsum("ni,ij,nj->n", diff, np.linalg.inv(cov), diff) - 0.5 * np.log(
+        np.linalg.det(2 * np.pi * cov)
+    )
+    model = fitted.obs["wf_log_density"].to_numpy()[obs == 2.0]
+    assert np.corrcoef(model, true)[0, 1] > 0.9
+    assert abs(model.mean() - true.mean()) < 0.3
+
+
+def test_h5ad_round_trip_keeps_every_field_and_the_model(fitted, tmp_path):
+    path = tmp_path / "fit.h5ad"
+    fitted.write_h5ad(path)
+    back = ad.read_h5ad(path)
+    np.testing.assert_array_equal(back.obsm["wf_velocity"], fitted.obsm["wf_velocity"])
+    np.testing.assert_array_equal(back.obs["wf_log_density"], fitted.obs["wf_log_density"])
+    rec, rec2 = fitted.uns["weightflow"], back.uns["weightflow"]
+    assert set(rec) == set(rec2)
+    np.testing.assert_array_equal(rec2["populations"]["X"], rec["populations"]["X"])
+    np.testing.assert_array_equal(rec2["times"], rec["times"])
+    for k, v in rec["model"]["state_dict"].items():
+        np.testing.assert_array_equal(rec2["model"]["state_dict"][k], v)
+    m1, m2 = wf.tl.WeightFlow.from_adata(fitted), wf.tl.WeightFlow.from_adata(back)
+    np.testing.assert_array_equal(m1.sample(1.2, 200, random_state=4), m2.sample(1.2, 200, random_state=4))
+    x = fitted.X[:50]
+    t = fitted.obs["time"].to_numpy()[:50]
+    np.testing.assert_allclose(m2.log_density(x, t), fitted.obs["wf_log_density"].to_numpy()[:50], rtol=1e-5)
+
+
+def test_save_load_round_trip(fitted, tmp_path):
+    model = wf.tl.WeightFlow.from_adata(fitted)
+    model.save(tmp_path / "model.pt")
+    back = wf.tl.WeightFlow.load(tmp_path / "model.pt")
+    np.testing.assert_array_equal(model.weights([0.3, 1.7]), back.weights([0.3, 1.7]))
+    np.testing.assert_array_equal(model.sample(0.75, 100, random_state=2), back.sample(0.75, 100, random_state=2))
+    assert back.times.tolist() == [0.0, 0.5, 1.5, 2.0]
+
+
+def test_fit_is_reproducible_on_cpu(flow):
+    adata = flow.sample(times=(0.0, 1.0, 2.0), n_cells=60, random_state=2)
+    small = dict(stage1_max_steps_first=150, stage1_max_steps=60, stage2_steps=8, hidden=8, width=16, progress=False)
+    a = wf.tl.fit(adata, "time", use_rep="X", random_state=3, copy=True, device="cpu", **small)
+    b = wf.tl.fit(adata, "time", use_rep="X", random_state=3, copy=True, device="cpu", **small)
+    c = wf.tl.fit(adata, "time", use_rep="X", random_state=4, copy=True, device="cpu", **small)
+    np.testing.assert_array_equal(a.obsm["wf_velocity"], b.obsm["wf_velocity"])
+    np.testing.assert_array_equal(a.uns["weightflow"]["populations"]["X"], b.uns["weightflow"]["populations"]["X"])
+    assert not np.array_equal(a.obsm["wf_velocity"], c.obsm["wf_velocity"])
+    # fitting does not touch the global torch RNG
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    wf.tl.fit(adata, "time", use_rep="X", copy=True, **small)
+    assert torch.equal(torch.rand(3), before)
+
+
+def test_weights_path_passes_through_the_anchors(fitted):
+    model = wf.tl.WeightFlow.from_adata(fitted)
+    W = model.weights([0.0, 0.5, 1.5, 2.0])
+    np.testing.assert_array_equal(W, model.core.anchors.numpy())
+
+
+def test_interpolate_decodes_to_genes():
+    """decode=True maps generated PCA coordinates back through varm['PCs'] + gene means."""
+    import scanpy as sc
+
+    rng = np.random.default_rng(0)
+    n, genes = 240, 12
+    t = np.repeat([0.0, 1.0, 2.0], n // 3)
+    loadings = rng.normal(size=(2, genes))
+    latent = rng.normal(size=(n, 2)) + t[:, None]
+    X = (latent @ loadings + 5).astype(np.float32)
+    adata = ad.AnnData(X=X)
+    adata.obs["day"] = t
+    sc.pp.pca(adata, n_comps=2)
+    small = dict(stage1_max_steps_first=150, stage1_max_steps=60, stage2_steps=5, hidden=8, width=16, progress=False)
+    wf.tl.fit(adata, "day", **small)
+    out = wf.tl.interpolate(adata, [0.5], n_cells=100, decode=True)
+    assert out.shape == (100, genes) and list(out.var_names) == list(adata.var_names)
+    Y = out.obsm["X_pca"]
+    expect = Y @ adata.varm["PCs"].T + X.mean(0)
+    np.testing.assert_allclose(out.X, expect, rtol=1e-4, atol=1e-4)
