@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -57,6 +58,7 @@ def fit_weightflow(
     std = [(x - mean) / scale for x in snapshots]
 
     bar = progress_factory(total=len(std), desc="stage 1: anchors") if progress_factory else None
+    t_start = time.perf_counter()
     a = fit_anchors(
         core.backbone,
         std,
@@ -74,6 +76,7 @@ def fit_weightflow(
         bar.close()
     core.set_anchors(a.anchors)
     core.init_affine()
+    t_stage1 = time.perf_counter() - t_start
 
     bar = progress_factory(total=train.stage2_steps, desc="stage 2: dynamics") if progress_factory else None
     hist2 = train_field(
@@ -91,6 +94,7 @@ def fit_weightflow(
     )
     if bar is not None:
         bar.close()
+    t_stage2 = time.perf_counter() - t_start - t_stage1
     core.eval()
     history = {
         "stage1": {
@@ -98,7 +102,8 @@ def fit_weightflow(
             "val_nll": a.val_nll,
             "steps": a.steps,
             "curves": {str(k): c for k, c in enumerate(a.curves)},
+            "seconds": t_stage1,
         },
-        "stage2": hist2,
+        "stage2": {**hist2, "seconds": t_stage2},
     }
     return core, history

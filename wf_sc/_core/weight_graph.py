@@ -22,7 +22,7 @@ node (:attr:`WeightGraph.weight_index` is a partition of the flat vector). Edges
 Grouping a GRU unit's gate rows into one node (rather than one node per row) keeps the graph at
 ``H + K`` nodes and about ``(H + K)^2`` edges: the row-level graph of a GRU is almost complete
 (every gate row reads the whole hidden state) and costs ~25x more per evaluation for the same
-information (measured for d=10, H=32: 33k vs 1.3k edges).
+information (for d=10, H=32: 207 nodes / 33k edges vs 37 nodes / 1.3k edges).
 """
 
 from __future__ import annotations
