@@ -123,7 +123,11 @@ class GRUMDN:
         """Mixture parameters from the state: log-weights, means, log-scales, each (n, K)."""
         K = self.n_components
         out = h @ W_head[:, :-1].T + W_head[:, -1]
-        log_pi = torch.log_softmax(out[:, :K], dim=-1)
+        logits = out[:, :K]
+        # log-softmax written out: the forward-mode rules of torch.log_softmax / torch.logsumexp
+        # modify a saved tensor in place, which breaks reverse-over-forward differentiation
+        shift = logits.max(dim=-1, keepdim=True).values.detach()
+        log_pi = logits - shift - torch.log(torch.exp(logits - shift).sum(-1, keepdim=True))
         mu = out[:, K : 2 * K]
         log_sigma = LOG_SIGMA_CENTER + LOG_SIGMA_RADIUS * torch.tanh(out[:, 2 * K :] / LOG_SIGMA_RADIUS)
         return log_pi, mu, log_sigma
@@ -157,10 +161,7 @@ class GRUMDN:
         The map ``x -> u`` is the Knothe-Rosenblatt (triangular) transport from ``p_theta`` to the
         uniform distribution on the unit cube.
         """
-        log_pi, mu, log_sigma = self.conditionals(theta, x)
-        zscore = (x[..., None] - mu) * torch.exp(-log_sigma)
-        phi = 0.5 * (1 + torch.erf(zscore / math.sqrt(2.0)))
-        return (torch.exp(log_pi) * phi).sum(-1)
+        return mixture_cdf_pdf(*self.conditionals(theta, x), x)[0]
 
     @torch.no_grad()
     def sample(self, theta: Tensor, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -178,3 +179,16 @@ class GRUMDN:
             x_prev = mu[rows, k] + torch.exp(log_sigma[rows, k]) * eps
             cols.append(x_prev)
         return torch.stack(cols, dim=1)
+
+
+def mixture_cdf_pdf(log_pi: Tensor, mu: Tensor, log_sigma: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+    """CDF and density of a 1-D Gaussian mixture at ``x``, mixture axis last.
+
+    ``F(x) = sum_k pi_k Phi((x - mu_k)/sigma_k)``, ``p(x) = sum_k pi_k phi((x - mu_k)/sigma_k)/sigma_k``.
+    """
+    inv_sigma = torch.exp(-log_sigma)
+    zscore = (x[..., None] - mu) * inv_sigma
+    pi = torch.exp(log_pi)
+    cdf = (pi * 0.5 * (1 + torch.erf(zscore / math.sqrt(2.0)))).sum(-1)
+    pdf = (pi * torch.exp(-0.5 * zscore**2 - _LOG_SQRT_2PI) * inv_sigma).sum(-1)
+    return cdf, pdf
