@@ -32,7 +32,7 @@ class AnchorFit:
 
 def split_validation(n: int, fraction: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """Random (train, validation) index split; validation empty when ``fraction * n < 5``."""
-    perm = torch.randperm(n, generator=generator)
+    perm = torch.randperm(n, generator=generator)  # CPU generator: bookkeeping draws stay on CPU
     n_val = int(round(fraction * n))
     if n_val < 5:
         return perm, perm[:0]
@@ -64,14 +64,14 @@ def fit_density(
     Returns (best weights, train NLL, validation NLL, validation curve, steps taken).
     """
     train_idx, val_idx = split_validation(len(x), val_fraction, generator)
-    x_train, x_val = x[train_idx], x[val_idx]
+    x_train, x_val = x[train_idx.to(x.device)], x[val_idx.to(x.device)]
     monitor = x_val if len(x_val) else x_train
     theta = theta0.clone().requires_grad_(True)
     opt = torch.optim.AdamW([theta], lr=lr, weight_decay=0.0)
     best, best_nll, curve, bad, step = theta0.clone(), mean_nll(backbone, theta0, monitor), [], 0, 0
     for step in range(1, max_steps + 1):
         idx = torch.randint(len(x_train), (min(batch_size, len(x_train)),), generator=generator)
-        loss = -backbone.log_prob(theta, x_train[idx]).mean()
+        loss = -backbone.log_prob(theta, x_train[idx.to(x.device)]).mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_([theta], 10.0)

@@ -54,10 +54,13 @@ def data_nll(core, seg: Segment, batches: list[Tensor]) -> Tensor:
     return torch.stack(losses).mean()
 
 
-def population_action(core, seg: Segment, n_cells: int, n_times: int, generator: torch.Generator) -> Tensor:
+def population_action(
+    core, seg: Segment, n_cells: int, n_times: int, generator: torch.Generator, sample_generator: torch.Generator
+) -> Tensor:
     """Monte-Carlo ``int E_{p_theta(tau)} ||v||^2 / d dtau`` over random grid points of the segment.
 
-    Cells are sampled from the model without gradient; ``v`` (the transport drift) carries the
+    ``generator`` (CPU) picks the grid points, ``sample_generator`` (on the model's device) draws
+    the cells. Cells are sampled from the model without gradient; ``v`` (the transport drift) carries the
     gradient to ``theta`` and to ``g_phi`` through ``d theta/d tau``.
     """
     G = len(seg.grid)
@@ -66,7 +69,7 @@ def population_action(core, seg: Segment, n_cells: int, n_times: int, generator:
     total = []
     for i in pick.tolist():
         theta = seg.states[i]
-        x = core.sample(theta.detach(), n_cells, generator)
+        x = core.sample(theta.detach(), n_cells, sample_generator)
         v = core.drift(theta, seg.grid[i], x)
         total.append((v**2).mean())
     return torch.stack(total).mean() * span

@@ -45,14 +45,20 @@ def fit_weightflow(
     train: TrainConfig,
     generator: torch.Generator,
     progress_factory=None,
+    sample_generator: torch.Generator | None = None,
 ) -> tuple[WeightFlowCore, dict]:
     """Fit WeightFlow to snapshots (list of (n_k, d), real units) at sorted ``times`` (K+1,).
 
+    ``generator`` must live on the CPU (initialization, splits, minibatches); ``sample_generator``
+    on the snapshots' device draws model cells (default: a generator seeded from ``generator``).
     Returns the fitted core (in eval mode) and a history dict with ``stage1`` (per-time NLL and
     validation curves) and ``stage2`` (per-step loss terms).
     """
     device = snapshots[0].device
     core = WeightFlowCore(config).to(device)
+    if sample_generator is None:
+        seed = int(torch.randint(2**62, (1,), generator=generator))
+        sample_generator = torch.Generator(device=device).manual_seed(seed)
     mean, scale = standardization(snapshots)
     core.set_data(mean, scale, times.to(device))
     std = [(x - mean) / scale for x in snapshots]
@@ -83,6 +89,7 @@ def fit_weightflow(
         core,
         std,
         generator=generator,
+        sample_generator=sample_generator,
         loss_weights=train.loss_weights,
         n_steps=train.stage2_steps,
         lr=train.stage2_lr,

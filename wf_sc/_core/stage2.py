@@ -46,6 +46,7 @@ def train_field(
     snapshots: list[torch.Tensor],
     *,
     generator: torch.Generator,
+    sample_generator: torch.Generator | None = None,
     loss_weights: dict | None = None,
     n_steps: int = 300,
     lr: float = 3e-3,
@@ -55,7 +56,12 @@ def train_field(
     action_times: int = 2,
     progress=None,
 ) -> dict[str, list[float]]:
-    """Optimize ``g_phi`` (AdamW, cosine schedule); returns the per-step history of every term."""
+    """Optimize ``g_phi`` (AdamW, cosine schedule); returns the per-step history of every term.
+
+    ``generator`` (CPU) drives segments and minibatches; ``sample_generator`` (on the model's
+    device; default: ``generator``) draws model cells for the action term.
+    """
+    sample_generator = generator if sample_generator is None else sample_generator
     weights = check_loss_weights(loss_weights or {})
     params = [p for p in core.field.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
@@ -76,7 +82,7 @@ def train_field(
                 batches.append(x[idx.to(x.device)])
             terms["nll"] = data_nll(core, seg, batches)
         if weights["action"]:
-            terms["action"] = population_action(core, seg, action_cells, action_times, generator)
+            terms["action"] = population_action(core, seg, action_cells, action_times, generator, sample_generator)
         total = sum(weights[name] * value for name, value in terms.items())
         opt.zero_grad()
         total.backward()

@@ -123,7 +123,7 @@ class WeightFlow:
         start = _time.perf_counter()
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             torch.manual_seed(self.random_state)
-            generator = torch.Generator(device=dev).manual_seed(self.random_state)
+            generator = torch.Generator().manual_seed(self.random_state)  # CPU; sampling gets its own
             core, history = fit_weightflow(
                 snapshots, torch.as_tensor(times, dtype=torch.float32), config, self.train, generator, tqdm
             )
