@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import ot
+from scipy.spatial.distance import cdist
 
 #: bandwidths of :func:`mmd_rbf`, as multiples of the median pairwise distance, when none are given
 RELATIVE_BANDWIDTHS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -43,6 +44,15 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"a and b live in different dimensions: {a.shape[1]} and {b.shape[1]}")
     return a, b
+
+
+def _cost(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
+    """Pairwise cost ``(n, m)``, the matrix of ``ot.dist(a, b, metric=metric)``.
+
+    Computed with :func:`scipy.spatial.distance.cdist`, which subtracts coordinates before squaring:
+    ``ot.dist`` expands ``|a|^2 + |b|^2 - 2 a.b`` and so leaves ~1e-8 at coinciding points.
+    """
+    return cdist(a, b, metric=metric)
 
 
 def _emd2(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
@@ -97,7 +107,7 @@ def w1(a: np.ndarray, b: np.ndarray) -> float:
     The distance (in the units of the coordinates).
     """
     a, b = _pair(a, b)
-    return _emd2(a, b, ot.dist(a, b, metric="euclidean"))
+    return _emd2(a, b, _cost(a, b, "euclidean"))
 
 
 def w2(a: np.ndarray, b: np.ndarray) -> float:
@@ -118,7 +128,7 @@ def w2(a: np.ndarray, b: np.ndarray) -> float:
     The distance (in the units of the coordinates).
     """
     a, b = _pair(a, b)
-    return float(np.sqrt(max(_emd2(a, b, ot.dist(a, b, metric="sqeuclidean")), 0.0)))
+    return float(np.sqrt(max(_emd2(a, b, _cost(a, b, "sqeuclidean")), 0.0)))
 
 
 def median_distance(x: np.ndarray) -> float:
@@ -138,7 +148,7 @@ def median_distance(x: np.ndarray) -> float:
     x = _cloud(x, "x")
     if len(x) < 2:
         raise ValueError("the median pairwise distance needs at least 2 points")
-    dist = np.sqrt(ot.dist(x, x, metric="sqeuclidean")[np.triu_indices(len(x), k=1)].clip(min=0))
+    dist = _cost(x, x, "euclidean")[np.triu_indices(len(x), k=1)]
     med = float(np.median(dist))
     return med if med > 0 else 1.0
 
@@ -182,7 +192,7 @@ def mmd_rbf(a: np.ndarray, b: np.ndarray, bandwidths: Sequence[float] | None = N
             raise ValueError(f"bandwidths must be positive and finite, got {bandwidths!r}")
 
     def mean_kernel(x: np.ndarray, y: np.ndarray) -> float:
-        sq = ot.dist(x, y, metric="sqeuclidean").clip(min=0)
+        sq = _cost(x, y, "sqeuclidean")
         return float(np.mean([np.exp(-sq / (2 * s**2)).mean() for s in sigma]))
 
     value = mean_kernel(a, a) + mean_kernel(b, b) - 2 * mean_kernel(a, b)

@@ -3,4 +3,5 @@
 from ._fit import fit, interpolate
 from ._model import WeightFlow
 
-__all__ = ["WeightFlow", "fit", "interpolate"]
+__all__ = ["WeightFlow", "fit", "interpolate", "leave_one_out"]
+from ._benchmark import leave_one_out  # noqa: E402

@@ -1,0 +1,124 @@
+"""wf_sc._core.baselines: the pairwise predictors and OT-CFM."""
+
+import numpy as np
+import pytest
+import torch
+
+from wf_sc._core.baselines import (
+    OTCFM,
+    PREDICTORS,
+    minibatch_ot_pairs,
+    mixture,
+    next_snapshot,
+    ot_interpolation,
+    previous,
+    time_fraction,
+)
+from wf_sc._core.metrics import w1
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks run fastest (and steadiest on a busy machine) on one thread."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+@pytest.fixture
+def cloud():
+    return np.random.default_rng(0).normal(size=(80, 2))
+
+
+def _sorted_rows(x):
+    return x[np.lexsort(x.T[::-1])]
+
+
+def test_time_fraction():
+    assert time_fraction(1.0, 3.0, 1.5) == pytest.approx(0.25)
+    with pytest.raises(ValueError):
+        time_fraction(2.0, 2.0, 2.0)
+
+
+def test_ot_interpolation_of_a_translate_is_the_half_translate(cloud):
+    """The W2-optimal plan between a cloud and its translate is the identity, so s = 0.5 gives x + c/2."""
+    c = np.array([3.0, -1.5])
+    mid = ot_interpolation(cloud, cloud + c, 0.5, len(cloud), np.random.default_rng(0))
+    np.testing.assert_allclose(_sorted_rows(mid), _sorted_rows(cloud + c / 2), atol=1e-12)
+    # the end points are the snapshots themselves
+    rng = np.random.default_rng(1)
+    np.testing.assert_allclose(_sorted_rows(ot_interpolation(cloud, cloud + c, 0.0, 80, rng)), _sorted_rows(cloud))
+    np.testing.assert_allclose(_sorted_rows(ot_interpolation(cloud, cloud + c, 1.0, 80, rng)), _sorted_rows(cloud + c))
+
+
+def test_ot_interpolation_sizes_and_cap(cloud):
+    other = np.random.default_rng(3).normal(size=(50, 2)) + 4
+    out = ot_interpolation(cloud, other, 0.3, 200, np.random.default_rng(0), cap=30)
+    assert out.shape == (200, 2) and np.isfinite(out).all()
+    # mean moves linearly in s under any coupling with the right marginals (no cap)
+    out = ot_interpolation(cloud, other, 0.3, 2000, np.random.default_rng(0), cap=None)
+    np.testing.assert_allclose(out.mean(0), 0.7 * cloud.mean(0) + 0.3 * other.mean(0), atol=0.1)
+
+
+@pytest.mark.parametrize("s", [0.0, 0.25, 0.5, 0.9, 1.0])
+def test_mixture_fractions(s):
+    x_prev, x_next = np.zeros((100, 1)), np.ones((60, 1))
+    out = mixture(x_prev, x_next, s, 40, np.random.default_rng(0))
+    assert out.shape == (40, 1)
+    assert out.sum() == round(s * 40)  # number of cells drawn from x_next
+
+
+def test_mixture_draws_distinct_cells_when_enough():
+    x_prev, x_next = np.arange(10.0)[:, None], 100 + np.arange(10.0)[:, None]
+    out = mixture(x_prev, x_next, 0.5, 10, np.random.default_rng(0))
+    assert len(np.unique(out)) == 10
+
+
+def test_previous_and_next_are_the_snapshots(cloud):
+    other = cloud + 10
+    rng = np.random.default_rng(0)
+    prev = previous(cloud, other, 0.5, 30, rng)
+    nxt = next_snapshot(cloud, other, 0.5, 1000, rng)
+    assert prev.shape == (30, 2) and np.isin(prev, cloud).all()
+    assert nxt.shape == (80, 2) and (nxt == other).all()
+    assert set(PREDICTORS) == {"previous", "next", "mixture", "ot"}
+
+
+def test_minibatch_ot_pairs_match_a_translate(cloud):
+    i, j = minibatch_ot_pairs(cloud, cloud + 5.0, np.random.default_rng(0))
+    assert np.array_equal(i, j)
+
+
+def test_otcfm_moves_cells_toward_the_target():
+    """Translation: snapshots x at t=0 and x + c at t=2; the t=1 prediction from x is near x + c/2."""
+    rng = np.random.default_rng(0)
+    c = np.array([3.0, -2.0])
+    x0 = rng.normal(size=(300, 2))
+    x2 = rng.normal(size=(300, 2)) + c
+    model = OTCFM(steps=300, batch_size=128, ode_steps=20, random_state=0).fit([x0, x2], [0.0, 2.0])
+    truth = rng.normal(size=(300, 2)) + c / 2
+    pred = model.predict(x0, 0.0, 1.0)
+    unmoved = w1(x0, truth)
+    assert unmoved > 1.5
+    assert w1(pred, truth) < 0.25 * unmoved, (w1(pred, truth), unmoved)
+    # same seed, same result
+    again = OTCFM(steps=300, batch_size=128, ode_steps=20, random_state=0).fit([x0, x2], [0.0, 2.0])
+    np.testing.assert_allclose(again.predict(x0, 0.0, 1.0), pred, rtol=1e-5, atol=1e-5)
+
+
+def test_otcfm_uses_every_interval():
+    """Three snapshots moving right then up: the field learns both legs (integrate 0 -> 2)."""
+    rng = np.random.default_rng(1)
+    base = 0.3 * rng.normal(size=(200, 2))
+    snaps = [base, base + [2.0, 0.0], base + [2.0, 2.0]]
+    model = OTCFM(steps=400, batch_size=64, ode_steps=30, random_state=0).fit(snaps, [0.0, 1.0, 2.0])
+    end = model.predict(base, 0.0, 2.0)
+    np.testing.assert_allclose(end.mean(0), [2.0, 2.0], atol=0.3)
+
+
+def test_otcfm_refuses_bad_input():
+    with pytest.raises(ValueError):
+        OTCFM(steps=1).fit([np.zeros((5, 2))], [0.0])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        OTCFM().predict(np.zeros((3, 2)), 0.0, 1.0)

@@ -1,0 +1,132 @@
+"""wf.tl.leave_one_out, the summary helpers and ``python -m wf_sc.benchmark --quick``."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import wf_sc as wf
+from wf_sc.benchmark import summarize, to_markdown
+from wf_sc.benchmark.__main__ import main
+from wf_sc.tl._benchmark import COLUMNS, METHODS, METRICS
+
+TINY_WF = dict(stage1_max_steps_first=100, stage1_max_steps=50, stage2_steps=5, hidden=8, width=16, device="cpu")
+TINY_CFM = dict(steps=30, batch_size=32, ode_steps=5)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest (and steadiest on a busy machine) on one thread."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+@pytest.fixture(scope="module")
+def flow():
+    return wf.datasets.GradientFlow(dim=2, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def snapshots(flow):
+    return flow.sample(times=(0.0, 1.0, 2.0), n_cells=60, random_state=1)
+
+
+@pytest.fixture(scope="module")
+def table(flow, snapshots):
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return wf.tl.leave_one_out(
+            snapshots,
+            "time",
+            use_rep="X",
+            seeds=(0, 1),
+            weightflow_kwargs=TINY_WF,
+            otcfm_kwargs=TINY_CFM,
+            reference=flow.population,
+            dataset="tiny",
+        )
+    finally:
+        torch.set_num_threads(saved)
+
+
+def test_tidy_table_has_every_method_metric_and_seed(table):
+    assert list(table.columns) == list(COLUMNS)
+    assert set(table["dataset"]) == {"tiny"} and set(table["held_out"]) == {1.0}
+    combos = set(zip(table["method"], table["seed"], table["metric"]))
+    expected = set(itertools.product(("floor", *METHODS), (0, 1), METRICS))
+    assert combos == expected and len(table) == len(expected)
+    assert np.isfinite(table["value"]).all() and (table["value"] >= 0).all()
+
+
+def test_fit_seconds(table):
+    assert (table.loc[table["method"] == "weightflow", "fit_seconds"] > 0).all()
+    assert table.loc[table["method"] == "floor", "fit_seconds"].isna().all()
+    assert (table.loc[table["method"] != "floor", "fit_seconds"] >= 0).all()
+
+
+def test_floor_is_below_the_unmoved_snapshots(table):
+    """Sanity on the gradient flow: sampling noise costs far less than not moving at all."""
+    w1 = table[table["metric"] == "w1"].groupby("method")["value"].mean()
+    assert w1["floor"] < 0.5 * min(w1["previous"], w1["next"]), w1.to_dict()
+
+
+def test_halves_are_disjoint_and_deterministic(snapshots):
+    """Without a reference the floor compares two halves of the real cells; same seed, same table."""
+    kw = dict(use_rep="X", methods=("mixture", "ot"), seeds=(3,), metrics=("w1",))
+    first = wf.tl.leave_one_out(snapshots, "time", **kw)
+    second = wf.tl.leave_one_out(snapshots, "time", **kw)
+    pd.testing.assert_frame_equal(first.drop(columns="fit_seconds"), second.drop(columns="fit_seconds"))
+    floor = first.loc[first["method"] == "floor", "value"].item()
+    assert floor > 0  # disjoint halves of continuous data never coincide
+    assert first["dataset"].iloc[0] == "adata"
+
+
+def test_bad_requests_are_refused(snapshots):
+    with pytest.raises(ValueError, match="unknown methods"):
+        wf.tl.leave_one_out(snapshots, "time", use_rep="X", methods=("magic",))
+    with pytest.raises(ValueError, match="first or last"):
+        wf.tl.leave_one_out(snapshots, "time", use_rep="X", held_out=2.0, methods=("next",))
+    with pytest.raises(ValueError, match="not one of the time points"):
+        wf.tl.leave_one_out(snapshots, "time", use_rep="X", held_out=0.5, methods=("next",))
+    with pytest.raises(ValueError, match="random_state"):
+        wf.tl.leave_one_out(snapshots, "time", use_rep="X", weightflow_kwargs={"random_state": 1})
+    two = snapshots[snapshots.obs["time"] < 2].copy()
+    with pytest.raises(ValueError, match="at least 3 time points"):
+        wf.tl.leave_one_out(two, "time", use_rep="X", methods=("next",))
+
+
+def test_summarize_and_markdown_by_hand():
+    rows = []
+    common = dict(dataset="d", metric="w1")
+    # method m: seed 0 has values 1, 3 at the two held-out times (mean 2), seed 1 has 4, 4 (mean 4)
+    for seed, values in ((0, (1.0, 3.0)), (1, (4.0, 4.0))):
+        for held, v in zip((1.0, 2.0), values):
+            rows.append(dict(common, held_out=held, method="m", seed=seed, value=v, fit_seconds=2.0))
+            rows.append(dict(common, held_out=held, method="floor", seed=seed, value=0.5, fit_seconds=np.nan))
+    summary = summarize(pd.DataFrame(rows))
+    m = summary[summary["method"] == "m"].iloc[0]
+    assert m["mean"] == pytest.approx(3.0) and m["std"] == pytest.approx(np.sqrt(2.0))
+    assert m["n_seeds"] == 2 and m["n_held_out"] == 2 and m["fit_seconds"] == pytest.approx(2.0)
+    text = to_markdown(summary)
+    assert "| method | W1 | fit (s) |" in text
+    assert "| m | **3.00 ± 1.41** | 2.0 |" in text
+    assert "| floor | 0.500 ± 0.000 | — |" in text
+
+
+def test_cli_quick_writes_the_report(tmp_path, capsys):
+    out = tmp_path / "bench.md"
+    assert main(["--quick", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert f"python -m wf_sc.benchmark --quick --out {out}" in text
+    assert "| method | W1 | W2 | MMD² | fit (s) |" in text
+    for method in ("floor", *METHODS):
+        assert f"| {method} |" in text, method
+    assert "torch" in text and "seeds: 0" in text
+    csv = pd.read_csv(out.with_suffix(".csv"))
+    assert list(csv.columns) == list(COLUMNS) and set(csv["dataset"]) == {"gradient_flow"}
+    assert "wrote" in capsys.readouterr().out

@@ -1,0 +1,145 @@
+"""``python -m wf_sc.benchmark``: run the leave-one-timepoint-out suite and write the report.
+
+Examples
+--------
+Full suite (all datasets, seeds 0 1 2: 14 held-out times x 3 seeds = 42 WeightFlow and 42 OT-CFM
+fits; expect one to two hours on a 2-core CPU)::
+
+    python -m wf_sc.benchmark --data-dir ../shared/data --out docs/benchmarks.md
+
+Smoke run for CI (one small simulation, one seed, tiny budgets; well under a minute)::
+
+    python -m wf_sc.benchmark --quick --out /tmp/bench.md
+
+The report (markdown) records the exact command, date, machine, seeds and settings, with one
+table per dataset; the tidy table of every run is written beside it with the suffix ``.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import DATASETS, command_line, report, run_suite, summarize, to_markdown
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m wf_sc.benchmark",
+        description="Leave-one-timepoint-out benchmark of WeightFlow against baselines (DESIGN §5).",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny budgets for CI smoke runs (default datasets: gradient_flow; default seeds: 0)",
+    )
+    p.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=list(DATASETS),
+        default=None,
+        metavar="NAME",
+        help=f"datasets to run (default: all; --quick: gradient_flow); known: {', '.join(DATASETS)}",
+    )
+    p.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds (default: 0 1 2; --quick: 0)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="markdown report; the CSV goes beside it (default: docs/benchmarks.md; "
+        "--quick: wf_sc_benchmarks_quick.md in the temporary directory)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding (or to receive) the real data files; sets WF_SC_DATA_DIR (default: its current value, "
+        "else ~/.cache/wf_sc)",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default: auto)")
+    p.add_argument("--max-cells", type=int, default=1000, help="cells per side of each metric (default: 1000)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads during the run (default: torch's choice; --quick: 1, which is faster for "
+        "tiny models and robust on a busy machine)",
+    )
+    p.add_argument("--progress", action="store_true", help="show progress bars")
+    p.add_argument("-v", "--verbose", action="store_true", help="log each fit to stderr")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the suite; write the markdown report and the CSV; print the tables. Returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    if args.verbose:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+        wf_logger = logging.getLogger("wf_sc")
+        wf_logger.addHandler(handler)
+        wf_logger.setLevel(logging.INFO)
+    if args.data_dir is not None:
+        os.environ["WF_SC_DATA_DIR"] = str(Path(args.data_dir).expanduser())
+    seeds = args.seeds if args.seeds else ([0] if args.quick else [0, 1, 2])
+    if args.out is not None:
+        out = Path(args.out)
+    elif args.quick:
+        out = Path(tempfile.gettempdir()) / "wf_sc_benchmarks_quick.md"
+    else:
+        out = Path("docs") / "benchmarks.md"
+    csv = out.with_suffix(".csv")
+
+    import torch
+
+    threads = args.threads if args.threads is not None else (1 if args.quick else None)
+    if threads is not None and threads < 1:
+        print("wf_sc.benchmark: --threads must be >= 1", file=sys.stderr)
+        return 2
+    saved_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    try:
+        df = run_suite(
+            args.datasets,
+            seeds=seeds,
+            quick=args.quick,
+            device=args.device,
+            max_cells=args.max_cells,
+            progress=args.progress,
+        )
+    except (ValueError, KeyError) as err:
+        print(f"wf_sc.benchmark: {err}", file=sys.stderr)
+        return 2
+    finally:
+        seconds = time.perf_counter() - start
+        threads_used = torch.get_num_threads()
+        torch.set_num_threads(saved_threads)  # in-process callers (tests) get their setting back
+
+    text = report(
+        df,
+        command=command_line(argv),
+        seeds=seeds,
+        quick=args.quick,
+        device=args.device,
+        max_cells=args.max_cells,
+        seconds=seconds,
+        threads=threads_used,
+        csv_name=csv.name,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    df.to_csv(csv, index=False)
+    print(to_markdown(summarize(df)), end="")
+    print(f"\nwrote {out} and {csv} ({seconds:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,354 @@
+r"""Leave-one-timepoint-out benchmark (DESIGN §5): WeightFlow against baselines and the sampling floor.
+
+For every held-out interior time :math:`t_k` the methods see the snapshots at all other times and
+predict the population at :math:`t_k`; each prediction is scored against cells of :math:`t_k`
+that no method has seen. The scoring protocol, per held-out time and seed:
+
+1. shuffle the real cells of :math:`t_k` (at most ``2 * max_cells`` of them) and split them into
+   two disjoint halves :math:`A` and :math:`B` of equal size :math:`m`;
+2. the reference :math:`R` is :math:`B`; with a ground-truth ``reference`` (simulators) it is a
+   fresh draw of :math:`m` cells of the true population at :math:`t_k` instead;
+3. every method predicts :math:`m` cells (fewer only for ``previous``/``next``/``otcfm`` when the
+   neighbouring snapshot is smaller), scored as ``metric(prediction, R)``;
+4. ``floor`` is ``metric(A, R)``: a perfect method's sample is distributed like :math:`A`, so the
+   floor is what sampling noise alone costs at this sample size; no method beats it in
+   expectation.
+
+Scoring at equal sizes on both sides of every comparison keeps the methods and the floor
+comparable (the finite-sample bias of :math:`W_1` depends on the sizes). The RBF bandwidths of the
+MMD are fixed per held-out time and seed from :math:`R` (multiples of its median pairwise distance,
+:data:`wf_sc._core.metrics.RELATIVE_BANDWIDTHS`), so every method is scored with the same kernel.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from .._core.baselines import OTCFM, PREDICTORS, time_fraction
+from .._core.metrics import RELATIVE_BANDWIDTHS, median_distance, mmd_rbf, subsample, w1, w2
+from .._logging import get_logger
+from ..pp._prepare import MIN_CELLS, check_time_points, encode_time, get_representation
+from ._model import WeightFlow
+
+log = get_logger(__name__)
+
+#: every method :func:`leave_one_out` knows (``floor`` is always added)
+METHODS: tuple[str, ...] = ("weightflow", "previous", "next", "mixture", "ot", "otcfm")
+#: every metric :func:`leave_one_out` knows
+METRICS: tuple[str, ...] = ("w1", "w2", "mmd")
+#: the sampling-floor pseudo-method
+FLOOR = "floor"
+#: tidy columns of :func:`leave_one_out`
+COLUMNS: tuple[str, ...] = ("dataset", "held_out", "method", "seed", "metric", "value", "fit_seconds")
+#: column labels of :func:`to_markdown`
+METRIC_LABELS: dict[str, str] = {"w1": "W1", "w2": "W2", "mmd": "MMD²"}
+
+Reference = Callable[..., np.ndarray]
+
+
+def _check_names(given: Sequence[str], known: Sequence[str], what: str) -> list[str]:
+    given = [given] if isinstance(given, str) else list(given)
+    unknown = [g for g in given if g not in known]
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; known are {list(known)}")
+    if not given:
+        raise ValueError(f"no {what} given; known are {list(known)}")
+    return list(dict.fromkeys(given))
+
+
+def _held_out_times(times: np.ndarray, held_out: float | Sequence[float] | None) -> list[int]:
+    """Indices (into the sorted times) of the held-out time points; interior ones only."""
+    if len(times) < 3:
+        raise ValueError(
+            f"leave-one-out needs at least 3 time points (one interior time to hold out), got {times.tolist()}"
+        )
+    if held_out is None:
+        return list(range(1, len(times) - 1))
+    out = []
+    for h in np.atleast_1d(np.asarray(held_out, dtype=float)):
+        match = np.flatnonzero(np.isclose(times, h, rtol=1e-9, atol=1e-9))
+        if not len(match):
+            raise ValueError(f"held-out time {h:g} is not one of the time points {times.tolist()}")
+        k = int(match[0])
+        if k in (0, len(times) - 1):
+            raise ValueError(
+                f"held-out time {h:g} is the first or last time point; only interior times "
+                f"{times[1:-1].tolist()} can be predicted from neighbours on both sides"
+            )
+        out.append(k)
+    return list(dict.fromkeys(out))
+
+
+def _seed_for(*parts: int) -> int:
+    """A 31-bit seed derived from integers (distinct streams for distinct tuples)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] >> 1)
+
+
+def _scorer(reference: np.ndarray, metrics: Sequence[str]) -> Callable[[np.ndarray], dict[str, float]]:
+    """``pred -> {metric: value}`` against ``reference``, the MMD kernel fixed from the reference."""
+    bandwidths = median_distance(reference) * np.asarray(RELATIVE_BANDWIDTHS) if "mmd" in metrics else None
+    fns = {"w1": w1, "w2": w2, "mmd": lambda a, b: mmd_rbf(a, b, bandwidths)}
+    return lambda pred: {m: fns[m](pred, reference) for m in metrics}
+
+
+def leave_one_out(
+    adata: AnnData,
+    time_key: str = "time",
+    *,
+    use_rep: str = "X_pca",
+    methods: Sequence[str] = METHODS,
+    metrics: Sequence[str] = METRICS,
+    seeds: Sequence[int] = (0, 1, 2),
+    held_out: float | Sequence[float] | None = None,
+    max_cells: int = 1000,
+    weightflow_kwargs: Mapping[str, Any] | None = None,
+    otcfm_kwargs: Mapping[str, Any] | None = None,
+    reference: Reference | None = None,
+    dataset: str | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    r"""Leave-one-timepoint-out benchmark: predict each held-out time from the others and score it.
+
+    For every held-out interior time :math:`t_k` (neighbours :math:`t_{k-1} < t_k < t_{k+1}`,
+    time fraction :math:`s = (t_k - t_{k-1}) / (t_{k+1} - t_{k-1})`) and every seed, the methods
+    are
+
+    - ``weightflow``: :class:`~wf_sc.tl.WeightFlow` fitted on all other times (seed as
+      ``random_state``), then ``sample(t_k, m)``, integrating from the anchor at :math:`t_{k-1}`;
+    - ``previous`` / ``next``: the snapshot at :math:`t_{k-1}` / :math:`t_{k+1}` unchanged;
+    - ``mixture``: a fraction :math:`s` of cells from :math:`t_{k+1}`, the rest from :math:`t_{k-1}`;
+    - ``ot``: exact-OT displacement interpolation :math:`(1 - s)x_i + s y_j`, :math:`(i, j) \sim P^\star`;
+    - ``otcfm``: OT conditional flow matching trained on all other times, integrating the real cells
+      of :math:`t_{k-1}` to :math:`t_k` (:class:`wf_sc._core.baselines.OTCFM`: 2000 steps of
+      batch 256, path width 0.1 in standardized units, unless ``otcfm_kwargs`` says otherwise);
+    - ``floor`` (always): the sampling floor, half of the real held-out cells against the other half.
+
+    Each method's cells are scored against held-out cells (see the module notes for the protocol:
+    equal sizes on both sides, one MMD kernel per reference). The metrics are ``w1`` (exact earth
+    mover's distance, Euclidean cost), ``w2`` (exact 2-Wasserstein) and ``mmd`` (biased
+    :math:`\mathrm{MMD}^2`, RBF kernels of widths 0.25, 0.5, 1, 2 and 4 times the reference's
+    median pairwise distance). Deterministic baselines still get one row per seed: the seed
+    draws their cells and the held-out halves.
+
+    Parameters
+    ----------
+    adata
+        Time course: ``obs[time_key]`` and the representation ``use_rep``; read only.
+    time_key
+        Column of ``adata.obs`` with each cell's time (numeric or ordered categorical).
+    use_rep
+        Representation every method works in: a key of ``adata.obsm`` or ``"X"``.
+    methods
+        Methods to run, a subset of ``("weightflow", "previous", "next", "mixture", "ot", "otcfm")``.
+    metrics
+        Metrics, a subset of ``("w1", "w2", "mmd")``.
+    seeds
+        One run per seed (model initialization, minibatches, subsampling, held-out halves).
+    held_out
+        Time point(s) to hold out, each an interior time; ``None``: every interior time.
+    max_cells
+        Most cells on each side of a metric computation (the held-out halves hold at most
+        ``max_cells`` cells each; the exact OT problems are at most ``max_cells x max_cells``).
+    weightflow_kwargs
+        Settings passed to :class:`~wf_sc.tl.WeightFlow` (e.g. ``device``, ``stage2_steps``);
+        ``random_state`` is set from the seed.
+    otcfm_kwargs
+        Settings passed to :class:`wf_sc._core.baselines.OTCFM` (``steps``, ``batch_size``,
+        ``sigma``, ...); ``random_state`` is set from the seed.
+    reference
+        Ground truth for simulated data: ``reference(t, n, random_state=...)`` returns ``n`` fresh
+        cells of the true population at ``t`` (e.g. ``GradientFlow(...).population``); methods and
+        the floor are then scored against such a draw instead of the second half of the real cells.
+    dataset
+        Name written in the ``dataset`` column; default ``adata.uns['dataset']['name']`` if
+        present, else ``"adata"``.
+    progress
+        Show a progress bar over (held-out time, seed) runs.
+
+    Returns
+    -------
+    A tidy :class:`pandas.DataFrame`, one row per (held-out time, method, seed, metric), with columns
+    ``dataset``, ``held_out`` (the time, in the units of ``obs[time_key]``), ``method`` (``floor``
+    first, then ``methods`` in order), ``seed``, ``metric``, ``value`` and ``fit_seconds`` (wall-clock
+    seconds to fit the method and generate its cells; NaN for ``floor``). Nothing is written to
+    ``adata``. Summarize with :func:`wf_sc.benchmark.summarize`.
+    """
+    methods = _check_names(methods, METHODS, "methods")
+    metrics = _check_names(metrics, METRICS, "metrics")
+    seeds = [int(s) for s in np.atleast_1d(seeds)]
+    if not seeds:
+        raise ValueError("no seeds given")
+    if max_cells < 2:
+        raise ValueError(f"max_cells must be >= 2, got {max_cells}")
+    wf_kwargs = dict(weightflow_kwargs or {})
+    cfm_kwargs = dict(otcfm_kwargs or {})
+    for name, kw in (("weightflow_kwargs", wf_kwargs), ("otcfm_kwargs", cfm_kwargs)):
+        if "random_state" in kw:
+            raise ValueError(f"{name} must not set random_state: each run uses its seed")
+    if dataset is None:
+        info = adata.uns.get("dataset", {})
+        dataset = str(info.get("name", "adata")) if isinstance(info, Mapping) else "adata"
+
+    t, _ = encode_time(adata, time_key)
+    X = get_representation(adata, use_rep).astype(np.float64)
+    times = check_time_points(t, time_key, MIN_CELLS)
+    ks = _held_out_times(times, held_out)
+
+    runs = [(k, seed) for k in ks for seed in seeds]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(runs), desc=f"leave-one-out {dataset}")
+    rows: list[dict] = []
+    for k, seed in runs:
+        t_k, t_prev, t_next = float(times[k]), float(times[k - 1]), float(times[k + 1])
+        train = t != times[k]
+        X_train, t_train = X[train], t[train]
+        X_prev, X_next, X_real = X[t == times[k - 1]], X[t == times[k + 1]], X[t == times[k]]
+        s = time_fraction(t_prev, t_next, t_k)
+
+        rng = np.random.default_rng(_seed_for(seed, k, 0))
+        perm = rng.permutation(len(X_real))
+        m = min(len(X_real) // 2, max_cells)
+        half_a, half_b = X_real[perm[:m]], X_real[perm[m : 2 * m]]
+        if reference is not None:
+            ref = np.asarray(reference(t_k, m, random_state=_seed_for(seed, k, 1)), dtype=np.float64)
+            if ref.shape != (m, X.shape[1]):
+                raise ValueError(f"reference returned shape {ref.shape}, expected {(m, X.shape[1])}")
+        else:
+            ref = half_b
+        score = _scorer(ref, metrics)
+
+        def add(method: str, pred: np.ndarray, seconds: float) -> None:
+            for metric, value in score(pred).items():
+                rows.append(
+                    dict(
+                        dataset=dataset,
+                        held_out=t_k,
+                        method=method,
+                        seed=seed,
+                        metric=metric,
+                        value=float(value),
+                        fit_seconds=seconds,
+                    )
+                )
+
+        add(FLOOR, half_a, math.nan)
+        for i, method in enumerate(methods, start=1):
+            method_rng = np.random.default_rng(_seed_for(seed, k, 100 + i))
+            start = _time.perf_counter()
+            if method == "weightflow":
+                model = WeightFlow(time_key, use_rep, random_state=seed, **wf_kwargs)
+                model._fit_arrays(X_train, t_train, progress=False)
+                pred = model.sample(t_k, m, random_state=seed)
+            elif method == "otcfm":
+                train_times = times[np.arange(len(times)) != k]
+                cfm = OTCFM(random_state=seed, **cfm_kwargs).fit([X[t == u] for u in train_times], train_times)
+                pred = cfm.predict(subsample(X_prev, m, method_rng), t_prev, t_k)
+            else:
+                pred = PREDICTORS[method](X_prev, X_next, s, m, method_rng)
+            seconds = _time.perf_counter() - start
+            log.info("%s: held out t=%g, seed %d, %s in %.2f s", dataset, t_k, seed, method, seconds)
+            add(method, np.asarray(pred, dtype=np.float64), seconds)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    r"""Average a :func:`leave_one_out` table over held-out times, then mean ± std over seeds.
+
+    For each (dataset, method, metric): :math:`\bar v_s = \frac{1}{|H|}\sum_{t \in H} v_{t,s}` per
+    seed :math:`s`, then the mean and the sample standard deviation (``ddof=1``; NaN for a single
+    seed) of :math:`\bar v_s` over seeds.
+
+    Parameters
+    ----------
+    df
+        Tidy table of :func:`leave_one_out` (several datasets may be concatenated).
+
+    Returns
+    -------
+    DataFrame with columns ``dataset``, ``method``, ``metric``, ``mean``, ``std``, ``n_seeds``,
+    ``n_held_out`` and ``fit_seconds`` (mean wall-clock seconds per fit), in order of first appearance.
+    """
+    missing = set(COLUMNS) - set(df.columns)
+    if missing:
+        raise ValueError(f"not a leave_one_out table: columns {sorted(missing)} are missing")
+    keys = ["dataset", "method", "metric"]
+    per_seed = df.groupby([*keys, "seed"], sort=False).agg(
+        value=("value", "mean"), fit_seconds=("fit_seconds", "mean"), n_held_out=("held_out", "nunique")
+    )
+    out = per_seed.groupby(keys, sort=False).agg(
+        mean=("value", "mean"),
+        std=("value", "std"),
+        n_seeds=("value", "size"),
+        n_held_out=("n_held_out", "max"),
+        fit_seconds=("fit_seconds", "mean"),
+    )
+    return out.reset_index()
+
+
+def _fmt(mean: float, std: float) -> str:
+    """Mean to 3 significant digits and the std to the same decimals: ``0.288 ± 0.012``."""
+    if not np.isfinite(mean):
+        return "—"
+    decimals = 3 if mean == 0 else max(0, 2 - int(math.floor(math.log10(abs(mean)))))
+    text = f"{mean:.{decimals}f}"
+    if np.isfinite(std):
+        text += f" ± {std:.{decimals}f}"
+    return text
+
+
+def to_markdown(summary: pd.DataFrame) -> str:
+    """Markdown tables of a :func:`summarize` result: one per dataset, methods as rows.
+
+    Columns are the metrics (``W1``, ``W2``, ``MMD²``; mean ± std over seeds) and the mean fit
+    time; the best method per metric (lowest mean, the floor excluded) is bold. With several
+    datasets each table gets a ``### <dataset>`` heading.
+
+    Parameters
+    ----------
+    summary
+        Output of :func:`summarize`.
+
+    Returns
+    -------
+    The markdown text.
+    """
+    blocks = []
+    datasets = list(dict.fromkeys(summary["dataset"]))
+    for name in datasets:
+        part = summary[summary["dataset"] == name]
+        metrics = [m for m in METRICS if m in set(part["metric"])] + sorted(set(part["metric"]) - set(METRICS))
+        methods = list(dict.fromkeys(part["method"]))
+        cell = {(r.method, r.metric): r for r in part.itertuples(index=False)}
+        best = {}
+        for metric in metrics:
+            cand = part[(part["metric"] == metric) & (part["method"] != FLOOR)]
+            if len(cand):
+                best[metric] = cand.loc[cand["mean"].idxmin(), "method"]
+        header = ["method", *[METRIC_LABELS.get(m, m) for m in metrics], "fit (s)"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+        for method in methods:
+            row = [method]
+            for metric in metrics:
+                r = cell.get((method, metric))
+                text = "—" if r is None else _fmt(r.mean, r.std)
+                row.append(f"**{text}**" if best.get(metric) == method else text)
+            secs = [cell[(method, m)].fit_seconds for m in metrics if (method, m) in cell]
+            row.append(f"{secs[0]:.1f}" if secs and np.isfinite(secs[0]) else "—")
+            lines.append("| " + " | ".join(row) + " |")
+        table = "\n".join(lines)
+        blocks.append(f"### {name}\n\n{table}" if len(datasets) > 1 else table)
+    return "\n\n".join(blocks) + "\n"
