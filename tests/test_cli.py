@@ -123,23 +123,11 @@ def test_missing_representation_returns_2(cli_input, tmp_path, capsys):
     assert rc == 2 and "'X_pca' not found" in stderr, stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="wf_sc/cli.py:69 prints the Python API's advice (\"pass use_rep='X'\", \"Run wf.pp.prepare(...)\") "
-    "to a command-line user; the CLI should add its own hint: '--use-rep X' (or an obsm key)",
-)
 def test_missing_representation_suggests_the_cli_option(cli_input, tmp_path, capsys):
     rc, _, stderr = _run(["fit", str(cli_input), "--time-key", "day", "-q", "-o", str(tmp_path / "o.h5ad")], capsys)
     assert rc == 2 and "--use-rep" in stderr, stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OSError,
-    reason="wf_sc/cli.py:50: ad.read_h5ad on a file that is not HDF5 raises OSError ('file signature not "
-    "found') as a traceback; catch it and return 2 with 'wf-sc: cannot read <path> as .h5ad: ...'",
-)
 def test_an_input_that_is_not_h5ad_returns_2(tmp_path, capsys):
     bad = tmp_path / "notes.h5ad"
     bad.write_text("not an h5ad file")
@@ -147,13 +135,6 @@ def test_an_input_that_is_not_h5ad_returns_2(tmp_path, capsys):
     assert rc == 2 and str(bad) in stderr, stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="wf_sc/cli.py:72: the output path is first used after the whole fit, so an output folder that "
-    "does not exist fails with a FileNotFoundError traceback and the fit is lost; check that "
-    "output.parent exists (and is writable) before fitting and return 2",
-)
 def test_an_unwritable_output_is_refused_before_fitting(cli_input, tmp_path, capsys, monkeypatch):
     def no_fit(*args, **kwargs):
         raise AssertionError("wf.tl.fit ran although the output path cannot be written")

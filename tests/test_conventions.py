@@ -24,14 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PUBLIC_MODULES = ("wf_sc.tl", "wf_sc.pp", "wf_sc.pl")
 
 #: (check, function) -> why it currently fails; strict xfail so a fix is noticed
-KNOWN_DEFECTS: dict[tuple[str, str], str] = {
-    ("annotations", "wf_sc.tl.fit"): (
-        "wf_sc/tl/_fit.py:35: fit(..., **kwargs) has no annotation (should be **kwargs: Any)"
-    ),
-    ("key_added", "wf_sc.pp.prepare"): (
-        "wf_sc/pp/_prepare.py:120: prepare writes obs['wf_time'] (and PCA) but has no key_added parameter"
-    ),
-}
+KNOWN_DEFECTS: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(autouse=True, scope="module")

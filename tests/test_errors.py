@@ -2,7 +2,7 @@
 
 Every error test checks the exception type, that the message names the problem and the fix, and that
 the AnnData is unchanged (X, obs, var, obsm, uns compared before/after). Known defects are marked
-``xfail(strict=True)`` with the file and line at fault.
+``xfail(strict=True)`` with the file and line at fault (none open now).
 """
 
 from __future__ import annotations
@@ -227,13 +227,6 @@ def _apply_suggested_fix(msg: str, adata: ad.AnnData) -> ad.AnnData:
         pytest.param(
             np.inf,
             id="inf",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=ValueError,
-                reason="wf_sc/pp/_prepare.py:69: the suggested fix adata[adata.obs[key].notna()] keeps "
-                "infinite times, so following the message does not fix the error; suggest "
-                "np.isfinite(adata.obs[key])",
-            ),
         ),
     ],
 )
@@ -246,14 +239,6 @@ def test_the_fix_suggested_for_bad_times_works(bad, tiny_adata):
     assert fixed.n_obs == tiny_adata.n_obs - 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="wf_sc/pp/_prepare.py:56: datetime64/timedelta64 time columns fall into pd.to_numeric and are "
-    "silently used as nanoseconds (since the epoch: ~1.6e18, beyond float32's resolution for the torch "
-    "times; drift comes out per nanosecond); refuse them with a message suggesting e.g. "
-    "(t - t.min()) / pd.Timedelta(days=1), or convert to days",
-)
 @pytest.mark.parametrize("kind", ["datetime", "timedelta"])
 def test_datetime_times_are_refused_or_converted_to_sensible_units(kind, tiny_adata):
     days = tiny_adata.obs["time"].to_numpy()
@@ -286,13 +271,6 @@ def test_nan_or_inf_in_the_representation_is_refused(entry, bad, use_rep, tiny_a
     assert "remove or impute" in msg, f"no fix suggested: {msg}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="wf_sc/pp/_prepare.py:162-167: prepare calls sc.pp.pca on an X holding NaN/inf before "
-    "checking it, so the user gets sklearn's 'Input X contains NaN' instead of wf_sc's message naming "
-    "the cells and the fix; check adata.X (get_representation(adata, 'X')) before computing PCA",
-)
 @pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
 def test_nan_in_x_is_reported_by_wf_sc_when_prepare_computes_pca(bad, tiny_adata_factory):
     adata = tiny_adata_factory(dim=5)
@@ -367,17 +345,14 @@ def _load_error(path) -> str:
     return str(info.value)
 
 
-_NOT_A_DICT = "wf_sc/tl/_model.py:273: from_state calls state.get() without checking state is a dict: AttributeError"
-
-
 @pytest.mark.parametrize(
     "content",
     [
         pytest.param({"a": 1}, id="other-dict"),
         pytest.param(
-            torch.zeros(3), id="tensor", marks=pytest.mark.xfail(strict=True, raises=AttributeError, reason=_NOT_A_DICT)
+            torch.zeros(3), id="tensor"
         ),
-        pytest.param([1, 2], id="list", marks=pytest.mark.xfail(strict=True, raises=AttributeError, reason=_NOT_A_DICT)),
+        pytest.param([1, 2], id="list"),
     ],
 )
 def test_loading_a_torch_file_that_is_not_a_model(content, tmp_path):
@@ -387,13 +362,6 @@ def test_loading_a_torch_file_that_is_not_a_model(content, tmp_path):
     assert "not a saved WeightFlow model" in msg, msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(KeyError, RuntimeError, EOFError, pickle.UnpicklingError),
-    reason="wf_sc/tl/_model.py:308: torch.load on a file that is not a torch file raises torch's own "
-    "error (for a short text file: KeyError 101); catch it and raise ValueError('... is not a saved "
-    "WeightFlow model ...')",
-)
 def test_loading_a_file_that_is_not_a_torch_file(tmp_path):
     path = tmp_path / "notes.pt"
     path.write_text("hello")
@@ -401,13 +369,6 @@ def test_loading_a_file_that_is_not_a_torch_file(tmp_path):
     assert "not a saved WeightFlow model" in msg and "notes.pt" in msg, msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="wf_sc/tl/_model.py:279: from_state indexes state['config'] (and later state['state_dict']) "
-    "without checking they exist: a file with the right 'format' but no config gives KeyError 'config'; "
-    "raise ValueError naming the missing entries",
-)
 def test_loading_a_model_file_with_missing_entries(saved_model, tmp_path):
     state = torch.load(saved_model, weights_only=True)
     del state["config"]

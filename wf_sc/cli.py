@@ -47,10 +47,24 @@ def _fit(args) -> int:
         if not path.exists():
             print(f"wf-sc: input file {path} does not exist", file=sys.stderr)
             return 2
-        adata = ad.read_h5ad(path)
+        try:
+            adata = ad.read_h5ad(path)
+        except Exception as err:  # h5py/anndata raise various types for foreign files
+            print(f"wf-sc: cannot read {path} as .h5ad ({type(err).__name__}: {err})", file=sys.stderr)
+            return 2
         use_rep = args.use_rep or "X_pca"
         output = Path(args.output or path.with_name(path.stem + "_wf.h5ad"))
         source = str(path)
+    if not output.parent.is_dir():
+        print(f"wf-sc: output folder {output.parent} does not exist; create it or choose -o", file=sys.stderr)
+        return 2
+    if use_rep != "X" and use_rep not in adata.obsm:
+        print(
+            f"wf-sc: representation {use_rep!r} not found in the input's obsm (available: {list(adata.obsm)}); "
+            "pass --use-rep <key>, or --use-rep X to model adata.X directly, or add PCA first (scanpy: sc.pp.pca).",
+            file=sys.stderr,
+        )
+        return 2
     kwargs = {} if args.stage2_steps is None else {"stage2_steps": args.stage2_steps}
     start = time.perf_counter()
     try:

@@ -15,7 +15,7 @@ give ``theta`` the tangent ``theta_dot`` and each consumed coordinate ``x_i`` (i
 ``v_i`` already found; then the tangent of ``F_j`` at ``x_j`` is
 ``(J_theta F theta_dot)_j + sum_{i<j} (J_x F)_{ji} v_i``, and
 
-.. math:: v_j = -\frac{\dot F_j}{p(x_j \mid x_{<j})} .
+.. math:: v_j = -\\frac{\\dot F_j}{p(x_j \\mid x_{<j})} .
 
 One pass costs a few forward evaluations whatever ``d`` (instead of ``d + 1`` Jacobian columns).
 ``v`` is exact for the model's density path (it satisfies the continuity equation

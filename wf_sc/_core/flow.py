@@ -33,10 +33,16 @@ class CoreConfig:
     n_layers: int = 2
     heads: int = 2
     conv: str = "transformer"
-    n_codes: int = 1
+    n_codes: int | None = None
     steps: int = 4
     method: str = "midpoint"
     scale_floor: float = 0.1
+
+    def __post_init__(self):
+        if self.n_codes is None:
+            # time + (K - 1) codes span the K anchor increments, so the constant-field start of
+            # the CDE passes through every anchor exactly; capped at 4 (DESIGN: path_dim 1-4)
+            self.n_codes = int(min(max(self.n_times - 2, 1), 4))
 
     def to_dict(self) -> dict:
         return asdict(self)

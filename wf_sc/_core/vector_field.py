@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import GATv2Conv, TransformerConv
 
 from .backbone import GRUMDN
 from .weight_graph import KINDS, WeightGraph
@@ -80,6 +79,8 @@ class GraphVectorField(nn.Module):
         sizes = {kind: graph.weight_index[kind].shape[1] for kind in KINDS}
         self.encoders = nn.ModuleDict({k: _mlp(sizes[k], width, width) for k in KINDS})
         self.node_embedding = nn.Parameter(torch.zeros(graph.n_nodes, width))
+        from torch_geometric.nn import GATv2Conv, TransformerConv  # heavy import, deferred to first use
+
         conv_cls = TransformerConv if conv == "transformer" else GATv2Conv
         self.convs = nn.ModuleList(conv_cls(width, width // heads, heads=heads) for _ in range(n_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(n_layers))

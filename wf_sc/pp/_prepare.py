@@ -48,6 +48,13 @@ def encode_time(adata: AnnData, time_key: str) -> tuple[np.ndarray, list[str] | 
                 "pd.Categorical(adata.obs[time_key], categories=[...in time order...], ordered=True), "
                 "or store numeric times."
             )
+    elif pd.api.types.is_datetime64_any_dtype(col) or pd.api.types.is_timedelta64_dtype(col):
+        raise ValueError(
+            f"obs[{time_key!r}] holds {'datetime' if pd.api.types.is_datetime64_any_dtype(col) else 'timedelta'} "
+            "values; give numeric times in the unit you want the drift "
+            f"in, e.g. adata.obs['day'] = (t - t.min()) / pd.Timedelta(days=1) with t = adata.obs[{time_key!r}], "
+            "then time_key='day'."
+        )
     elif pd.api.types.is_bool_dtype(col):
         raise ValueError(f"obs[{time_key!r}] is boolean; store numeric times or an ordered categorical.")
     elif pd.api.types.is_numeric_dtype(col):
@@ -66,7 +73,7 @@ def encode_time(adata: AnnData, time_key: str) -> tuple[np.ndarray, list[str] | 
     if missing.any():
         raise ValueError(
             f"obs[{time_key!r}] has {int(missing.sum())} cells without a finite time; drop them first, "
-            f"e.g. adata = adata[adata.obs[{time_key!r}].notna()].copy()."
+            f"e.g. adata = adata[np.isfinite(adata.obs[{time_key!r}])].copy()."
         )
     return values, labels
 
@@ -124,6 +131,7 @@ def prepare(
     use_rep: str = _keys.USE_REP,
     n_comps: int = 30,
     min_cells: int = MIN_CELLS,
+    key_added: str = _keys.TIME,
     copy: bool = False,
 ) -> AnnData | None:
     """Validate a time course and get it ready for :func:`wf_sc.tl.fit`.
@@ -144,6 +152,8 @@ def prepare(
         Number of principal components when PCA has to be computed.
     min_cells
         Fewest cells allowed at one time point.
+    key_added
+        Column of ``adata.obs`` receiving the numeric time.
     copy
         Return a modified copy instead of writing to ``adata``.
 
@@ -151,22 +161,23 @@ def prepare(
     -------
     ``None`` or a copy (``copy=True``), with
 
-    ``adata.obs['wf_time']``
+    ``adata.obs['wf_time']`` (or ``adata.obs[key_added]``)
         Numeric time of each cell (category positions for non-numeric ordered labels).
     ``adata.obsm['X_pca']``, ``adata.varm['PCs']``, ``adata.uns['pca']``
         Only when PCA was computed.
     """
-    adata = adata.copy() if copy else adata
     t, labels = encode_time(adata, time_key)
     check_time_points(t, time_key, min_cells)
-    if use_rep == _keys.USE_REP and use_rep not in adata.obsm:
+    needs_pca = use_rep == _keys.USE_REP and use_rep not in adata.obsm
+    get_representation(adata, "X" if needs_pca else use_rep)  # refuse NaN/inf before anything runs
+    adata = adata.copy() if copy else adata
+    if needs_pca:
         import scanpy as sc
 
         n = int(min(n_comps, adata.n_vars - 1, adata.n_obs - 1))
         log.info("computing PCA with %d components (scanpy)", n)
         sc.pp.pca(adata, n_comps=n)
-    get_representation(adata, use_rep)
-    adata.obs[_keys.TIME] = t
+    adata.obs[key_added] = t
     if labels is not None:
         log.info("time labels %s encoded as positions 0..%d", labels, len(labels) - 1)
     return adata if copy else None

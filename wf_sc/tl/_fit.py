@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ def fit(
     n_population_cells: int = 300,
     progress: bool = True,
     copy: bool = False,
-    **kwargs,
+    **kwargs: Any,
 ) -> AnnData | None:
     """Fit WeightFlow to a time course and write densities, drift and populations to ``adata``.
 
@@ -68,7 +69,7 @@ def fit(
         Return a fitted copy instead of writing to ``adata``.
     **kwargs
         Model and training settings passed to :class:`~wf_sc.tl.WeightFlow` (e.g. ``hidden``,
-        ``stage2_steps``, ``loss_weights``).
+        ``stage2_steps``, ``loss_weights``, ``min_cells``).
 
     Returns
     -------

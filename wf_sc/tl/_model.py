@@ -5,6 +5,7 @@ from __future__ import annotations
 import time as _time
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -68,6 +69,8 @@ class WeightFlow:
         ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:i]"``.
     random_state
         Seed of every random choice (initialization, minibatches, validation split).
+    min_cells
+        Fewest cells allowed at one time point.
     **kwargs
         Architecture (``hidden``, ``n_components``, ``graph``, ``width``, ``n_layers``, ``heads``,
         ``conv``, ``n_codes``, ``steps``, ``method``, ``scale_floor``) and training settings
@@ -87,7 +90,8 @@ class WeightFlow:
         *,
         device: str = "auto",
         random_state: int = 0,
-        **kwargs,
+        min_cells: int = MIN_CELLS,
+        **kwargs: Any,
     ):
         unknown = set(kwargs) - _CORE_FIELDS - _TRAIN_FIELDS
         if unknown:
@@ -97,6 +101,7 @@ class WeightFlow:
         self.time_key, self.use_rep = time_key, use_rep
         self.device_request, self.random_state = device, int(random_state)
         self.device = resolve_device(device)
+        self.min_cells = int(min_cells)
         self.core_kwargs = {k: v for k, v in kwargs.items() if k in _CORE_FIELDS}
         self.train = TrainConfig(**{k: v for k, v in kwargs.items() if k in _TRAIN_FIELDS})
         self.core: WeightFlowCore | None = None
@@ -111,7 +116,7 @@ class WeightFlow:
         return self._fit_arrays(X, t, labels=labels, progress=progress)
 
     def _fit_arrays(self, X: np.ndarray, t: np.ndarray, *, labels=None, progress: bool = True) -> WeightFlow:
-        times = check_time_points(t, self.time_key, MIN_CELLS)
+        times = check_time_points(t, self.time_key, self.min_cells)
         if X.shape[1] > 100:
             log.warning("modelling %d dimensions; a PCA representation (use_rep='X_pca') is much faster", X.shape[1])
         config = CoreConfig(dim=X.shape[1], n_times=len(times), **self.core_kwargs)
@@ -270,8 +275,12 @@ class WeightFlow:
     @classmethod
     def from_state(cls, state: dict, *, device: str = "auto") -> WeightFlow:
         """Rebuild a fitted model from :meth:`state` (tensors or numpy arrays)."""
-        if state.get("format") != FORMAT:
-            raise ValueError(f"not a saved WeightFlow model (format {state.get('format')!r}, expected {FORMAT!r})")
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            found = state.get("format") if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"not a saved WeightFlow model (found {found!r}, expected format {FORMAT!r})")
+        missing = [k for k in ("config", "state_dict") if k not in state]
+        if missing:
+            raise ValueError(f"saved WeightFlow model is incomplete: missing {missing}")
         if int(state.get("format_version", -1)) > FORMAT_VERSION:
             raise ValueError(
                 f"model format {state['format_version']} is newer than this wf_sc understands ({FORMAT_VERSION}); upgrade wf_sc"
@@ -305,7 +314,12 @@ class WeightFlow:
     @classmethod
     def load(cls, path: str | Path, *, device: str = "auto") -> WeightFlow:
         """Load a model saved by :meth:`save` (``torch.load(weights_only=True)``)."""
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise
+        except Exception as err:  # torch raises many types for foreign files
+            raise ValueError(f"{path} is not a saved WeightFlow model ({type(err).__name__}: {err})") from err
         return cls.from_state(state, device=device)
 
     def to_uns(self) -> dict:
