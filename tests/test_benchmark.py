@@ -130,3 +130,19 @@ def test_cli_quick_writes_the_report(tmp_path, capsys):
     csv = pd.read_csv(out.with_suffix(".csv"))
     assert list(csv.columns) == list(COLUMNS) and set(csv["dataset"]) == {"gradient_flow"}
     assert "wrote" in capsys.readouterr().out
+
+
+def test_ablations_change_one_setting_and_run(snapshots):
+    from wf_sc.tl._benchmark import ABLATIONS, _ablated
+
+    base = {"loss_weights": {"action": 0.1}, "hidden": 8}
+    assert _ablated(base, "wf_no_data_term") == {"loss_weights": {"action": 0.1, "nll": 0.0}, "hidden": 8}
+    assert _ablated(base, "wf_linear") == {**base, "dynamics": "linear"}
+    assert _ablated(base, "weightflow") == base
+    assert set(ABLATIONS) >= {"wf_no_warm_start", "wf_ode", "wf_linear", "wf_no_data_term", "wf_complete_graph"}
+    df = wf.tl.leave_one_out(
+        snapshots, "time", use_rep="X", methods=("wf_linear",), seeds=(0,), metrics=("w1",), max_cells=60,
+        weightflow_kwargs=dict(stage1_max_steps_first=60, stage1_max_steps=30, hidden=8, width=16),
+    )
+    assert list(df["method"]) == ["floor", "wf_linear"]
+    assert np.isfinite(df["value"]).all()

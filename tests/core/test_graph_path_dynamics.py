@@ -113,3 +113,34 @@ def test_integrate_rejects_unknown_method():
     core = _constant_field_core([0.0, 1.0])
     with pytest.raises(ValueError, match="unknown method"):
         integrate(core.field, core.path, core.anchors[0], torch.tensor([0.0, 1.0]), "dopri9")
+
+
+def _core_with_anchors(dynamics: str, n_times: int = 4) -> WeightFlowCore:
+    core = WeightFlowCore(CoreConfig(dim=2, n_times=n_times, hidden=4, n_components=2, width=8, dynamics=dynamics))
+    core.set_data(torch.zeros(2), torch.ones(2), torch.tensor([0.0, 1.0, 3.0, 4.0]))  # tau 0, .25, .75, 1
+    core.set_anchors(torch.randn(n_times, core.backbone.n_params, generator=torch.Generator().manual_seed(0)))
+    return core
+
+
+def test_linear_dynamics_are_straight_lines_between_anchors():
+    core = _core_with_anchors("linear")
+    a, tau = core.anchors, core.tau
+    # between anchors 1 and 2 (tau .25 -> .75): a quarter of the way at tau = .375
+    got = core.weights(torch.tensor([0.375, 0.25, 1.25]))
+    torch.testing.assert_close(got[0], 0.75 * a[1] + 0.25 * a[2])
+    torch.testing.assert_close(got[1], a[1])
+    # beyond the last anchor the last segment is extended: tau 1.25 is one full segment length / 0.25 on
+    torch.testing.assert_close(got[2], a[3] + 0.25 / (tau[3] - tau[2]) * (a[3] - a[2]))
+    slope = (a[2] - a[1]) / 0.5
+    torch.testing.assert_close(core.weight_velocity(got[0], torch.tensor(0.375)), slope)
+
+
+def test_ode_dynamics_drive_the_field_by_time_alone():
+    core = _core_with_anchors("ode")
+    assert core.config.n_codes == 0
+    assert core.path.evaluate(torch.tensor(0.5)).shape == (1,)  # the path is tau itself
+    torch.testing.assert_close(core.path.derivative(torch.tensor(0.3)), torch.ones(1))
+    with pytest.raises(ValueError, match="n_codes must be 0"):
+        CoreConfig(dim=2, n_times=4, dynamics="ode", n_codes=2)
+    with pytest.raises(ValueError, match="unknown dynamics"):
+        CoreConfig(dim=2, n_times=4, dynamics="sde")

@@ -20,6 +20,12 @@ from .vector_field import GraphVectorField
 from .weight_graph import build_weight_graph
 
 
+#: how theta evolves between anchors: the graph neural CDE driven by the control path (the method),
+#: a plain neural ODE driven by time alone, or straight lines between anchors (no Stage 2); the
+#: last two exist for ablations
+DYNAMICS = ("cde", "ode", "linear")
+
+
 @dataclass
 class CoreConfig:
     """Architecture settings needed to rebuild a :class:`WeightFlowCore` (h5ad/torch-safe)."""
@@ -37,8 +43,16 @@ class CoreConfig:
     steps: int = 4
     method: str = "midpoint"
     scale_floor: float = 0.1
+    dynamics: str = "cde"
 
     def __post_init__(self):
+        if self.dynamics not in DYNAMICS:
+            raise ValueError(f"unknown dynamics {self.dynamics!r}, known are {list(DYNAMICS)}")
+        if self.dynamics == "ode":
+            # a plain neural ODE d theta / d tau = g(theta): the path is time alone
+            if self.n_codes not in (None, 0):
+                raise ValueError("dynamics='ode' drives the field by time alone: n_codes must be 0 (or None)")
+            self.n_codes = 0
         if self.n_codes is None:
             # time + (K - 1) codes span the K anchor increments, so the constant-field start of
             # the CDE passes through every anchor exactly; capped at 4 (DESIGN: path_dim 1-4)
@@ -151,11 +165,16 @@ class WeightFlowCore(nn.Module):
 
         ``start="nearest"`` integrates from the nearest anchor at or before each time (times before
         the first anchor integrate backward from it); ``start="first"`` always from ``theta_0``.
-        All queries sharing a start anchor are answered by one integration.
+        All queries sharing a start anchor are answered by one integration. With
+        ``config.dynamics == "linear"`` theta is the piecewise-linear interpolation of the anchors
+        (extended linearly beyond the first and last anchor), whatever ``start`` says.
         """
         if start not in ("nearest", "first"):
             raise ValueError(f"unknown start {start!r}, known are ['nearest', 'first']")
         tau = tau.to(self.tau)
+        if self.config.dynamics == "linear":
+            k, frac = self._segment(tau)
+            return self.anchors[k] + frac[:, None] * (self.anchors[k + 1] - self.anchors[k])
         out = torch.empty(len(tau), self.anchors.shape[1], dtype=self.anchors.dtype, device=tau.device)
         if start == "first":
             starts = torch.zeros(len(tau), dtype=torch.long, device=tau.device)
@@ -172,8 +191,20 @@ class WeightFlowCore(nn.Module):
                 out[idx] = states[where]
         return out
 
+    def _segment(self, tau: Tensor) -> tuple[Tensor, Tensor]:
+        """Anchor interval ``k`` of each time (first/last interval beyond the ends) and the fraction
+        ``(tau - tau_k) / (tau_{k+1} - tau_k)`` (outside [0, 1] beyond the ends)."""
+        k = (torch.searchsorted(self.tau, tau.contiguous(), right=True) - 1).clamp(0, len(self.tau) - 2)
+        return k, (tau - self.tau[k]) / (self.tau[k + 1] - self.tau[k])
+
     def weight_velocity(self, theta: Tensor, tau: Tensor) -> Tensor:
-        """``d theta / d tau`` at state ``theta`` and time ``tau``."""
+        """``d theta / d tau`` at state ``theta`` and time ``tau``.
+
+        CDE/ODE: ``g(theta) dZ/dtau``; linear dynamics: the slope of the anchor interval holding ``tau``.
+        """
+        if self.config.dynamics == "linear":
+            k, _ = self._segment(tau.reshape(1).to(self.tau))
+            return ((self.anchors[k + 1] - self.anchors[k]) / (self.tau[k + 1] - self.tau[k]))[0]
         return weight_velocity(self.field, self.path, theta, tau)
 
     # ------------------------------------------------------------------ populations

@@ -84,14 +84,15 @@ def fit_weightflow(
     core.init_affine()
     t_stage1 = time.perf_counter() - t_start
 
-    bar = progress_factory(total=train.stage2_steps, desc="stage 2: dynamics") if progress_factory else None
+    n_steps = 0 if config.dynamics == "linear" else train.stage2_steps  # straight lines: nothing to learn
+    bar = progress_factory(total=n_steps, desc="stage 2: dynamics") if progress_factory else None
     hist2 = train_field(
         core,
         std,
         generator=generator,
         sample_generator=sample_generator,
         loss_weights=train.loss_weights,
-        n_steps=train.stage2_steps,
+        n_steps=n_steps,
         lr=train.stage2_lr,
         batch_size=train.stage2_batch_size,
         max_horizon=train.max_horizon,

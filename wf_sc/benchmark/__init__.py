@@ -41,11 +41,12 @@ import pandas as pd
 from anndata import AnnData
 
 from .._logging import get_logger
-from ..tl._benchmark import leave_one_out, summarize, to_markdown
+from ..tl._benchmark import ABLATIONS, METHODS, leave_one_out, summarize, to_markdown
 
 log = get_logger(__name__)
 
 __all__ = [
+    "ABLATIONS",
     "DATASETS",
     "QUICK",
     "Dataset",
@@ -178,6 +179,7 @@ def run_suite(
     device: str = "auto",
     max_cells: int = 1000,
     progress: bool = False,
+    ablations: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Run :func:`~wf_sc.tl.leave_one_out` on each dataset and concatenate the tidy tables.
 
@@ -195,6 +197,9 @@ def run_suite(
         Cells per side of each metric computation (see :func:`~wf_sc.tl.leave_one_out`).
     progress
         Progress bars.
+    ablations
+        WeightFlow ablations to run beside the methods (names of
+        :data:`wf_sc.tl._benchmark.ABLATIONS`).
 
     Returns
     -------
@@ -231,6 +236,7 @@ def run_suite(
             max_cells=max_cells,
             weightflow_kwargs=wf_kwargs,
             otcfm_kwargs=cfm_kwargs,
+            methods=(*METHODS, *ablations),
             reference=reference,
             dataset=name,
             progress=progress,
@@ -342,6 +348,16 @@ def report(
         "(exact-OT displacement interpolation between the neighbours, plan on at most 2000 cells each); "
         "**otcfm** (conditional flow matching with minibatch exact-OT couplings, Tong et al. 2024, trained "
         "on all training intervals, integrating the real cells of t_{k−1} with RK4).",
+    ]
+    present = [a for a in ABLATIONS if a in set(df["method"])]
+    if present:
+        lines += [
+            "",
+            "Ablations (WeightFlow with one setting changed, fitted and sampled like weightflow): "
+            + "; ".join(f"**{a}** ({', '.join(f'`{k}={v}`' for k, v in ABLATIONS[a].items())})" for a in present)
+            + ".",
+        ]
+    lines += [
         "",
         "## Results",
         "",

@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import DATASETS, command_line, report, run_suite, summarize, to_markdown
+from . import ABLATIONS, DATASETS, command_line, report, run_suite, summarize, to_markdown
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
         help="torch CPU threads during the run (default: torch's choice; --quick: 1, which is faster for "
         "tiny models and robust on a busy machine)",
     )
+    p.add_argument(
+        "--ablations",
+        nargs="*",
+        default=None,
+        metavar="NAME",
+        help=f"also run WeightFlow ablations (no names: all); known: {', '.join(ABLATIONS)}",
+    )
     p.add_argument("--progress", action="store_true", help="show progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="log each fit to stderr")
     return p
@@ -95,6 +102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path("docs") / "benchmarks.md"
     csv = out.with_suffix(".csv")
 
+    if args.ablations is None:
+        ablations = []
+    else:
+        ablations = list(args.ablations) or list(ABLATIONS)
+        unknown = [a for a in ablations if a not in ABLATIONS]
+        if unknown:
+            print(f"wf_sc.benchmark: unknown ablations {unknown}; known are {list(ABLATIONS)}", file=sys.stderr)
+            return 2
+
     import torch
 
     threads = args.threads if args.threads is not None else (1 if args.quick else None)
@@ -113,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             device=args.device,
             max_cells=args.max_cells,
             progress=args.progress,
+            ablations=ablations,
         )
     except (ValueError, KeyError) as err:
         print(f"wf_sc.benchmark: {err}", file=sys.stderr)

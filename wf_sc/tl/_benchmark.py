@@ -41,6 +41,15 @@ log = get_logger(__name__)
 
 #: every method :func:`leave_one_out` knows (``floor`` is always added)
 METHODS: tuple[str, ...] = ("weightflow", "previous", "next", "mixture", "ot", "otcfm")
+#: WeightFlow ablations :func:`leave_one_out` knows: name -> settings changed from the defaults
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "wf_no_warm_start": {"warm_start": False},
+    "wf_ode": {"dynamics": "ode"},
+    "wf_linear": {"dynamics": "linear"},
+    "wf_no_data_term": {"loss_weights": {"nll": 0.0}},
+    "wf_no_action": {"loss_weights": {"action": 0.0}},
+    "wf_complete_graph": {"graph": "complete"},
+}
 #: every metric :func:`leave_one_out` knows
 METRICS: tuple[str, ...] = ("w1", "w2", "mmd")
 #: the sampling-floor pseudo-method
@@ -86,6 +95,14 @@ def _held_out_times(times: np.ndarray, held_out: float | Sequence[float] | None)
     return list(dict.fromkeys(out))
 
 
+def _ablated(settings: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """WeightFlow settings of ``method``: ``settings`` with the ablation's changes (loss weights merged)."""
+    out = dict(settings)
+    for key, value in ABLATIONS.get(method, {}).items():
+        out[key] = {**out.get(key, {}), **value} if key == "loss_weights" else value
+    return out
+
+
 def _seed_for(*parts: int) -> int:
     """A 31-bit seed derived from integers (distinct streams for distinct tuples)."""
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] >> 1)
@@ -128,6 +145,12 @@ def leave_one_out(
     - ``otcfm``: OT conditional flow matching trained on all other times, integrating the real cells
       of :math:`t_{k-1}` to :math:`t_k` (:class:`wf_sc._core.baselines.OTCFM`: 2000 steps of
       batch 256, path width 0.1 in standardized units, unless ``otcfm_kwargs`` says otherwise);
+    - ablations (:data:`ABLATIONS`, none by default): WeightFlow with one setting changed, fitted
+      and sampled like ``weightflow``: ``wf_no_warm_start`` (each anchor from a fresh
+      initialization), ``wf_ode`` (a neural ODE driven by time alone instead of the CDE),
+      ``wf_linear`` (straight lines between anchor weights, no Stage 2), ``wf_no_data_term`` (no
+      data NLL in Stage 2), ``wf_no_action`` (no population action), ``wf_complete_graph``
+      (complete weight graph instead of the backbone's connectivity);
     - ``floor`` (always): the sampling floor, half of the real held-out cells against the other half.
 
     Each method's cells are scored against held-out cells (see the module notes for the protocol:
@@ -146,7 +169,8 @@ def leave_one_out(
     use_rep
         Representation every method works in: a key of ``adata.obsm`` or ``"X"``.
     methods
-        Methods to run, a subset of ``("weightflow", "previous", "next", "mixture", "ot", "otcfm")``.
+        Methods to run, a subset of ``("weightflow", "previous", "next", "mixture", "ot", "otcfm")``
+        and the ablations' names (:data:`ABLATIONS`).
     metrics
         Metrics, a subset of ``("w1", "w2", "mmd")``.
     seeds
@@ -180,7 +204,7 @@ def leave_one_out(
     seconds to fit the method and generate its cells; NaN for ``floor``). Nothing is written to
     ``adata``. Summarize with :func:`wf_sc.benchmark.summarize`.
     """
-    methods = _check_names(methods, METHODS, "methods")
+    methods = _check_names(methods, (*METHODS, *ABLATIONS), "methods")
     metrics = _check_names(metrics, METRICS, "metrics")
     seeds = [int(s) for s in np.atleast_1d(seeds)]
     if not seeds:
@@ -245,8 +269,8 @@ def leave_one_out(
         for i, method in enumerate(methods, start=1):
             method_rng = np.random.default_rng(_seed_for(seed, k, 100 + i))
             start = _time.perf_counter()
-            if method == "weightflow":
-                model = WeightFlow(time_key, use_rep, random_state=seed, **wf_kwargs)
+            if method == "weightflow" or method in ABLATIONS:
+                model = WeightFlow(time_key, use_rep, random_state=seed, **_ablated(wf_kwargs, method))
                 model._fit_arrays(X_train, t_train, progress=False)
                 pred = model.sample(t_k, m, random_state=seed)
             elif method == "otcfm":
