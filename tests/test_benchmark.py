@@ -131,6 +131,12 @@ def test_cli_quick_writes_the_report(tmp_path, capsys):
     assert list(csv.columns) == list(COLUMNS) and set(csv["dataset"]) == {"gradient_flow"}
     assert "wrote" in capsys.readouterr().out
 
+    # --resume takes the complete dataset from the CSV instead of fitting again: same rows
+    assert main(["--quick", "--resume", "--out", str(out)]) == 0
+    again = pd.read_csv(out.with_suffix(".csv"))
+    pd.testing.assert_frame_equal(again, csv)
+    assert "resumed run: the rows of gradient_flow" in out.read_text()
+
 
 def test_ablations_change_one_setting_and_run(snapshots):
     from wf_sc.tl._benchmark import ABLATIONS, _ablated

@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help=f"also run WeightFlow ablations (no names: all); known: {', '.join(ABLATIONS)}",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="take the datasets already complete in the CSV beside --out (written after every dataset) "
+        "from it instead of running them again",
+    )
     p.add_argument("--progress", action="store_true", help="show progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="log each fit to stderr")
     return p
@@ -120,6 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     saved_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
+    done = None
+    if args.resume and csv.exists():
+        import pandas as pd
+
+        done = pd.read_csv(csv)
     start = time.perf_counter()
     try:
         df = run_suite(
@@ -130,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_cells=args.max_cells,
             progress=args.progress,
             ablations=ablations,
+            done=done,
+            on_dataset=lambda table: (csv.parent.mkdir(parents=True, exist_ok=True), table.to_csv(csv, index=False)),
         )
     except (ValueError, KeyError) as err:
         print(f"wf_sc.benchmark: {err}", file=sys.stderr)
@@ -139,8 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads_used = torch.get_num_threads()
         torch.set_num_threads(saved_threads)  # in-process callers (tests) get their setting back
 
+    reused = sorted(set(done["dataset"]) & set(df["dataset"])) if done is not None else []
     text = report(
         df,
+        reused=reused,
         command=command_line(argv),
         seeds=seeds,
         quick=args.quick,
