@@ -142,6 +142,32 @@ def test_fit_is_reproducible_on_cpu(flow):
     assert torch.equal(torch.rand(3), before)
 
 
+def test_n_threads_applies_during_the_fit_and_is_restored(flow, monkeypatch):
+    adata = flow.sample(times=(0.0, 1.0, 2.0), n_cells=60, random_state=2)
+    small = dict(stage1_max_steps_first=30, stage1_max_steps=10, stage2_steps=2, hidden=8, width=16, progress=False)
+    import wf_sc._core.pipeline as pipeline
+
+    seen = []
+    real = pipeline.fit_weightflow
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("wf_sc.tl._model.fit_weightflow", spy)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        wf.tl.fit(adata, "time", use_rep="X", copy=True, **small)  # default: one thread
+        wf.tl.fit(adata, "time", use_rep="X", copy=True, n_threads=None, **small)  # torch's setting
+        assert seen == [1, 2]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(saved)
+    with pytest.raises(ValueError, match="n_threads must be >= 1"):
+        wf.tl.WeightFlow("time", "X", n_threads=0)
+
+
 def test_weights_path_passes_through_the_anchors(fitted):
     model = wf.tl.WeightFlow.from_adata(fitted)
     W = model.weights([0.0, 0.5, 1.5, 2.0])
@@ -168,3 +194,62 @@ def test_interpolate_decodes_to_genes():
     Y = out.obsm["X_pca"]
     expect = Y @ adata.varm["PCs"].T + X.mean(0)
     np.testing.assert_allclose(out.X, expect, rtol=1e-4, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def pca_fitted():
+    """Rank-2 gene data (12 genes, one non-variable gene), scanpy PCA with 2 comps, a tiny fit on X_pca."""
+    import scanpy as sc
+
+    rng = np.random.default_rng(0)
+    t = np.repeat([0.0, 1.0, 2.0], 60)
+    latent = rng.normal(size=(len(t), 2)) + t[:, None]
+    X = (latent @ rng.normal(size=(2, 12)) + rng.uniform(2, 8, size=12)).astype(np.float32)
+    adata = ad.AnnData(X=X)
+    adata.obs["day"] = t
+    adata.layers["shifted"] = X + np.linspace(1, 4, 12, dtype=np.float32)  # other gene means, same loadings
+    sc.pp.pca(adata, n_comps=2)
+    small = dict(stage1_max_steps_first=100, stage1_max_steps=50, stage2_steps=5, hidden=8, width=16)
+    wf.tl.fit(adata, "day", progress=False, device="cpu", **small)
+    return adata
+
+
+@pytest.mark.parametrize("variant", ["default", "sparse", "layer", "no_zero_center", "mask_var"])
+def test_decode_inverts_scanpy_pca(pca_fitted, variant):
+    """decode=True is the inverse of scanpy's PCA for every way ``sc.pp.pca`` can have been called.
+
+    Checked in two independent halves: scanpy's own encoding of the real cells is
+    ``X_pca = (S - c) PCs`` (S the PCA's input, c its column means, or 0 without zero_center), and
+    re-encoding the decoded genes the same way gives back the generated coordinates.
+    """
+    import scanpy as sc
+    from scipy import sparse
+
+    adata = pca_fitted.copy()
+    source = np.asarray(adata.X, dtype=np.float64)
+    kwargs = {}
+    if variant == "sparse":
+        adata.X = sparse.csr_matrix(adata.X)
+    elif variant == "layer":
+        kwargs["layer"] = "shifted"
+        source = np.asarray(adata.layers["shifted"], dtype=np.float64)
+    elif variant == "no_zero_center":
+        kwargs["zero_center"] = False
+    elif variant == "mask_var":
+        adata.var["highly_variable"] = np.arange(adata.n_vars) < 10
+    if variant != "default":  # recompute the PCA this way; the fit only provides generated coordinates
+        sc.pp.pca(adata, n_comps=2, **kwargs)
+    pcs = np.asarray(adata.varm["PCs"], dtype=np.float64)
+    center = source.mean(0) if kwargs.get("zero_center", True) else np.zeros(adata.n_vars)
+    if variant == "mask_var":
+        assert (pcs[10:] == 0).all()
+        center[10:] = 0  # genes outside the mask are not part of the encoding
+    np.testing.assert_allclose((source - center) @ pcs, adata.obsm["X_pca"], atol=1e-3)  # scanpy's convention
+
+    out = wf.tl.interpolate(adata, [0.5, 1.5], n_cells=50, decode=True)
+    assert out.shape == (100, adata.n_vars) and list(out.var_names) == list(adata.var_names)
+    Y = out.obsm["X_pca"].astype(np.float64)
+    decoded = np.asarray(out.X, dtype=np.float64)
+    np.testing.assert_allclose((decoded - center) @ pcs, Y, atol=1e-3)
+    if variant == "mask_var":  # genes the PCA did not see decode to their mean
+        np.testing.assert_allclose(decoded[:, 10:], np.broadcast_to(source[:, 10:].mean(0), (100, 2)), atol=1e-4)

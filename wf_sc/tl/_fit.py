@@ -69,7 +69,7 @@ def fit(
         Return a fitted copy instead of writing to ``adata``.
     **kwargs
         Model and training settings passed to :class:`~wf_sc.tl.WeightFlow` (e.g. ``hidden``,
-        ``stage2_steps``, ``loss_weights``, ``min_cells``).
+        ``stage2_steps``, ``loss_weights``, ``min_cells``, ``n_threads``: torch CPU threads, default 1).
 
     Returns
     -------
@@ -179,8 +179,11 @@ def interpolate(
     key_added
         Namespace of the fit in ``adata.uns``.
     decode
-        Decode the generated PCA coordinates to genes through ``adata.varm['PCs']``
-        (``X = Y PCs^T + gene means of adata.X``); needs ``use_rep="X_pca"``.
+        Decode the generated PCA coordinates to genes through ``adata.varm['PCs']``,
+        ``X = Y PCs^T + c``, the inverse of ``sc.pp.pca``: ``c`` are the gene means of the PCA's
+        input (``adata.X``, or ``adata.layers[layer]`` as recorded in ``adata.uns['pca']``), ``0``
+        with ``zero_center=False``; genes outside a ``mask_var`` decode to their mean. Needs
+        ``use_rep="X_pca"``.
     start
         ``"nearest"``: integrate from the nearest anchor at or before each time; ``"first"``: from
         the first time point.
@@ -203,7 +206,13 @@ def interpolate(
         if model.use_rep != _keys.USE_REP or "PCs" not in adata.varm:
             raise ValueError("decode=True needs a fit on use_rep='X_pca' and adata.varm['PCs'] (run sc.pp.pca)")
         pcs = np.asarray(adata.varm["PCs"])[:, : Y.shape[1]]
-        mean = np.asarray(adata.X.mean(0)).ravel()
+        # centre as sc.pp.pca did (uns['pca']['params']): column means of its input (X or a layer),
+        # none with zero_center=False
+        pca_params = adata.uns.get("pca", {}).get("params", {})
+        layer = pca_params.get("layer")
+        source = adata.layers[layer] if layer is not None and layer in adata.layers else adata.X
+        zero_center = bool(pca_params.get("zero_center", True))
+        mean = np.asarray(source.mean(0), dtype=np.float64).ravel() if zero_center else np.zeros(pcs.shape[0])
         out = AnnData(X=(Y @ pcs.T + mean).astype(np.float32), obs=obs)
         out.var_names = adata.var_names.copy()
     else:

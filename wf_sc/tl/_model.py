@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time as _time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,20 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block on ``n`` torch CPU threads and restore the previous setting (``None``: leave it)."""
+    if n is None:
+        yield
+        return
+    saved = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
 def _to_numpy_tree(obj):
     """Tensors -> numpy, lists of numbers -> arrays, None dropped (h5ad-safe)."""
     if isinstance(obj, dict):
@@ -71,6 +87,11 @@ class WeightFlow:
         Seed of every random choice (initialization, minibatches, validation split).
     min_cells
         Fewest cells allowed at one time point.
+    n_threads
+        Torch CPU threads while fitting and answering queries (restored afterwards); ``None``
+        leaves torch's setting. The model's matrices are small, so more threads mostly add
+        synchronization, and on a busy machine they can slow a fit down many times
+        (``docs/performance.md``); raise it only after measuring.
     **kwargs
         Architecture (``hidden``, ``n_components``, ``graph``, ``width``, ``n_layers``, ``heads``,
         ``conv``, ``n_codes``, ``steps``, ``method``, ``scale_floor``, ``dynamics``: ``"cde"`` (the
@@ -93,6 +114,7 @@ class WeightFlow:
         device: str = "auto",
         random_state: int = 0,
         min_cells: int = MIN_CELLS,
+        n_threads: int | None = 1,
         **kwargs: Any,
     ):
         unknown = set(kwargs) - _CORE_FIELDS - _TRAIN_FIELDS
@@ -104,6 +126,9 @@ class WeightFlow:
         self.device_request, self.random_state = device, int(random_state)
         self.device = resolve_device(device)
         self.min_cells = int(min_cells)
+        if n_threads is not None and int(n_threads) < 1:
+            raise ValueError(f"n_threads must be >= 1 or None, got {n_threads}")
+        self.n_threads = None if n_threads is None else int(n_threads)
         self.core_kwargs = {k: v for k, v in kwargs.items() if k in _CORE_FIELDS}
         self.train = TrainConfig(**{k: v for k, v in kwargs.items() if k in _TRAIN_FIELDS})
         self.core: WeightFlowCore | None = None
@@ -128,7 +153,7 @@ class WeightFlow:
         if progress:
             from tqdm.auto import tqdm
         start = _time.perf_counter()
-        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        with torch_threads(self.n_threads), torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             torch.manual_seed(self.random_state)
             generator = torch.Generator().manual_seed(self.random_state)  # CPU; sampling gets its own
             core, history = fit_weightflow(
@@ -187,7 +212,7 @@ class WeightFlow:
     def weights(self, t, *, start: str = "nearest") -> np.ndarray:
         """Backbone weights ``theta(t)`` at each time in ``t``: (len(t), P)."""
         core = self._check_fitted()
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self.n_threads):
             return core.weights(self._tau(t), start=start).cpu().numpy()
 
     def sample(self, t: float, n: int = 1000, *, random_state: int | None = 0, start: str = "nearest") -> np.ndarray:
@@ -197,13 +222,17 @@ class WeightFlow:
             raise ValueError("sample takes one time; loop or use wf.tl.interpolate for several")
         gen = torch.Generator(device=core.tau.device)
         gen.manual_seed(self.random_state if random_state is None else int(random_state))
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self.n_threads):
             theta = core.weights(self._tau(t), start=start)[0]
             x = core.sample(theta, int(n), gen)
         return (x * core.x_scale + core.x_mean).cpu().numpy()
 
     def _grouped(self, x, t, fn, chunk: int) -> np.ndarray:
         """Apply ``fn(theta, tau, x_std_chunk)`` to cells grouped by time (one integration per time)."""
+        with torch_threads(self.n_threads):
+            return self._grouped_body(x, t, fn, chunk)
+
+    def _grouped_body(self, x, t, fn, chunk: int) -> np.ndarray:
         core = self._check_fitted()
         xs = self._check_x(x)
         tt = self._per_cell_times(t, len(xs))
