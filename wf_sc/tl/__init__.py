@@ -2,6 +2,7 @@
 
 from ._fit import fit, interpolate
 from ._model import WeightFlow
+from ._velocity_embedding import velocity_embedding
 
-__all__ = ["WeightFlow", "fit", "interpolate", "leave_one_out"]
+__all__ = ["WeightFlow", "fit", "interpolate", "leave_one_out", "velocity_embedding"]
 from ._benchmark import leave_one_out  # noqa: E402

@@ -182,7 +182,7 @@ def interpolate(
         Decode the generated PCA coordinates to genes through ``adata.varm['PCs']``,
         ``X = Y PCs^T + c``, the inverse of ``sc.pp.pca``: ``c`` are the gene means of the PCA's
         input (``adata.X``, or ``adata.layers[layer]`` as recorded in ``adata.uns['pca']``), ``0``
-        with ``zero_center=False``; genes outside a ``mask_var`` decode to their mean. Needs
+        with ``zero_center=False``; genes outside a ``mask_var`` decode to ``c``. Needs
         ``use_rep="X_pca"``.
     start
         ``"nearest"``: integrate from the nearest anchor at or before each time; ``"first"``: from
@@ -210,7 +210,9 @@ def interpolate(
         # none with zero_center=False
         pca_params = adata.uns.get("pca", {}).get("params", {})
         layer = pca_params.get("layer")
-        source = adata.layers[layer] if layer is not None and layer in adata.layers else adata.X
+        if layer is not None and layer not in adata.layers:
+            raise ValueError(f"decode=True: the PCA was computed on adata.layers[{layer!r}], which is gone")
+        source = adata.layers[layer] if layer is not None else adata.X
         zero_center = bool(pca_params.get("zero_center", True))
         mean = np.asarray(source.mean(0), dtype=np.float64).ravel() if zero_center else np.zeros(pcs.shape[0])
         out = AnnData(X=(Y @ pcs.T + mean).astype(np.float32), obs=obs)
