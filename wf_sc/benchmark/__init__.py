@@ -179,6 +179,7 @@ def run_suite(
     device: str = "auto",
     max_cells: int = 1000,
     progress: bool = False,
+    methods: Sequence[str] = METHODS,
     ablations: Sequence[str] = (),
     done: pd.DataFrame | None = None,
     on_dataset: Callable[[pd.DataFrame], None] | None = None,
@@ -199,6 +200,8 @@ def run_suite(
         Cells per side of each metric computation (see :func:`~wf_sc.tl.leave_one_out`).
     progress
         Progress bars.
+    methods
+        Methods to run (:data:`wf_sc.tl._benchmark.METHODS`; default: all).
     ablations
         WeightFlow ablations to run beside the methods (names of
         :data:`wf_sc.tl._benchmark.ABLATIONS`).
@@ -230,7 +233,7 @@ def run_suite(
         import torch
 
         cfm_kwargs["device"] = "cuda" if torch.cuda.is_available() else "cpu"
-    methods = (*METHODS, *ablations)
+    methods = (*methods, *ablations)
     tables = []
     for name in names:
         if done is not None:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import ABLATIONS, DATASETS, command_line, report, run_suite, summarize, to_markdown
+from . import ABLATIONS, DATASETS, METHODS, command_line, report, run_suite, summarize, to_markdown
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="torch CPU threads during the run (default: torch's choice; --quick: 1, which is faster for "
         "tiny models and robust on a busy machine)",
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help=f"methods to run (default: all); known: {', '.join(METHODS)}",
     )
     p.add_argument(
         "--ablations",
@@ -117,6 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wf_sc.benchmark: unknown ablations {unknown}; known are {list(ABLATIONS)}", file=sys.stderr)
             return 2
 
+    methods = list(args.methods) if args.methods else list(METHODS)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        print(f"wf_sc.benchmark: unknown methods {unknown}; known are {list(METHODS)}", file=sys.stderr)
+        return 2
+
     import torch
 
     threads = args.threads if args.threads is not None else (1 if args.quick else None)
@@ -140,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             device=args.device,
             max_cells=args.max_cells,
             progress=args.progress,
+            methods=methods,
             ablations=ablations,
             done=done,
             on_dataset=lambda table: (csv.parent.mkdir(parents=True, exist_ok=True), table.to_csv(csv, index=False)),
