@@ -175,7 +175,7 @@ def test_marginals_grid_and_ridge(fitted):
     assert axes.shape == (2, 3)
     for a in axes.ravel():
         assert len(a.lines) == 1 and len(a.patches) == 1  # model line, real histogram
-    assert [a.get_title() for a in axes[0]] == ["0", "1", "2"]
+    assert [a.get_title() for a in axes[0]] == ["time 0", "time 1", "time 2"]
     axes = wf.pl.marginals(fitted, dims=1, ridge=True, n_cells=50, times=[0.0, 0.5], show=False)
     assert axes.shape == (1, 3)
     assert len(axes[0, 1].patches) == 0 and "(model)" in axes[0, 1].get_title()  # no real cells at 0.5

@@ -256,7 +256,7 @@ def marginals(
             a.margins(x=0)
             if r == 0:
                 mark = "" if np.isclose(observed, s).any() else " (model)"
-                a.set_title(f"{tinfo.label(s)}{mark}", fontsize="medium")
+                a.set_title(f"{time_key} {tinfo.label(s)}{mark}", fontsize="medium")
             if c == 0:
                 a.set_ylabel(label)
             for side in ("top", "right", "left"):

@@ -156,7 +156,8 @@ def history(
     anchor's density fit, against its optimizer steps, one line per time (the early-stopping
     checks; the chosen anchor is the marked minimum). Stage 2: one small panel per recorded loss
     term (``total`` first, then e.g. ``nll``, ``action``, ``weight``; terms never computed are
-    skipped), raw per step (light) and as a moving average (dark).
+    skipped), raw per step (light) and as a moving average (dark); the y range follows the bulk
+    of the steps, so rare single-batch spikes may run off the panel.
 
     Parameters
     ----------
@@ -252,6 +253,12 @@ def history(
         colour = "k" if n == "total" else "C0"
         a.plot(x, y, color=colour, lw=0.7, alpha=0.3)
         a.plot(x, _smooth(y, w), color=colour, lw=1.6)
+        finite = y[np.isfinite(y)]
+        if len(finite) > 20:  # keep the view on the bulk: single-batch spikes would flatten the curve
+            lo, hi = np.percentile(finite, [0.5, 98])
+            lo, hi = min(lo, np.nanmin(_smooth(y, w))), max(hi, np.nanmax(_smooth(y, w)))
+            pad = 0.08 * (hi - lo if hi > lo else 1.0)
+            a.set_ylim(lo - pad, hi + pad)
         a.set_title(f"stage 2: {n}", fontsize="medium")
         a.set_xlabel("step")
     axes_out = np.array([axd[p] for p in panels], dtype=object)
