@@ -253,3 +253,13 @@ def test_decode_inverts_scanpy_pca(pca_fitted, variant):
     np.testing.assert_allclose((decoded - center) @ pcs, Y, atol=1e-3)
     if variant == "mask_var":  # genes the PCA did not see decode to their mean
         np.testing.assert_allclose(decoded[:, 10:], np.broadcast_to(source[:, 10:].mean(0), (100, 2)), atol=1e-4)
+
+
+def test_queries_accept_negative_stride_arrays(fitted):
+    # scanpy can store X_pca as a view with negative strides; torch refuses those directly
+    model = wf.tl.WeightFlow.from_adata(fitted)
+    X = np.asarray(fitted.X[:50], dtype=np.float32)
+    flipped = np.flip(np.flip(X, 1).copy(), 1)
+    assert flipped.strides[1] < 0
+    np.testing.assert_array_equal(model.drift(flipped, 1.0), model.drift(X, 1.0))
+    np.testing.assert_array_equal(model.log_density(flipped, 1.0), model.log_density(X, 1.0))

@@ -192,7 +192,7 @@ class WeightFlow:
 
     def _check_x(self, x) -> torch.Tensor:
         core = self._check_fitted()
-        x = np.asarray(x, dtype=np.float32)
+        x = np.ascontiguousarray(x, dtype=np.float32)  # torch refuses negative strides
         if x.ndim != 2 or x.shape[1] != core.config.dim:
             raise ValueError(
                 f"cells must be an array (n, {core.config.dim}) in the {self.use_rep!r} space the model was "
