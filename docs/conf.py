@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tomllib
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # document the source tree, installed or not
 
-import wf_sc  # noqa: E402
+import wf_sc  # noqa: E402,F401  (fail early when the package cannot be imported)
 
 # -- tutorials: copy the stored notebooks next to the sources --------------------------------------
 TUTORIALS = ["quickstart_emt", "dendritic_genes", "benchmark"]
@@ -33,7 +34,8 @@ for _name in TUTORIALS:
 project = "wf_sc"
 author = "wf_sc developers"
 copyright = f"{date.today().year}, {author}"
-release = wf_sc.__version__
+# the version the package declares (also when documenting a source tree that is not installed)
+release = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 version = ".".join(release.split(".")[:2])
 
 # -- extensions ------------------------------------------------------------------------------------
