@@ -204,6 +204,7 @@ def marginals(
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 
     rec = fit_record(adata, key)
     use_rep = str(param(rec, "use_rep", _keys.USE_REP))
@@ -254,6 +255,7 @@ def marginals(
                 a.plot(xs, dens, color=colour, lw=1.6)
             a.set_yticks([])
             a.margins(x=0)
+            a.xaxis.set_major_locator(MaxNLocator(nbins=3))  # narrow panels: few, readable ticks
             if r == 0:
                 mark = "" if np.isclose(observed, s).any() else " (model)"
                 a.set_title(f"{time_key} {tinfo.label(s)}{mark}", fontsize="medium")

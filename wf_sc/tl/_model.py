@@ -178,6 +178,7 @@ class WeightFlow:
 
     @property
     def dim(self) -> int:
+        """Number of dimensions of the modelled representation (``use_rep``)."""
         return self._check_fitted().config.dim
 
     def _tau(self, t) -> torch.Tensor:
