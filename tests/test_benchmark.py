@@ -135,7 +135,14 @@ def test_cli_quick_writes_the_report(tmp_path, capsys):
     assert main(["--quick", "--resume", "--out", str(out)]) == 0
     again = pd.read_csv(out.with_suffix(".csv"))
     pd.testing.assert_frame_equal(again, csv)
-    assert "resumed run: the rows of gradient_flow" in out.read_text()
+    assert "resumed run: the rows of gradient_flow (weightflow, previous" in out.read_text()
+
+    # --rerun runs one method again and keeps every other row (the floor included) unchanged
+    assert main(["--quick", "--resume", "--rerun", "mixture", "--out", str(out)]) == 0
+    third = pd.read_csv(out.with_suffix(".csv"))
+    # mixture is deterministic given its (seed, time, name) stream: same rows, only its timing is new
+    pd.testing.assert_frame_equal(third.drop(columns="fit_seconds"), csv.drop(columns="fit_seconds"))
+    assert "mixture" not in out.read_text().split("resumed run:")[1].split("\n")[0]
 
 
 def test_ablations_change_one_setting_and_run(snapshots):

@@ -206,8 +206,9 @@ def run_suite(
         WeightFlow ablations to run beside the methods (names of
         :data:`wf_sc.tl._benchmark.ABLATIONS`).
     done
-        Rows of an earlier run of the same suite: a dataset whose rows there cover every
-        requested seed and method is taken from it instead of being run again.
+        Rows of an earlier run of the same suite: a method whose rows there cover every requested
+        seed of a dataset is taken from it instead of being run again (only the missing methods
+        run; every method's random draws depend on the method's name, not on what else runs).
     on_dataset
         Called with the table so far after each dataset (e.g. to save it, so an interrupted run
         can be resumed with ``done``).
@@ -234,13 +235,19 @@ def run_suite(
 
         cfm_kwargs["device"] = "cuda" if torch.cuda.is_available() else "cpu"
     methods = (*methods, *ablations)
+    order = {m: i for i, m in enumerate(("floor", *methods))}
     tables = []
     for name in names:
+        old = None
+        todo = list(methods)
         if done is not None:
-            old = done[done["dataset"] == name]
-            if set(old["seed"]) >= set(seeds) and set(old["method"]) >= set(methods):
-                old = old[old["seed"].isin(list(seeds)) & old["method"].isin(["floor", *methods])]
+            old = done[(done["dataset"] == name) & done["seed"].isin(list(seeds)) & done["method"].isin(list(order))]
+            complete = {m for m, part in old.groupby("method") if set(part["seed"]) >= set(seeds)}
+            todo = [m for m in methods if m not in complete]
+            old = old[old["method"].isin(complete)] if len(old) else None
+            if old is not None:
                 log.info("benchmark %s: %d rows taken from the earlier run", name, len(old))
+            if not todo and old is not None:
                 tables.append(old)
                 if on_dataset is not None:
                     on_dataset(pd.concat(tables, ignore_index=True))
@@ -257,12 +264,17 @@ def run_suite(
             max_cells=max_cells,
             weightflow_kwargs=wf_kwargs,
             otcfm_kwargs=cfm_kwargs,
-            methods=methods,
+            methods=todo,
             reference=reference,
             dataset=name,
             progress=progress,
         )
         log.info("benchmark %s done in %.1f s", name, time.perf_counter() - start)
+        if old is not None:
+            # the floor depends only on (seed, held-out time): keep the earlier rows of it
+            df = df[(df["method"] != "floor") | ~old["method"].eq("floor").any()]
+            df = pd.concat([old, df], ignore_index=True)
+            df = df.sort_values("method", key=lambda m: m.map(order), kind="stable", ignore_index=True)
         tables.append(df)
         if on_dataset is not None:
             on_dataset(pd.concat(tables, ignore_index=True))
@@ -319,7 +331,8 @@ def report(
     csv_name
         Name of the tidy CSV written beside the report (mentioned in the text).
     reused
-        Datasets whose rows were taken from an earlier run (``--resume``); said in the text.
+        ``"dataset (methods)"`` entries whose rows were taken from an earlier run (``--resume``);
+        said in the text.
 
     Returns
     -------
@@ -352,8 +365,8 @@ def report(
         lines.append(f"- every run (tidy table): [`{csv_name}`]({csv_name})")
     if reused:
         lines.append(
-            f"- resumed run: the rows of {', '.join(reused)} come from an earlier, interrupted run of the same "
-            "command (same settings); the wall-clock time above excludes them"
+            f"- resumed run: the rows of {'; '.join(reused)} come from an earlier run of this command with the "
+            "same settings (`--resume`); the wall-clock time above excludes them"
         )
     lines += [
         "",

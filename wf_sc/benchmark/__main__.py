@@ -86,8 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="take the datasets already complete in the CSV beside --out (written after every dataset) "
+        help="take the methods already complete in the CSV beside --out (written after every dataset) "
         "from it instead of running them again",
+    )
+    p.add_argument(
+        "--rerun",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="with --resume: run these methods again even if the CSV has them (e.g. weightflow after a change)",
     )
     p.add_argument("--progress", action="store_true", help="show progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="log each fit to stderr")
@@ -144,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import pandas as pd
 
         done = pd.read_csv(csv)
+        done = done[~done["method"].isin(args.rerun)]
     start = time.perf_counter()
     try:
         df = run_suite(
@@ -166,7 +174,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads_used = torch.get_num_threads()
         torch.set_num_threads(saved_threads)  # in-process callers (tests) get their setting back
 
-    reused = sorted(set(done["dataset"]) & set(df["dataset"])) if done is not None else []
+    reused = []
+    if done is not None:
+        for name in dict.fromkeys(df["dataset"]):
+            kept = [m for m in dict.fromkeys(done.loc[done["dataset"] == name, "method"]) if m != "floor"]
+            kept = [m for m in kept if m in set(df.loc[df["dataset"] == name, "method"])]
+            if kept:
+                reused.append(f"{name} ({', '.join(kept)})")
     text = report(
         df,
         reused=reused,
