@@ -44,4 +44,5 @@ def test_smoke_run_and_report(tmp_path, monkeypatch):
     assert main(["--dims", "2", "--seeds", "0", "--out", str(out)]) == 0
     text = out.read_text()
     assert "| transport |" in text and "python -m wf_sc.benchmark.drift" in text
+    assert "## Results\n\n### gradient_flow_2d" in text  # no H1 -> H3 jump (Sphinx -W)
     torch.set_num_threads(saved)

@@ -155,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "300 fresh true cells per evaluation time",
         f"- every score: [`{Path(args.out).with_suffix('.csv').name}`]({Path(args.out).with_suffix('.csv').name})",
         "",
+        "## Results",
+        "",
         tables,
     ])
     out = Path(args.out)
