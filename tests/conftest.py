@@ -50,6 +50,16 @@ def make_tiny_adata(
     return ad.AnnData(X=X, obs=obs, var=var)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Every test on one torch thread: tiny models run fastest so, and do not slow to a crawl when
+    the CPU is shared (the setting is restored at the end of the session)."""
+    from wf_sc.tl._model import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
 @pytest.fixture
 def tiny_adata() -> ad.AnnData:
     """40 cells at each of the times 0, 1, 2 in 2-D (``.X``), times in ``obs['time']``."""

@@ -16,13 +16,6 @@ TINY_WF = dict(stage1_max_steps_first=100, stage1_max_steps=50, stage2_steps=5, 
 TINY_CFM = dict(steps=30, batch_size=32, ode_steps=5)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest (and steadiest on a busy machine) on one thread."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
 
 
 @pytest.fixture(scope="module")
@@ -37,21 +30,16 @@ def snapshots(flow):
 
 @pytest.fixture(scope="module")
 def table(flow, snapshots):
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return wf.tl.leave_one_out(
-            snapshots,
-            "time",
-            use_rep="X",
-            seeds=(0, 1),
-            weightflow_kwargs=TINY_WF,
-            otcfm_kwargs=TINY_CFM,
-            reference=flow.population,
-            dataset="tiny",
-        )
-    finally:
-        torch.set_num_threads(saved)
+    return wf.tl.leave_one_out(
+        snapshots,
+        "time",
+        use_rep="X",
+        seeds=(0, 1),
+        weightflow_kwargs=TINY_WF,
+        otcfm_kwargs=TINY_CFM,
+        reference=flow.population,
+        dataset="tiny",
+    )
 
 
 def test_tidy_table_has_every_method_metric_and_seed(table):

@@ -15,13 +15,6 @@ import wf_sc as wf
 from wf_sc.cli import main
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cli_one_torch_thread():
-    """Tiny models run fastest on one thread, and do not slow to a crawl when the CPU is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -27,13 +27,6 @@ PUBLIC_MODULES = ("wf_sc.tl", "wf_sc.pp", "wf_sc.pl")
 KNOWN_DEFECTS: dict[tuple[str, str], str] = {}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _conventions_one_torch_thread():
-    """Tiny models run fastest on one thread, and do not slow to a crawl when the CPU is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _public_functions() -> list[tuple[str, object]]:

@@ -28,12 +28,8 @@ def test_scores_by_hand():
 
 
 def test_smoke_run_and_report(tmp_path, monkeypatch):
-    saved = torch.get_num_threads()
     tiny = dict(stage1_max_steps_first=60, stage1_max_steps=30, stage2_steps=3, hidden=8, width=16)
-    try:
-        df = run(dims=(2,), seeds=(0,), n_cells=80, n_eval=40, **tiny)
-    finally:
-        torch.set_num_threads(saved)
+    df = run(dims=(2,), seeds=(0,), n_cells=80, n_eval=40, **tiny)
     assert set(df["method"]) == {"transport", "transport_reversed", "ot_model", "ot_snapshots"}
     cos = df[(df["metric"] == "median_cosine")]
     assert cos["value"].between(-1, 1).all()
@@ -41,8 +37,8 @@ def test_smoke_run_and_report(tmp_path, monkeypatch):
     assert not ((cos["method"] == "ot_snapshots") & (cos["time"] == 2.0)).any()
     monkeypatch.setattr("wf_sc.benchmark.drift.run", lambda dims, seeds: df)
     out = tmp_path / "drift.md"
-    assert main(["--dims", "2", "--seeds", "0", "--out", str(out)]) == 0
+    assert main(["--dims", "2", "--seeds", "0", "--threads", "2", "--out", str(out)]) == 0
     text = out.read_text()
     assert "| transport |" in text and "python -m wf_sc.benchmark.drift" in text
     assert "## Results\n\n### gradient_flow_2d" in text  # no H1 -> H3 jump (Sphinx -W)
-    torch.set_num_threads(saved)
+    assert torch.get_num_threads() == 1  # main's --threads 2 held only while it ran

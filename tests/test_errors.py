@@ -21,25 +21,9 @@ import wf_sc as wf
 import wf_sc.tl._model as model_module
 from wf_sc.tl import WeightFlow
 
-#: every fit in this file: about a second on 2 CPU cores at 40 cells x 3 times in 2-D
-TINY = dict(
-    stage1_max_steps_first=100,
-    stage1_max_steps=50,
-    stage2_steps=5,
-    hidden=8,
-    width=16,
-    progress=False,
-    device="cpu",
-)
+from conftest import TINY_FIT as TINY  # every fit in this file: about a second on 2 CPU cores
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _errors_one_torch_thread():
-    """Tiny models run fastest on one thread, and do not slow to a crawl when the CPU is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -21,12 +21,6 @@ from wf_sc.pl._project import affine_map, embedding_projection, velocity_grid  #
 from conftest import TINY_FIT, make_tiny_adata  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(autouse=True)

@@ -267,14 +267,9 @@ def test_errors_are_clear_and_modify_nothing(breakage, kwargs, error, words):
 @pytest.fixture(scope="module")
 def fitted() -> ad.AnnData:
     """A tiny real fit on ``X_pca`` (2-D) with a non-linear ``X_umap`` of the same cells."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        adata = make_tiny_adata(n_per_time=40)
-        adata.obsm["X_pca"] = adata.X.copy()
-        wf.tl.fit(adata, "time", **TINY_FIT)
-    finally:
-        torch.set_num_threads(n_threads)
+    adata = make_tiny_adata(n_per_time=40)
+    adata.obsm["X_pca"] = adata.X.copy()
+    wf.tl.fit(adata, "time", **TINY_FIT)
     adata.obsm["X_umap"] = _warp(adata.obsm["X_pca"].astype(np.float64)).astype(np.float32)
     adata.obs["time_cat"] = adata.obs["time"].astype(str).astype("category")
     return adata

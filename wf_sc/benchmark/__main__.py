@@ -139,13 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
+    from ..tl._model import torch_threads
+
     threads = args.threads if args.threads is not None else (1 if args.quick else None)
     if threads is not None and threads < 1:
         print("wf_sc.benchmark: --threads must be >= 1", file=sys.stderr)
         return 2
-    saved_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
     done = None
     if args.resume and csv.exists():
         import pandas as pd
@@ -153,26 +152,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         done = pd.read_csv(csv)
         done = done[~done["method"].isin(args.rerun)]
     start = time.perf_counter()
+    threads_used = threads if threads is not None else torch.get_num_threads()
     try:
-        df = run_suite(
-            args.datasets,
-            seeds=seeds,
-            quick=args.quick,
-            device=args.device,
-            max_cells=args.max_cells,
-            progress=args.progress,
-            methods=methods,
-            ablations=ablations,
-            done=done,
-            on_dataset=lambda table: (csv.parent.mkdir(parents=True, exist_ok=True), table.to_csv(csv, index=False)),
-        )
+        with torch_threads(threads):  # in-process callers (tests) get their setting back
+            df = run_suite(
+                args.datasets,
+                seeds=seeds,
+                quick=args.quick,
+                device=args.device,
+                max_cells=args.max_cells,
+                progress=args.progress,
+                methods=methods,
+                ablations=ablations,
+                done=done,
+                on_dataset=lambda table: (csv.parent.mkdir(parents=True, exist_ok=True), table.to_csv(csv, index=False)),
+            )
     except (ValueError, KeyError) as err:
         print(f"wf_sc.benchmark: {err}", file=sys.stderr)
         return 2
     finally:
         seconds = time.perf_counter() - start
-        threads_used = torch.get_num_threads()
-        torch.set_num_threads(saved_threads)  # in-process callers (tests) get their setting back
 
     reused = []
     if done is not None:

@@ -131,11 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="docs/drift.md")
     args = p.parse_args(argv)
-    import torch
+    from ..tl._model import torch_threads
 
-    torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    df = run(args.dims, args.seeds)
+    with torch_threads(args.threads):
+        df = run(args.dims, args.seeds)
     seconds = time.perf_counter() - start
     tables = to_markdown(df)
     text = "\n".join([
