@@ -5,7 +5,6 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 import wf_sc as wf
 from wf_sc.benchmark import summarize, to_markdown

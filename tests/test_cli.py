@@ -9,7 +9,6 @@ import time
 import anndata as ad
 import numpy as np
 import pytest
-import torch
 
 import wf_sc as wf
 from wf_sc.cli import main

@@ -6,7 +6,6 @@ from __future__ import annotations
 import anndata as ad
 import numpy as np
 import pytest
-import torch
 from scipy import sparse
 
 import wf_sc as wf

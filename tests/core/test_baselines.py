@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from wf_sc._core.baselines import (
     OTCFM,
