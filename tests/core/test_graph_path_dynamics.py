@@ -56,8 +56,9 @@ def test_interval_grid():
     assert back.tolist() == [0.5, 0.25, 0.0]
 
 
-def _constant_field_core(times):
-    core = WeightFlowCore(CoreConfig(dim=2, n_times=len(times), hidden=4, n_components=2, width=8, n_codes=1, method="rk4"))
+def _constant_field_core(times, path="cubic", method="rk4"):
+    config = CoreConfig(dim=2, n_times=len(times), hidden=4, n_components=2, width=8, n_codes=1, path=path, method=method)
+    core = WeightFlowCore(config)
     core.set_data(torch.zeros(2), torch.ones(2), torch.tensor(times))
     gen = torch.Generator().manual_seed(0)
     core.set_anchors(torch.randn(len(times), core.backbone.n_params, generator=gen))
@@ -84,6 +85,33 @@ def test_constant_field_gives_the_exact_linear_path():
         first = core.weights(q, start="first")
     expect0 = core.anchors[0] + s * (B @ (path.evaluate(q[-1]) - path.evaluate(core.tau[0])))
     assert torch.allclose(first[-1], expect0, atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["midpoint", "euler"])
+def test_linear_control_path_with_constant_field_gives_straight_weight_lines(method):
+    """Linear path, K - 1 codes: the least-squares constant field draws the straight anchor lines."""
+    times = [0.0, 1.0, 3.0, 4.0]
+    config = dict(dim=2, n_times=4, hidden=4, n_components=2, width=8)
+    core = WeightFlowCore(CoreConfig(**config, method=method))  # path="linear", n_codes=2 by default
+    lines = WeightFlowCore(CoreConfig(**config, dynamics="linear"))
+    anchors = torch.randn(4, core.backbone.n_params, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for c in (core, lines):
+        c.double()
+        c.set_data(torch.zeros(2), torch.ones(2), torch.tensor(times))
+        c.set_anchors(anchors)
+    core.init_affine()
+    q = torch.tensor([-0.1, 0.0, 0.1, 0.25, 0.5, 0.9, 1.0, 1.2], dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(core.weights(q), lines.weights(q), atol=1e-10, rtol=0)
+        torch.testing.assert_close(core.weights(q[2:], start="first"), lines.weights(q[2:]), atol=1e-10, rtol=0)
+        # the drift's weight velocity at an anchor is the slope of the interval starting there
+        slope = (anchors[2] - anchors[1]) / (core.tau[2] - core.tau[1])
+        torch.testing.assert_close(core.weight_velocity(anchors[1], core.tau[1]), slope, atol=1e-10, rtol=0)
+
+
+def test_rk4_needs_the_cubic_path():
+    with pytest.raises(ValueError, match="rk4"):
+        CoreConfig(dim=2, n_times=3, method="rk4")
 
 
 def test_integration_backward_before_the_first_anchor():

@@ -180,6 +180,59 @@ class GRUMDN:
             cols.append(x_prev)
         return torch.stack(cols, dim=1)
 
+    @torch.no_grad()
+    def quantile(self, theta: Tensor, u: Tensor, n_bisect: int = 40) -> Tensor:
+        """Inverse Knothe-Rosenblatt map ``x = F_theta^{-1}(u)`` for ``u`` in the unit cube (n, d).
+
+        Coordinate by coordinate, ``x_j`` solves ``F_j(x_j | x_<j) = u_j`` by bisection on a
+        bracket holding every component to 12 standard deviations (``u`` is clipped to
+        ``[1e-6, 1 - 1e-6]``). With ``u`` uniform this is a sample of ``p_theta``; with the same
+        ``u`` at two weight vectors the two samples are coupled (common random numbers).
+        """
+        W_in, W_rec, W_head = self.unflatten(theta)
+        n = u.shape[0]
+        u = u.clamp(1e-6, 1 - 1e-6)
+        h = theta.new_zeros(n, self.hidden)
+        x_prev = theta.new_zeros(n)
+        cols = []
+        for j in range(self.dim):
+            h = self._gru(W_rec, self._step_inputs(W_in, x_prev, j), h)
+            log_pi, mu, log_sigma = self._head(W_head, h)
+            lo = (mu - 12 * torch.exp(log_sigma)).min(-1).values
+            hi = (mu + 12 * torch.exp(log_sigma)).max(-1).values
+            for _ in range(n_bisect):
+                mid = 0.5 * (lo + hi)
+                below = mixture_cdf_pdf(log_pi, mu, log_sigma, mid)[0] < u[:, j]
+                lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+            x_prev = 0.5 * (lo + hi)
+            cols.append(x_prev)
+        return torch.stack(cols, dim=1)
+
+    def reparameterize(self, theta: Tensor, x: Tensor, min_density: float = 1e-6) -> Tensor:
+        """Cells ``x = F_theta^{-1}(u)`` (values unchanged) carrying the implicit gradient in ``theta``.
+
+        Differentiating ``F_j(x_j | x_<j; theta) = u_j`` at fixed ``u``:
+
+        .. math:: \\frac{d x_j}{d\\theta} = -\\frac{1}{p(x_j \\mid x_{<j})}
+                  \\Big(\\partial_\\theta F_j + \\sum_{i<j} \\partial_{x_i} F_j
+                  \\frac{d x_i}{d\\theta}\\Big),
+
+        realized coordinate by coordinate as ``x~_j = x_j - (F_j(x_j | x~_<j) - [F_j]) / [p_j]``
+        (``[.]``: value without gradient), whose value is ``x_j`` and whose gradient is the above.
+        ``min_density`` floors ``p_j`` for cells in the model's far tails.
+        """
+        W_in, W_rec, W_head = self.unflatten(theta)
+        n = x.shape[0]
+        h = x.new_zeros(n, self.hidden)
+        x_prev = x.new_zeros(n)
+        cols = []
+        for j in range(self.dim):
+            h = self._gru(W_rec, self._step_inputs(W_in, x_prev, j), h)
+            cdf, pdf = mixture_cdf_pdf(*self._head(W_head, h), x[:, j])
+            x_prev = x[:, j] - (cdf - cdf.detach()) / pdf.detach().clamp_min(min_density)
+            cols.append(x_prev)
+        return torch.stack(cols, dim=1)
+
 
 def mixture_cdf_pdf(log_pi: Tensor, mu: Tensor, log_sigma: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
     """CDF and density of a 1-D Gaussian mixture at ``x``, mixture axis last.

@@ -6,8 +6,11 @@ The anchors ``theta_0..theta_K`` (one per observed time) are compressed to low-d
 .. math:: \\tau = \\frac{t - t_0}{t_K - t_0} \\in [0, 1]
 
 is the one time normalization used everywhere (spline knots *and* solver times; WeightFlow's
-reference code mixes two, DESIGN §2.6 (b)). ``Z`` is the natural cubic spline (torchcde) through
-``(tau_k, [tau_k, z_k])`` over the *real* time values, fixed once built.
+reference code mixes two, DESIGN §2.6 (b)). ``Z`` interpolates ``(tau_k, [tau_k, z_k])`` over the
+*real* time values, fixed once built: the natural cubic spline of the paper, or the piecewise-linear
+interpolation (both torchcde). With the linear path, the constant field ``g = B`` that Stage 2
+starts from gives exactly the straight weight lines between anchors; with the cubic path it gives
+a cubic spline through the anchors, which can overshoot between them.
 """
 
 from __future__ import annotations
@@ -51,8 +54,36 @@ def anchor_codes(anchors: Tensor, center: Tensor, scale: Tensor, n_codes: int) -
     return codes * torch.where(sign == 0, torch.ones_like(sign), sign)
 
 
-def build_path(tau: Tensor, codes: Tensor) -> torchcde.CubicSpline:
-    """Natural cubic spline through ``(tau_k, [tau_k, z_k])``: channels C = 1 + n_codes."""
+class ForwardLinearInterpolation(torchcde.LinearInterpolation):
+    """torchcde's linear interpolation whose derivative at a knot is the slope of the interval
+    *starting* there (right-continuous; torchcde takes the interval ending there).
+
+    Every integration in :class:`~wf_sc._core.flow.WeightFlowCore` runs forward from an anchor,
+    or backward from the first anchor, where the extrapolation uses the first interval's slope
+    anyway; so a solver stage evaluated exactly at an anchor reads the slope of the interval it
+    is about to cross.
+    """
+
+    def derivative(self, t):
+        t = torch.as_tensor(t, dtype=self._derivs.dtype, device=self._derivs.device)
+        index = (torch.bucketize(t.detach(), self._t.detach(), right=True) - 1).clamp(0, self._derivs.size(-2) - 1)
+        return self._derivs[..., index, :]
+
+
+#: interpolation schemes of the control path
+PATHS = ("linear", "cubic")
+
+
+def build_path(tau: Tensor, codes: Tensor, kind: str = "linear"):
+    """Interpolation of ``(tau_k, [tau_k, z_k])``, channels C = 1 + n_codes.
+
+    ``kind="cubic"``: natural cubic spline (``torchcde.CubicSpline``); ``kind="linear"``:
+    ``Z(tau) = Z_k + (tau - tau_k) / (tau_{k+1} - tau_k) (Z_{k+1} - Z_k)`` on each interval
+    (:class:`ForwardLinearInterpolation`; ``dZ/dtau`` is constant inside each interval).
+    """
     values = torch.cat([tau[:, None], codes], dim=1)
-    coeffs = torchcde.natural_cubic_coeffs(values, t=tau)
-    return torchcde.CubicSpline(coeffs, t=tau)
+    if kind == "cubic":
+        return torchcde.CubicSpline(torchcde.natural_cubic_coeffs(values, t=tau), t=tau)
+    if kind == "linear":
+        return ForwardLinearInterpolation(torchcde.linear_interpolation_coeffs(values, t=tau), t=tau)
+    raise ValueError(f"unknown control path {kind!r}, known are {list(PATHS)}")

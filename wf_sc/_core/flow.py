@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from .backbone import GRUMDN
-from .control_path import anchor_codes, anchor_scale, build_path
+from .control_path import PATHS, anchor_codes, anchor_scale, build_path
 from .drift import transport_drift
 from .dynamics import integrate, interval_grid, weight_velocity
 from .vector_field import GraphVectorField
@@ -44,8 +44,14 @@ class CoreConfig:
     method: str = "midpoint"
     scale_floor: float = 0.1
     dynamics: str = "cde"
+    path: str = "linear"
 
     def __post_init__(self):
+        if self.path not in PATHS:
+            raise ValueError(f"unknown control path {self.path!r}, known are {list(PATHS)}")
+        if self.path == "linear" and self.method == "rk4":
+            # RK4 reads dZ/dtau at the end of each step, i.e. on the wrong side of an anchor's kink
+            raise ValueError("method='rk4' needs path='cubic'; with path='linear' use 'midpoint' or 'euler'")
         if self.dynamics not in DYNAMICS:
             raise ValueError(f"unknown dynamics {self.dynamics!r}, known are {list(DYNAMICS)}")
         if self.dynamics == "ode":
@@ -123,7 +129,7 @@ class WeightFlowCore(nn.Module):
     def path(self):
         """The control path Z (torchcde cubic spline), rebuilt from the buffers when needed."""
         if "path" not in self._cache:
-            self._cache["path"] = build_path(self.tau, self.codes)
+            self._cache["path"] = build_path(self.tau, self.codes, self.config.path)
         return self._cache["path"]
 
     def _apply(self, fn, *args, **kwargs):  # device/dtype moves invalidate the cached spline

@@ -14,9 +14,17 @@ from __future__ import annotations
 import torch
 
 from .flow import WeightFlowCore
-from .objectives import TERMS, Segment, data_nll, population_action, weight_energy, weight_match
+from .objectives import (
+    TERMS,
+    Segment,
+    data_nll,
+    population_action,
+    population_ot_action,
+    weight_energy,
+    weight_match,
+)
 
-DEFAULT_LOSS_WEIGHTS = {"weight": 1.0, "energy": 0.0, "nll": 1.0, "action": 0.05}
+DEFAULT_LOSS_WEIGHTS = {"weight": 1.0, "energy": 0.0, "nll": 1.0, "action": 0.0, "ot_action": 0.05}
 
 
 def check_loss_weights(loss_weights: dict) -> dict:
@@ -83,6 +91,8 @@ def train_field(
             terms["nll"] = data_nll(core, seg, batches)
         if weights["action"]:
             terms["action"] = population_action(core, seg, action_cells, action_times, generator, sample_generator)
+        if weights["ot_action"]:
+            terms["ot_action"] = population_ot_action(core, seg, action_cells, sample_generator)
         total = sum(weights[name] * value for name, value in terms.items())
         opt.zero_grad()
         total.backward()

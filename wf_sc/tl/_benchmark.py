@@ -47,10 +47,13 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_ode": {"dynamics": "ode"},
     "wf_linear": {"dynamics": "linear"},
     "wf_no_data_term": {"loss_weights": {"nll": 0.0}},
-    "wf_no_action": {"loss_weights": {"action": 0.0}},
+    "wf_no_action": {"loss_weights": {"action": 0.0, "ot_action": 0.0}},
     "wf_complete_graph": {"graph": "complete"},
+    "wf_kr_action": {"loss_weights": {"action": 0.05, "ot_action": 0.0}},
+    "wf_cubic_path": {"path": "cubic"},
 }
-#: random stream of each method (by name, so a method's draws do not depend on what else runs)
+#: random stream of each method (by name, so a method's draws do not depend on what else runs;
+#: new ablations go last so that earlier streams keep their numbers)
 _STREAM: dict[str, int] = {m: i for i, m in enumerate((*METHODS, *ABLATIONS), start=1)}
 #: every metric :func:`leave_one_out` knows
 METRICS: tuple[str, ...] = ("w1", "w2", "mmd")

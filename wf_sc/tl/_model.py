@@ -319,6 +319,7 @@ class WeightFlow:
             )
         cfg = state["config"]
         core_cfg = {k: _plain(v) for k, v in cfg["core"].items()}
+        core_cfg.setdefault("path", "cubic")  # models saved before the control path was a setting
         train = {k: _plain(v) for k, v in cfg.get("train", {}).items() if k in _TRAIN_FIELDS}
         model = cls(
             time_key=str(cfg["time_key"]),

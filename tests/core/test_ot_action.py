@@ -1,0 +1,100 @@
+"""Reparameterized Knothe-Rosenblatt samples and the minibatch-OT population action."""
+
+import pytest
+import torch
+
+from wf_sc._core.backbone import GRUMDN
+from wf_sc._core.flow import CoreConfig, WeightFlowCore
+from wf_sc._core.objectives import Segment, macro_points, minibatch_w2, population_ot_action
+
+
+@pytest.fixture
+def backbone_theta():
+    backbone = GRUMDN(3, hidden=8, n_components=3)
+    theta = backbone.init(torch.Generator().manual_seed(1), dtype=torch.float64) * 3
+    return backbone, theta
+
+
+def test_quantile_inverts_the_conditional_cdfs(backbone_theta):
+    backbone, theta = backbone_theta
+    u = torch.rand(200, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    x = backbone.quantile(theta, u, n_bisect=60)
+    torch.testing.assert_close(backbone.cdf(theta, x), u, atol=1e-10, rtol=0)
+
+
+def test_quantile_of_uniforms_follows_the_density(backbone_theta):
+    backbone, theta = backbone_theta
+    gen = torch.Generator().manual_seed(3)
+    u = torch.rand(20_000, 3, generator=gen, dtype=torch.float64)
+    x_kr = backbone.quantile(theta, u)
+    x_anc = backbone.sample(theta, 20_000, gen)
+    # two independent samples of the same density: means and covariances agree to MC error
+    torch.testing.assert_close(x_kr.mean(0), x_anc.mean(0), atol=0.05, rtol=0)
+    torch.testing.assert_close(torch.cov(x_kr.T), torch.cov(x_anc.T), atol=0.08, rtol=0)
+
+
+def test_reparameterized_gradient_matches_finite_differences(backbone_theta):
+    backbone, theta = backbone_theta
+    u = torch.rand(50, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    x = backbone.quantile(theta, u, n_bisect=60)
+    direction = torch.randn(theta.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    eps = 1e-6
+    fd = (backbone.quantile(theta + eps * direction, u, 60) - backbone.quantile(theta - eps * direction, u, 60)) / (
+        2 * eps
+    )
+    theta_r = theta.clone().requires_grad_()
+    x_r = backbone.reparameterize(theta_r, x)
+    assert torch.equal(x_r.detach(), x)  # values untouched
+    weights = torch.randn(x.shape, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    (grad,) = torch.autograd.grad((x_r * weights).sum(), theta_r)
+    assert float(grad @ direction) == pytest.approx(float((fd * weights).sum()), rel=1e-5)
+
+
+def test_minibatch_w2_of_shifted_and_permuted_clouds():
+    x = torch.randn(40, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    shift = torch.tensor([0.3, -0.4], dtype=torch.float64)
+    # a translated copy: the identity plan is optimal and W2^2 = |shift|^2 = 0.25
+    assert float(minibatch_w2(x, x + shift)) == pytest.approx(0.25, rel=1e-9)
+    assert float(minibatch_w2(x, x[torch.randperm(40)])) == pytest.approx(0.0, abs=1e-12)
+    # the gradient in y of a shifted copy is 2 * (y - x) / n per cell
+    y = (x + shift).requires_grad_()
+    (grad,) = torch.autograd.grad(minibatch_w2(x, y), y)
+    torch.testing.assert_close(grad, (2 * shift / 40).expand(40, 2))
+
+
+def _segment(core, k, targets):
+    grid, states, index = core.integrate_from(k, core.tau[targets])
+    return Segment(k, targets, grid, states, index)
+
+
+def _core(steps=4):
+    core = WeightFlowCore(CoreConfig(dim=2, n_times=3, hidden=4, n_components=2, width=8, steps=steps))
+    core.double()
+    gen = torch.Generator().manual_seed(0)
+    anchors = torch.stack([core.backbone.init(gen, dtype=torch.float64) for _ in range(3)])
+    core.set_anchors(anchors)
+    core.init_affine()
+    return core
+
+
+def test_macro_points_split_every_interval_in_halves():
+    core = _core(steps=4)
+    seg = _segment(core, 0, [1, 2])
+    assert len(seg.grid) == 9
+    assert macro_points(seg) == [0, 2, 4, 6, 8]
+    seg = _segment(_core(steps=1), 0, [1, 2])
+    assert macro_points(seg) == [0, 1, 2]
+
+
+def test_ot_action_is_zero_on_a_constant_path_and_positive_otherwise():
+    core = _core()
+    seg = _segment(core, 0, [1, 2])
+    gen = torch.Generator().manual_seed(1)
+    moving = population_ot_action(core, seg, 64, gen)
+    assert float(moving.detach()) > 0
+    (grad,) = torch.autograd.grad(moving, core.field.affine)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    still = seg.states[:1].expand_as(seg.states)
+    frozen = Segment(seg.start, seg.targets, seg.grid, still, seg.index)
+    # common random numbers: identical populations give exactly the same cells, cost 0
+    assert float(population_ot_action(core, frozen, 64, gen).detach()) == pytest.approx(0.0, abs=1e-12)
