@@ -98,3 +98,22 @@ def test_ot_action_is_zero_on_a_constant_path_and_positive_otherwise():
     frozen = Segment(seg.start, seg.targets, seg.grid, still, seg.index)
     # common random numbers: identical populations give exactly the same cells, cost 0
     assert float(population_ot_action(core, frozen, 64, gen).detach()) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_grid_has_no_near_duplicate_knots_in_float32():
+    """a + (b - a) * steps / steps can miss b by one ulp; the grid must still hold each knot once."""
+    from wf_sc._core.dynamics import interval_grid
+
+    tau = (torch.tensor([0.0, 1.0, 3.0, 7.0]) - 0) / 7.0
+    for k in range(3):
+        for h in range(1, 4 - k):
+            knots = tau[k : k + h + 1]
+            grid, index = interval_grid(knots, 4, knots[1:])
+            assert len(grid) == 4 * h + 1
+            assert (grid[1:] - grid[:-1]).min() > 1e-3
+            assert torch.equal(grid[index[: h + 1]], knots)
+
+
+def test_minibatch_w2_of_identical_float32_clouds_is_exactly_zero():
+    x = torch.randn(128, 10, generator=torch.Generator().manual_seed(0)) * 30
+    assert float(minibatch_w2(x, x.clone())) == 0.0

@@ -2,7 +2,7 @@
 
 Each segment is integrated on its own times: a trajectory that starts at anchor ``k`` starts at
 ``tau_k``, never at 0 (the reference code's bug (a), DESIGN §2.6), so ``dZ/dt`` is always read on
-the right piece of the spline. The solver is torchcde's ``cdeint`` with a fixed-step method whose
+the right piece of the control path. The solver is torchcde's ``cdeint`` with a fixed-step method whose
 steps are exactly the grid points (several per interval between anchors).
 """
 
@@ -25,7 +25,10 @@ def interval_grid(knots: Tensor, steps: int, extra: Tensor | None = None) -> tup
         raise ValueError("steps must be >= 1")
     pieces = [knots[:1]]
     for a, b in zip(knots[:-1], knots[1:]):
-        pieces.append(a + (b - a) * torch.arange(1, steps + 1, dtype=knots.dtype, device=knots.device) / steps)
+        # interior sub-steps, then the knot itself: a + (b - a) * steps / steps can miss b by one ulp,
+        # which would leave a near-duplicate grid point (a step of ~1e-8)
+        pieces.append(a + (b - a) * torch.arange(1, steps, dtype=knots.dtype, device=knots.device) / steps)
+        pieces.append(b[None])
     grid = torch.cat(pieces)
     wanted = knots if extra is None else torch.cat([knots, extra])
     grid = torch.unique(torch.cat([grid, wanted]))  # sorted; ascending knots assumed
@@ -35,19 +38,22 @@ def interval_grid(knots: Tensor, steps: int, extra: Tensor | None = None) -> tup
     return grid, index
 
 
-def integrate(field, path: torchcde.CubicSpline, theta0: Tensor, grid: Tensor, method: str = "rk4") -> Tensor:
+def integrate(field, path, theta0: Tensor, grid: Tensor, method: str = "midpoint") -> Tensor:
     """Solve ``d theta = g(theta) dZ`` from ``theta(grid[0]) = theta0``: states at every grid point (G, P).
 
-    ``grid`` may decrease (backward integration to times before the start anchor).
+    ``grid`` may decrease (backward integration to times before the start anchor). Gradients are
+    exact backpropagation through the solver steps (``adjoint=False``): the adjoint's backward
+    solve reads ``dZ/dtau`` on the far side of every anchor of a linear path, and its gradients
+    are approximate on a fixed grid anyway; the weight state is small enough to keep every step.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}, known are {list(METHODS)}")
     if grid.numel() == 1:
         return theta0[None]
-    return torchcde.cdeint(X=path, func=field, z0=theta0, t=grid, method=method)
+    return torchcde.cdeint(X=path, func=field, z0=theta0, t=grid, method=method, adjoint=False)
 
 
-def weight_velocity(field, path: torchcde.CubicSpline, theta: Tensor, tau: Tensor) -> Tensor:
+def weight_velocity(field, path, theta: Tensor, tau: Tensor) -> Tensor:
     """``d theta / d tau = g(theta) dZ/dtau`` at one state and time: (P,)."""
     return field(tau, theta) @ path.derivative(tau)
 

@@ -49,7 +49,7 @@ class CoreConfig:
     def __post_init__(self):
         if self.path not in PATHS:
             raise ValueError(f"unknown control path {self.path!r}, known are {list(PATHS)}")
-        if self.path == "linear" and self.method == "rk4":
+        if self.path == "linear" and self.method == "rk4" and self.dynamics == "cde":
             # RK4 reads dZ/dtau at the end of each step, i.e. on the wrong side of an anchor's kink
             raise ValueError("method='rk4' needs path='cubic'; with path='linear' use 'midpoint' or 'euler'")
         if self.dynamics not in DYNAMICS:
@@ -98,7 +98,7 @@ class WeightFlowCore(nn.Module):
             heads=config.heads,
             conv=config.conv,
         )
-        self._cache: dict = {}  # the spline (a Module) is derived state, kept out of the state_dict
+        self._cache: dict = {}  # the control path (a Module) is derived state, kept out of the state_dict
 
     # ------------------------------------------------------------------ set-up
     def set_data(self, x_mean: Tensor, x_scale: Tensor, times: Tensor) -> None:
@@ -127,12 +127,12 @@ class WeightFlowCore(nn.Module):
 
     @property
     def path(self):
-        """The control path Z (torchcde cubic spline), rebuilt from the buffers when needed."""
+        """The control path Z (torchcde linear or cubic interpolation), rebuilt from the buffers when needed."""
         if "path" not in self._cache:
             self._cache["path"] = build_path(self.tau, self.codes, self.config.path)
         return self._cache["path"]
 
-    def _apply(self, fn, *args, **kwargs):  # device/dtype moves invalidate the cached spline
+    def _apply(self, fn, *args, **kwargs):  # device/dtype moves invalidate the cached path
         self._cache.clear()
         return super()._apply(fn, *args, **kwargs)
 

@@ -7,8 +7,8 @@ A training step integrates one *segment*: from anchor ``k`` at ``tau_k`` through
 ``energy``   (paper)  discrete weight-space kinetic energy int 1/2 ||d theta/d tau / s||^2 (per weight)
 ``nll``      (ours)   mean_j  -mean_{x in X_{k+j}} log p_{theta_hat(tau_{k+j})}(x) / d
 ``action``   (ours)   population kinetic energy int E_{x ~ p_theta(tau)} ||v(x, tau)||^2 / d dtau,
-                      with ``v`` the transport drift; it upper-bounds the Wasserstein action, so it
-                      pulls unseen intermediate densities toward least-action transport.
+                      with ``v`` the transport drift; it upper-bounds the Wasserstein action but
+                      its minimizer is not the least-action path (the KR velocity is not optimal).
 ``ot_action`` (ours)  dynamic-OT (Benamou-Brenier) action of the population path by minibatch OT,
                       sum_m W2^2(p_m, p_{m+1}) / |dtau_m| / d over half-interval points; its
                       minimum over paths with fixed ends is the displacement interpolation.
@@ -102,7 +102,10 @@ def minibatch_w2(x: Tensor, y: Tensor) -> Tensor:
     """
     a = torch.full((len(x),), 1.0 / len(x), dtype=x.dtype, device=x.device)
     b = torch.full((len(y),), 1.0 / len(y), dtype=y.dtype, device=y.device)
-    return ot.emd2(a, b, ot.dist(x, y), numItermax=1_000_000)
+    # squared differences, not |x|^2 + |y|^2 - 2 x.y (ot.dist), whose float32 cancellation noise
+    # would not vanish for coinciding clouds and is divided by a small dtau in the action
+    cost = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    return ot.emd2(a, b, cost, numItermax=1_000_000)
 
 
 def population_ot_action(core, seg: Segment, n_cells: int, sample_generator: torch.Generator) -> Tensor:

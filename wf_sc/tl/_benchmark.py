@@ -155,7 +155,9 @@ def leave_one_out(
       initialization), ``wf_ode`` (a neural ODE driven by time alone instead of the CDE),
       ``wf_linear`` (straight lines between anchor weights, no Stage 2), ``wf_no_data_term`` (no
       data NLL in Stage 2), ``wf_no_action`` (no population action), ``wf_complete_graph``
-      (complete weight graph instead of the backbone's connectivity);
+      (complete weight graph instead of the backbone's connectivity), ``wf_kr_action`` (the
+      transport-drift action instead of the minibatch-OT action), ``wf_cubic_path`` (the paper's
+      cubic-spline control path);
     - ``floor`` (always): the sampling floor, half of the real held-out cells against the other half.
 
     Each method's cells are scored against held-out cells (see the module notes for the protocol:
