@@ -92,7 +92,7 @@ def test_linear_control_path_with_constant_field_gives_straight_weight_lines(met
     """Linear path, K - 1 codes: the least-squares constant field draws the straight anchor lines."""
     times = [0.0, 1.0, 3.0, 4.0]
     config = dict(dim=2, n_times=4, hidden=4, n_components=2, width=8)
-    core = WeightFlowCore(CoreConfig(**config, method=method))  # path="linear", n_codes=2 by default
+    core = WeightFlowCore(CoreConfig(**config, method=method, path="linear"))  # n_codes=2 by default
     lines = WeightFlowCore(CoreConfig(**config, dynamics="linear"))
     anchors = torch.randn(4, core.backbone.n_params, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     for c in (core, lines):
@@ -111,7 +111,7 @@ def test_linear_control_path_with_constant_field_gives_straight_weight_lines(met
 
 def test_rk4_needs_the_cubic_path():
     with pytest.raises(ValueError, match="rk4"):
-        CoreConfig(dim=2, n_times=3, method="rk4")
+        CoreConfig(dim=2, n_times=3, method="rk4", path="linear")
 
 
 def test_integration_backward_before_the_first_anchor():

@@ -7,8 +7,8 @@ The anchors ``theta_0..theta_K`` (one per observed time) are compressed to low-d
 
 is the one time normalization used everywhere (spline knots *and* solver times; WeightFlow's
 reference code mixes two, DESIGN §2.6 (b)). ``Z`` interpolates ``(tau_k, [tau_k, z_k])`` over the
-*real* time values, fixed once built: the natural cubic spline of the paper, or the piecewise-linear
-interpolation (both torchcde). With the linear path, the constant field ``g = B`` that Stage 2
+*real* time values, fixed once built: the natural cubic spline of the paper (default), or the
+piecewise-linear interpolation (both torchcde). With the linear path, the constant field ``g = B`` that Stage 2
 starts from gives exactly the straight weight lines between anchors; with the cubic path it gives
 a cubic spline through the anchors, which can overshoot between them.
 """
@@ -74,7 +74,7 @@ class ForwardLinearInterpolation(torchcde.LinearInterpolation):
 PATHS = ("linear", "cubic")
 
 
-def build_path(tau: Tensor, codes: Tensor, kind: str = "linear"):
+def build_path(tau: Tensor, codes: Tensor, kind: str = "cubic"):
     """Interpolation of ``(tau_k, [tau_k, z_k])``, channels C = 1 + n_codes.
 
     ``kind="cubic"``: natural cubic spline (``torchcde.CubicSpline``); ``kind="linear"``:

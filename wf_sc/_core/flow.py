@@ -44,7 +44,7 @@ class CoreConfig:
     method: str = "midpoint"
     scale_floor: float = 0.1
     dynamics: str = "cde"
-    path: str = "linear"
+    path: str = "cubic"
 
     def __post_init__(self):
         if self.path not in PATHS:

@@ -50,7 +50,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_no_action": {"loss_weights": {"action": 0.0, "ot_action": 0.0}},
     "wf_complete_graph": {"graph": "complete"},
     "wf_kr_action": {"loss_weights": {"action": 0.05, "ot_action": 0.0}},
-    "wf_cubic_path": {"path": "cubic"},
+    "wf_linear_path": {"path": "linear"},
 }
 #: random stream of each method (by name, so a method's draws do not depend on what else runs;
 #: new ablations go last so that earlier streams keep their numbers)
@@ -156,8 +156,8 @@ def leave_one_out(
       ``wf_linear`` (straight lines between anchor weights, no Stage 2), ``wf_no_data_term`` (no
       data NLL in Stage 2), ``wf_no_action`` (no population action), ``wf_complete_graph``
       (complete weight graph instead of the backbone's connectivity), ``wf_kr_action`` (the
-      transport-drift action instead of the minibatch-OT action), ``wf_cubic_path`` (the paper's
-      cubic-spline control path);
+      transport-drift action instead of the minibatch-OT action), ``wf_linear_path`` (linear
+      instead of cubic-spline interpolation of the control path);
     - ``floor`` (always): the sampling floor, half of the real held-out cells against the other half.
 
     Each method's cells are scored against held-out cells (see the module notes for the protocol:

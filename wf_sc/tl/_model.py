@@ -97,7 +97,7 @@ class WeightFlow:
         ``conv``, ``n_codes``, ``steps``, ``method``, ``scale_floor``, ``dynamics``: ``"cde"`` (the
         method), or for ablations ``"ode"`` (a neural ODE driven by time alone) and ``"linear"``
         (straight lines between the anchors, no Stage 2), ``path``: control-path interpolation,
-        ``"linear"`` (default) or the paper's ``"cubic"``) and training settings
+        the paper's ``"cubic"`` spline (default) or ``"linear"``) and training settings
         (``warm_start``, ``stage1_*``, ``stage2_steps``, ``stage2_lr``, ``loss_weights`` (terms
         ``weight``, ``energy``, ``nll``, ``action``, ``ot_action``), ...);
         see :class:`wf_sc._core.flow.CoreConfig` and :class:`wf_sc._core.pipeline.TrainConfig`.
