@@ -132,20 +132,30 @@ class GRUMDN:
         log_sigma = LOG_SIGMA_CENTER + LOG_SIGMA_RADIUS * torch.tanh(out[:, 2 * K :] / LOG_SIGMA_RADIUS)
         return log_pi, mu, log_sigma
 
+    def _scan(self, theta: Tensor, ref: Tensor, step) -> list:
+        """Run the GRU over the coordinates ``j = 1..d`` for ``len(ref)`` cells.
+
+        At each step the head's mixture parameters go to ``step(j, log_pi, mu, log_sigma)``, which
+        returns the coordinate fed to the next step and this step's output; returns the outputs.
+        ``ref`` fixes the number of cells, dtype and device.
+        """
+        W_in, W_rec, W_head = self.unflatten(theta)
+        n = ref.shape[0]
+        h = ref.new_zeros(n, self.hidden)
+        x_prev = ref.new_zeros(n)
+        outs = []
+        for j in range(self.dim):
+            h = self._gru(W_rec, self._step_inputs(W_in, x_prev, j), h)
+            x_prev, out = step(j, *self._head(W_head, h))
+            outs.append(out)
+        return outs
+
     def conditionals(self, theta: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Mixture parameters of every conditional ``p(x_j | x_<j)`` under teacher forcing.
 
         Returns ``(log_pi, mu, log_sigma)``, each of shape (n, d, K).
         """
-        W_in, W_rec, W_head = self.unflatten(theta)
-        n = x.shape[0]
-        h = x.new_zeros(n, self.hidden)
-        x_prev = x.new_zeros(n)
-        outs = []
-        for j in range(self.dim):
-            h = self._gru(W_rec, self._step_inputs(W_in, x_prev, j), h)
-            outs.append(self._head(W_head, h))
-            x_prev = x[:, j]
+        outs = self._scan(theta, x, lambda j, *params: (x[:, j], params))
         return tuple(torch.stack(o, dim=1) for o in zip(*outs))
 
     def log_prob(self, theta: Tensor, x: Tensor) -> Tensor:
@@ -166,19 +176,15 @@ class GRUMDN:
     @torch.no_grad()
     def sample(self, theta: Tensor, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Ancestral sampling ``x_j ~ p_theta(x_j | x_<j)``, j = 1..d: (n, d)."""
-        W_in, W_rec, W_head = self.unflatten(theta)
-        h = theta.new_zeros(n, self.hidden)
-        x_prev = theta.new_zeros(n)
-        cols = []
-        for j in range(self.dim):
-            h = self._gru(W_rec, self._step_inputs(W_in, x_prev, j), h)
-            log_pi, mu, log_sigma = self._head(W_head, h)
+        rows = torch.arange(n, device=theta.device)
+
+        def draw(j, log_pi, mu, log_sigma):
             k = torch.multinomial(torch.exp(log_pi), 1, generator=generator)[:, 0]
             eps = torch.randn(n, generator=generator, dtype=theta.dtype, device=theta.device)
-            rows = torch.arange(n, device=theta.device)
-            x_prev = mu[rows, k] + torch.exp(log_sigma[rows, k]) * eps
-            cols.append(x_prev)
-        return torch.stack(cols, dim=1)
+            x_j = mu[rows, k] + torch.exp(log_sigma[rows, k]) * eps
+            return x_j, x_j
+
+        return torch.stack(self._scan(theta, theta.new_empty(n, 0), draw), dim=1)
 
     @torch.no_grad()
     def quantile(self, theta: Tensor, u: Tensor, n_bisect: int = 40) -> Tensor:
@@ -189,24 +195,19 @@ class GRUMDN:
         ``[1e-6, 1 - 1e-6]``). With ``u`` uniform this is a sample of ``p_theta``; with the same
         ``u`` at two weight vectors the two samples are coupled (common random numbers).
         """
-        W_in, W_rec, W_head = self.unflatten(theta)
-        n = u.shape[0]
         u = u.clamp(1e-6, 1 - 1e-6)
-        h = theta.new_zeros(n, self.hidden)
-        x_prev = theta.new_zeros(n)
-        cols = []
-        for j in range(self.dim):
-            h = self._gru(W_rec, self._step_inputs(W_in, x_prev, j), h)
-            log_pi, mu, log_sigma = self._head(W_head, h)
+
+        def invert(j, log_pi, mu, log_sigma):
             lo = (mu - 12 * torch.exp(log_sigma)).min(-1).values
             hi = (mu + 12 * torch.exp(log_sigma)).max(-1).values
             for _ in range(n_bisect):
                 mid = 0.5 * (lo + hi)
                 below = mixture_cdf_pdf(log_pi, mu, log_sigma, mid)[0] < u[:, j]
                 lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
-            x_prev = 0.5 * (lo + hi)
-            cols.append(x_prev)
-        return torch.stack(cols, dim=1)
+            x_j = 0.5 * (lo + hi)
+            return x_j, x_j
+
+        return torch.stack(self._scan(theta, theta.new_empty(len(u), 0), invert), dim=1)
 
     def reparameterize(self, theta: Tensor, x: Tensor, min_density: float = 1e-6) -> Tensor:
         """Cells ``x = F_theta^{-1}(u)`` (values unchanged) carrying the implicit gradient in ``theta``.
@@ -221,17 +222,12 @@ class GRUMDN:
         (``[.]``: value without gradient), whose value is ``x_j`` and whose gradient is the above.
         ``min_density`` floors ``p_j`` for cells in the model's far tails.
         """
-        W_in, W_rec, W_head = self.unflatten(theta)
-        n = x.shape[0]
-        h = x.new_zeros(n, self.hidden)
-        x_prev = x.new_zeros(n)
-        cols = []
-        for j in range(self.dim):
-            h = self._gru(W_rec, self._step_inputs(W_in, x_prev, j), h)
-            cdf, pdf = mixture_cdf_pdf(*self._head(W_head, h), x[:, j])
-            x_prev = x[:, j] - (cdf - cdf.detach()) / pdf.detach().clamp_min(min_density)
-            cols.append(x_prev)
-        return torch.stack(cols, dim=1)
+        def implicit(j, *params):
+            cdf, pdf = mixture_cdf_pdf(*params, x[:, j])
+            x_j = x[:, j] - (cdf - cdf.detach()) / pdf.detach().clamp_min(min_density)
+            return x_j, x_j
+
+        return torch.stack(self._scan(theta, x, implicit), dim=1)
 
 
 def mixture_cdf_pdf(log_pi: Tensor, mu: Tensor, log_sigma: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
