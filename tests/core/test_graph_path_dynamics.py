@@ -172,3 +172,28 @@ def test_ode_dynamics_drive_the_field_by_time_alone():
         CoreConfig(dim=2, n_times=4, dynamics="ode", n_codes=2)
     with pytest.raises(ValueError, match="unknown dynamics"):
         CoreConfig(dim=2, n_times=4, dynamics="sde")
+
+
+def test_time_only_start_is_one_time_driven_field():
+    """``init_affine("time")``: the codes' columns start at 0 and the time column is the least-squares
+    slope of the anchors in time, so anchors on a straight line in time are reproduced exactly."""
+    times = [0.0, 1.0, 3.0, 4.0]
+    core = WeightFlowCore(CoreConfig(dim=2, n_times=4, hidden=4, n_components=2, width=8)).double()
+    gen = torch.Generator().manual_seed(0)
+    theta0, slope = (torch.randn(core.backbone.n_params, generator=gen, dtype=torch.float64) for _ in range(2))
+    core.set_data(torch.zeros(2), torch.ones(2), torch.tensor(times))
+    core.set_anchors(theta0 + torch.tensor(times, dtype=torch.float64)[:, None] / 4 * slope)
+    core.init_affine("time")
+    B = core.field.affine.detach()
+    assert B.shape[1] == 1 + core.config.n_codes and torch.equal(B[:, 1:], torch.zeros_like(B[:, 1:]))
+    torch.testing.assert_close(core.field.scale * B[:, 0], slope, atol=1e-10, rtol=0)
+    # the time-only start is not the through-the-anchors start when the anchors bend
+    bent = core.anchors.clone()
+    bent[1] += 1.0
+    core.set_anchors(bent)
+    core.init_affine("time")
+    time_only = core.field.affine.detach().clone()
+    core.init_affine()
+    assert not torch.allclose(core.field.affine.detach(), time_only)
+    with pytest.raises(ValueError, match="channels"):
+        core.init_affine("codes")

@@ -118,12 +118,23 @@ class WeightFlowCore(nn.Module):
         self._cache.clear()
 
     @torch.no_grad()
-    def init_affine(self) -> None:
-        """Least-squares constant field ``B``: ``(theta_k - theta_0)/s ~ B (Z(tau_k) - Z(tau_0))``."""
+    def init_affine(self, channels: str = "all") -> None:
+        """Least-squares constant field ``B``: ``(theta_k - theta_0)/s ~ B (Z(tau_k) - Z(tau_0))``.
+
+        ``channels="all"`` fits every channel of ``Z`` (time and codes: the start passes through
+        the anchors); ``"time"`` fits the time channel alone and starts the codes' columns at 0,
+        so Stage 2 starts from one time-driven field shared by all intervals.
+        """
+        if channels not in ("all", "time"):
+            raise ValueError(f"unknown channels {channels!r}, known are ['all', 'time']")
         dz = self.path.evaluate(self.tau) - self.path.evaluate(self.tau[0])  # (K+1, C)
+        if channels == "time":
+            dz = dz[:, :1]
         du = (self.anchors - self.anchors[0]) / self.field.scale  # (K+1, P)
         sol = torch.linalg.lstsq(dz, du, driver="gelsd" if dz.device.type == "cpu" else None).solution
-        self.field.affine.copy_(sol.T)
+        affine = torch.zeros_like(self.field.affine)
+        affine[:, : dz.shape[1]] = sol.T
+        self.field.affine.copy_(affine)
 
     @property
     def path(self):

@@ -17,6 +17,9 @@ class TrainConfig:
     """Optimization settings of both stages (not needed to use a fitted model)."""
 
     warm_start: bool = True
+    #: Stage 2's starting field: "all" (least squares on time and codes, through the anchors) or
+    #: "time" (time channel only, codes at 0: one shared time-driven field to start from)
+    field_start: str = "all"
     stage1_max_steps_first: int = 1500
     stage1_max_steps: int = 500
     stage1_batch_size: int = 256
@@ -30,6 +33,10 @@ class TrainConfig:
     loss_weights: dict = field(default_factory=dict)
     action_cells: int = 128
     action_times: int = 1
+
+    def __post_init__(self):
+        if self.field_start not in ("all", "time"):
+            raise ValueError(f"unknown field_start {self.field_start!r}, known are ['all', 'time']")
 
 
 def standardization(snapshots: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,7 +88,7 @@ def fit_weightflow(
     if bar is not None:
         bar.close()
     core.set_anchors(a.anchors)
-    core.init_affine()
+    core.init_affine(train.field_start)
     t_stage1 = time.perf_counter() - t_start
 
     n_steps = 0 if config.dynamics == "linear" else train.stage2_steps  # straight lines: nothing to learn

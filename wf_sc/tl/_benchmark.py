@@ -52,6 +52,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_kr_action": {"loss_weights": {"action": 0.05, "ot_action": 0.0}},
     "wf_linear_path": {"path": "linear"},
     "wf_hidden64": {"hidden": 64},
+    "wf_time_start": {"field_start": "time"},
 }
 #: random stream of each method (by name, so a method's draws do not depend on what else runs;
 #: new ablations go last so that earlier streams keep their numbers)
@@ -159,7 +160,9 @@ def leave_one_out(
       (complete weight graph instead of the backbone's connectivity), ``wf_kr_action`` (the
       transport-drift action instead of the minibatch-OT action), ``wf_linear_path`` (linear
       instead of cubic-spline interpolation of the control path), ``wf_hidden64`` (a backbone
-      GRU of 64 instead of 32 hidden units);
+      GRU of 64 instead of 32 hidden units), ``wf_time_start`` (Stage 2 starts from a field
+      driven by time alone, the codes' columns at 0, instead of the least-squares field through
+      the anchors);
     - ``floor`` (always): the sampling floor, half of the real held-out cells against the other half.
 
     Each method's cells are scored against held-out cells (see the module notes for the protocol:

@@ -98,8 +98,10 @@ class WeightFlow:
         method), or for ablations ``"ode"`` (a neural ODE driven by time alone) and ``"linear"``
         (straight lines between the anchors, no Stage 2), ``path``: control-path interpolation,
         the paper's ``"cubic"`` spline (default) or ``"linear"``) and training settings
-        (``warm_start``, ``stage1_*``, ``stage2_steps``, ``stage2_lr``, ``loss_weights`` (terms
-        ``weight``, ``energy``, ``nll``, ``action``, ``ot_action``), ...);
+        (``warm_start``, ``field_start`` (``"all"``: Stage 2 starts from the least-squares field
+        through the anchors; ``"time"``: from a field driven by time alone), ``stage1_*``,
+        ``stage2_steps``, ``stage2_lr``, ``loss_weights`` (terms ``weight``, ``energy``, ``nll``,
+        ``action``, ``ot_action``), ...);
         see :class:`wf_sc._core.flow.CoreConfig` and :class:`wf_sc._core.pipeline.TrainConfig`.
 
     Examples
