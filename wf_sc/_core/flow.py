@@ -24,6 +24,8 @@ from .weight_graph import build_weight_graph
 #: a plain neural ODE driven by time alone, or straight lines between anchors (no Stage 2); the
 #: last two exist for ablations
 DYNAMICS = ("cde", "ode", "linear")
+#: channels of the control path that Stage 2's starting field is fitted on (:meth:`WeightFlowCore.init_affine`)
+FIELD_STARTS = ("all", "time")
 
 
 @dataclass
@@ -125,8 +127,8 @@ class WeightFlowCore(nn.Module):
         the anchors); ``"time"`` fits the time channel alone and starts the codes' columns at 0,
         so Stage 2 starts from one time-driven field shared by all intervals.
         """
-        if channels not in ("all", "time"):
-            raise ValueError(f"unknown channels {channels!r}, known are ['all', 'time']")
+        if channels not in FIELD_STARTS:
+            raise ValueError(f"unknown channels {channels!r}, known are {list(FIELD_STARTS)}")
         dz = self.path.evaluate(self.tau) - self.path.evaluate(self.tau[0])  # (K+1, C)
         if channels == "time":
             dz = dz[:, :1]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .anchors import fit_anchors
-from .flow import CoreConfig, WeightFlowCore
+from .flow import FIELD_STARTS, CoreConfig, WeightFlowCore
 from .stage2 import train_field
 
 
@@ -35,8 +35,8 @@ class TrainConfig:
     action_times: int = 1
 
     def __post_init__(self):
-        if self.field_start not in ("all", "time"):
-            raise ValueError(f"unknown field_start {self.field_start!r}, known are ['all', 'time']")
+        if self.field_start not in FIELD_STARTS:
+            raise ValueError(f"unknown field_start {self.field_start!r}, known are {list(FIELD_STARTS)}")
 
 
 def standardization(snapshots: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
