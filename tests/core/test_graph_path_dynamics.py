@@ -197,3 +197,13 @@ def test_time_only_start_is_one_time_driven_field():
     assert not torch.allclose(core.field.affine.detach(), time_only)
     with pytest.raises(ValueError, match="channels"):
         core.init_affine("codes")
+
+
+def test_train_config_refuses_unknown_start_and_empty_action_grid():
+    from wf_sc._core.pipeline import TrainConfig
+
+    assert TrainConfig(field_start="time", action_points=4).action_points == 4
+    with pytest.raises(ValueError, match="unknown field_start"):
+        TrainConfig(field_start="codes")
+    with pytest.raises(ValueError, match="action_points"):
+        TrainConfig(action_points=0)

@@ -86,6 +86,12 @@ def test_macro_points_split_every_interval_in_halves():
     assert macro_points(seg) == [0, 1, 2]
 
 
+def test_macro_points_at_every_sub_step_or_only_the_anchors():
+    seg = _segment(_core(steps=4), 0, [1, 2])
+    assert macro_points(seg, 4) == list(range(9))
+    assert macro_points(seg, 1) == [0, 4, 8]
+
+
 def test_ot_action_is_zero_on_a_constant_path_and_positive_otherwise():
     core = _core()
     seg = _segment(core, 0, [1, 2])

@@ -108,13 +108,15 @@ def minibatch_w2(x: Tensor, y: Tensor) -> Tensor:
     return ot.emd2(a, b, cost, numItermax=1_000_000)
 
 
-def population_ot_action(core, seg: Segment, n_cells: int, sample_generator: torch.Generator) -> Tensor:
+def population_ot_action(
+    core, seg: Segment, n_cells: int, sample_generator: torch.Generator, per_interval: int = 2
+) -> Tensor:
     """Benamou-Brenier action of the model's population path from minibatch OT, per coordinate.
 
     .. math:: A = \\frac{1}{d} \\sum_m \\frac{W_2^2(p_{\\theta(\\tau_m)}, p_{\\theta(\\tau_{m+1})})}
               {|\\tau_{m+1} - \\tau_m|} \\;\\le\\; \\frac{1}{d}\\int \\mathbb E\\,\\|v\\|^2\\, d\\tau
 
-    over the points of :func:`macro_points`. For fixed end populations ``A`` is smallest on the
+    over the points of :func:`macro_points` (``per_interval`` populations per anchor interval). For fixed end populations ``A`` is smallest on the
     constant-speed Wasserstein geodesic (displacement interpolation), whatever the velocity field
     realizing it, unlike the transport-drift ``action``. Every population is drawn with the same
     uniforms ``u`` through the inverse Knothe-Rosenblatt map (common random numbers: the estimate
@@ -122,7 +124,7 @@ def population_ot_action(core, seg: Segment, n_cells: int, sample_generator: tor
     and ``g_phi``.
     """
     d = core.config.dim
-    points = macro_points(seg)
+    points = macro_points(seg, per_interval)
     dtype = seg.states.dtype
     u = torch.rand(n_cells, d, generator=sample_generator, dtype=dtype, device=seg.states.device)
     cells = [core.backbone.reparameterize(seg.states[i], core.backbone.quantile(seg.states[i].detach(), u)) for i in points]

@@ -33,10 +33,14 @@ class TrainConfig:
     loss_weights: dict = field(default_factory=dict)
     action_cells: int = 128
     action_times: int = 1
+    #: populations per anchor interval in ``ot_action`` (the interval's sub-steps must be a multiple)
+    action_points: int = 2
 
     def __post_init__(self):
         if self.field_start not in FIELD_STARTS:
             raise ValueError(f"unknown field_start {self.field_start!r}, known are {list(FIELD_STARTS)}")
+        if self.action_points < 1:
+            raise ValueError(f"action_points must be >= 1, got {self.action_points}")
 
 
 def standardization(snapshots: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,6 +109,7 @@ def fit_weightflow(
         max_horizon=train.max_horizon,
         action_cells=train.action_cells,
         action_times=train.action_times,
+        action_points=train.action_points,
         progress=bar,
     )
     if bar is not None:

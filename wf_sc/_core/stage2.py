@@ -62,6 +62,7 @@ def train_field(
     max_horizon: int | None = None,
     action_cells: int = 128,
     action_times: int = 2,
+    action_points: int = 2,
     progress=None,
 ) -> dict[str, list[float]]:
     """Optimize ``g_phi`` (AdamW, cosine schedule); returns the per-step history of every term.
@@ -92,7 +93,7 @@ def train_field(
         if weights["action"]:
             terms["action"] = population_action(core, seg, action_cells, action_times, generator, sample_generator)
         if weights["ot_action"]:
-            terms["ot_action"] = population_ot_action(core, seg, action_cells, sample_generator)
+            terms["ot_action"] = population_ot_action(core, seg, action_cells, sample_generator, action_points)
         total = sum(weights[name] * value for name, value in terms.items())
         opt.zero_grad()
         total.backward()

@@ -101,7 +101,8 @@ class WeightFlow:
         (``warm_start``, ``field_start`` (``"all"``: Stage 2 starts from the least-squares field
         through the anchors; ``"time"``: from a field driven by time alone), ``stage1_*``,
         ``stage2_steps``, ``stage2_lr``, ``loss_weights`` (terms ``weight``, ``energy``, ``nll``,
-        ``action``, ``ot_action``), ...);
+        ``action``, ``ot_action``), ``action_points`` (populations per anchor interval in
+        ``ot_action``, default 2), ...);
         see :class:`wf_sc._core.flow.CoreConfig` and :class:`wf_sc._core.pipeline.TrainConfig`.
 
     Examples
