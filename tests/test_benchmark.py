@@ -145,6 +145,7 @@ def test_ablations_change_one_setting_and_run(snapshots):
     assert _ablated(base, "wf_linear_path") == {**base, "path": "linear"}
     assert _ablated(base, "wf_hidden64") == {**base, "hidden": 64}  # overrides the caller's backbone size
     assert _ablated(base, "wf_time_start") == {**base, "field_start": "time"}
+    assert _ablated(base, "wf_bridge") == {**base, "bridge": True}
     assert set(ABLATIONS) >= {"wf_no_warm_start", "wf_ode", "wf_linear", "wf_no_data_term", "wf_complete_graph"}
     df = wf.tl.leave_one_out(
         snapshots, "time", use_rep="X", methods=("wf_linear",), seeds=(0,), metrics=("w1",), max_cells=60,

@@ -207,3 +207,79 @@ def test_train_config_refuses_unknown_start_and_empty_action_grid():
         TrainConfig(field_start="codes")
     with pytest.raises(ValueError, match="action_points"):
         TrainConfig(action_points=0)
+
+
+def _bent_core(bridge: bool):
+    """Anchors off a straight line in time and a time-only start: the free trajectory misses them."""
+    times = [0.0, 1.0, 3.0, 4.0]
+    core = WeightFlowCore(CoreConfig(dim=2, n_times=4, hidden=4, n_components=2, width=8, bridge=bridge)).double()
+    gen = torch.Generator().manual_seed(0)
+    theta0, slope, bend = (torch.randn(core.backbone.n_params, generator=gen, dtype=torch.float64) for _ in range(3))
+    core.set_data(torch.zeros(2), torch.ones(2), torch.tensor(times))
+    anchors = theta0 + torch.tensor(times, dtype=torch.float64)[:, None] / 4 * slope
+    anchors[1] += 0.5 * bend
+    core.set_anchors(anchors)
+    core.init_affine("time")
+    return core
+
+
+def test_bridge_ends_every_interval_at_the_next_anchor():
+    free, bridged = _bent_core(False), _bent_core(True)
+    with torch.no_grad():
+        gaps = bridged.anchor_gaps()
+    assert gaps.shape == (3, bridged.anchors.shape[1]) and float(gaps.abs().max()) > 1e-3
+    eps = 1e-9
+    with torch.no_grad():
+        just_before = bridged.weights(bridged.tau[1:] - eps)
+        torch.testing.assert_close(just_before, bridged.anchors[1:], atol=1e-6, rtol=0)
+        # the free trajectory does not end there; at the anchors themselves both give the anchors
+        assert float((free.weights(free.tau[1:] - eps) - free.anchors[1:]).abs().max()) > 1e-3
+        torch.testing.assert_close(bridged.weights(bridged.tau), bridged.anchors)
+        # inside an interval the bridge adds lambda * gap to the free trajectory
+        tau = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
+        k, lam = torch.tensor([0, 1, 2]), (tau - bridged.tau[:3]) / (bridged.tau[1:] - bridged.tau[:3])
+        torch.testing.assert_close(bridged.weights(tau), free.weights(tau) + lam[:, None] * gaps[k])
+        # beyond the last anchor there is nothing to bridge to
+        late = torch.tensor([1.2], dtype=torch.float64)
+        torch.testing.assert_close(bridged.weights(late), free.weights(late))
+
+
+def test_bridged_velocity_is_the_derivative_of_the_bridged_weights():
+    core = _bent_core(True)
+    h = 1e-6
+    with torch.no_grad():
+        for t in (0.0, 0.1, 0.6, 0.9):
+            tau = torch.tensor(t, dtype=torch.float64)
+            theta = core.weights(tau[None])[0]
+            fd = (core.weights((tau + h)[None])[0] - core.weights((tau - h)[None] if t > 0 else tau[None])[0]) / (
+                2 * h if t > 0 else h
+            )
+            torch.testing.assert_close(core.weight_velocity(theta, tau), fd, atol=1e-4, rtol=1e-4)
+
+
+def test_bridged_segment_states_hit_every_anchor():
+    from wf_sc._core.objectives import Segment, bridged_states
+
+    core = _bent_core(True)
+    with torch.no_grad():
+        grid, states, index = core.integrate_from(0, core.tau[[1, 2, 3]])
+        seg = Segment(0, [1, 2, 3], grid, states, index)
+        out = bridged_states(core, seg)
+        torch.testing.assert_close(out[[0, *index.tolist()]], core.anchors)
+        # the first interval is the query-time bridge
+        torch.testing.assert_close(out[2], core.weights(grid[2:3])[0])
+        assert float((out - states).abs().max()) > 1e-3
+
+
+def test_bridge_refuses_the_transport_drift_action():
+    from wf_sc._core.pipeline import TrainConfig, fit_weightflow
+
+    x = [torch.randn(30, 2, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    with pytest.raises(ValueError, match="bridge=True"):
+        fit_weightflow(
+            x,
+            torch.tensor([0.0, 1.0, 2.0]),
+            CoreConfig(dim=2, n_times=3, bridge=True),
+            TrainConfig(loss_weights={"action": 0.1}),
+            torch.Generator().manual_seed(0),
+        )

@@ -47,6 +47,9 @@ class CoreConfig:
     scale_floor: float = 0.1
     dynamics: str = "cde"
     path: str = "cubic"
+    #: bridge each anchor interval: the trajectory from anchor k is corrected linearly in time so
+    #: that it ends exactly at anchor k+1 (see :meth:`WeightFlowCore.anchor_gaps`)
+    bridge: bool = False
 
     def __post_init__(self):
         if self.path not in PATHS:
@@ -179,14 +182,39 @@ class WeightFlowCore(nn.Module):
         states = integrate(self.field, self.path, self.anchors[k], grid, self.config.method)
         return grid, states, index[len(knots) :]
 
+    def anchor_gaps(self) -> Tensor:
+        """How far each interval's trajectory ends from the next anchor: (K, P).
+
+        .. math:: \\Delta_k = \\theta_{k+1} - \\hat\\theta_k(\\tau_{k+1})
+
+        where :math:`\\hat\\theta_k` is the CDE solution started at anchor :math:`k`.
+        """
+        ends = [self.integrate_from(k, self.tau[k + 1 : k + 2])[1][-1] for k in range(len(self.tau) - 1)]
+        return self.anchors[1:] - torch.stack(ends)
+
+    def _bridge_weight(self, tau: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Interval ``k`` of each time, the bridge weight ``(tau - tau_k) / (tau_{k+1} - tau_k)``
+        (0 outside ``[tau_0, tau_K)``: no next anchor to bridge to) and whether it is inside."""
+        k, frac = self._segment(tau)
+        inside = (tau >= self.tau[0]) & (tau < self.tau[-1])
+        return k, torch.where(inside, frac, torch.zeros_like(frac)), inside
+
     def weights(self, tau: Tensor, start: str = "nearest") -> Tensor:
         """``theta(tau)`` for each query (Q,) -> (Q, P).
 
         ``start="nearest"`` integrates from the nearest anchor at or before each time (times before
         the first anchor integrate backward from it); ``start="first"`` always from ``theta_0``.
         All queries sharing a start anchor are answered by one integration. With
-        ``config.dynamics == "linear"`` theta is the piecewise-linear interpolation of the anchors
-        (extended linearly beyond the first and last anchor), whatever ``start`` says.
+        ``config.bridge`` and ``start="nearest"``, a time inside anchor interval ``k`` gets the
+        bridged weights
+
+        .. math:: \\tilde\\theta(\\tau) = \\hat\\theta_k(\\tau) + \\lambda\\,\\Delta_k, \\quad
+                  \\lambda = (\\tau - \\tau_k) / (\\tau_{k+1} - \\tau_k),
+
+        which start at anchor ``k`` and end exactly at anchor ``k+1`` (:meth:`anchor_gaps`);
+        ``start="first"`` shows the free trajectory. With ``config.dynamics == "linear"`` theta is
+        the piecewise-linear interpolation of the anchors (extended linearly beyond the first and
+        last anchor), whatever ``start`` says.
         """
         if start not in ("nearest", "first"):
             raise ValueError(f"unknown start {start!r}, known are ['nearest', 'first']")
@@ -208,6 +236,9 @@ class WeightFlowCore(nn.Module):
                 idx = idx[torch.argsort(tau[idx], descending=descending)]
                 _, states, where = self.integrate_from(k, tau[idx])
                 out[idx] = states[where]
+        if self.config.bridge and start == "nearest":
+            k, lam, _ = self._bridge_weight(tau)
+            out = out + lam[:, None] * self.anchor_gaps()[k]
         return out
 
     def _segment(self, tau: Tensor) -> tuple[Tensor, Tensor]:
@@ -219,11 +250,19 @@ class WeightFlowCore(nn.Module):
     def weight_velocity(self, theta: Tensor, tau: Tensor) -> Tensor:
         """``d theta / d tau`` at state ``theta`` and time ``tau``.
 
-        CDE/ODE: ``g(theta) dZ/dtau``; linear dynamics: the slope of the anchor interval holding ``tau``.
+        CDE/ODE: ``g(theta) dZ/dtau``; with ``config.bridge``, ``theta`` is a bridged state and the
+        velocity is ``g(theta - lambda Delta_k) dZ/dtau + Delta_k / (tau_{k+1} - tau_k)``; linear
+        dynamics: the slope of the anchor interval holding ``tau``.
         """
         if self.config.dynamics == "linear":
             k, _ = self._segment(tau.reshape(1).to(self.tau))
             return ((self.anchors[k + 1] - self.anchors[k]) / (self.tau[k + 1] - self.tau[k]))[0]
+        if self.config.bridge:
+            k, lam, inside = self._bridge_weight(tau.reshape(1).to(self.tau))
+            if bool(inside[0]):
+                gap = self.anchor_gaps()[k[0]]
+                raw = theta - lam[0] * gap
+                return weight_velocity(self.field, self.path, raw, tau) + gap / (self.tau[k[0] + 1] - self.tau[k[0]])
         return weight_velocity(self.field, self.path, theta, tau)
 
     # ------------------------------------------------------------------ populations

@@ -58,6 +58,29 @@ def data_nll(core, seg: Segment, batches: list[Tensor]) -> Tensor:
     return torch.stack(losses).mean()
 
 
+def bridged_states(core, seg: Segment) -> Tensor:
+    """The segment's states bridged to hit every anchor it passes exactly: (G, P).
+
+    On anchor interval ``j`` (grid points ``a..b``, anchors ``theta_j``, ``theta_{j+1}``):
+
+    .. math:: \\tilde\\theta_i = \\hat\\theta_i + (1 - \\lambda_i)(\\theta_j - \\hat\\theta_a)
+              + \\lambda_i(\\theta_{j+1} - \\hat\\theta_b), \\quad
+              \\lambda_i = (\\tau_i - \\tau_a) / (\\tau_b - \\tau_a)
+
+    (on the first interval ``hat theta_a`` is the anchor itself, so this is the query-time bridge of
+    :meth:`wf_sc._core.flow.WeightFlowCore.weights`).
+    """
+    knots = [0, *seg.index.tolist()]
+    anchors = [seg.start, *seg.targets]
+    pieces = [seg.states[:1] + (core.anchors[seg.start] - seg.states[0])]
+    for j, (a, b) in enumerate(zip(knots[:-1], knots[1:])):
+        lam = ((seg.grid[a + 1 : b + 1] - seg.grid[a]) / (seg.grid[b] - seg.grid[a]))[:, None]
+        start_gap = core.anchors[anchors[j]] - seg.states[a]
+        end_gap = core.anchors[anchors[j + 1]] - seg.states[b]
+        pieces.append(seg.states[a + 1 : b + 1] + (1 - lam) * start_gap + lam * end_gap)
+    return torch.cat(pieces)
+
+
 def population_action(
     core, seg: Segment, n_cells: int, n_times: int, generator: torch.Generator, sample_generator: torch.Generator
 ) -> Tensor:
@@ -125,9 +148,10 @@ def population_ot_action(
     """
     d = core.config.dim
     points = macro_points(seg, per_interval)
+    states = bridged_states(core, seg) if core.config.bridge else seg.states
     dtype = seg.states.dtype
     u = torch.rand(n_cells, d, generator=sample_generator, dtype=dtype, device=seg.states.device)
-    cells = [core.backbone.reparameterize(seg.states[i], core.backbone.quantile(seg.states[i].detach(), u)) for i in points]
+    cells = [core.backbone.reparameterize(states[i], core.backbone.quantile(states[i].detach(), u)) for i in points]
     total = 0.0
     for m in range(len(points) - 1):
         dtau = (seg.grid[points[m + 1]] - seg.grid[points[m]]).abs().clamp_min(1e-12)

@@ -65,6 +65,8 @@ def fit_weightflow(
     Returns the fitted core (in eval mode) and a history dict with ``stage1`` (per-time NLL and
     validation curves) and ``stage2`` (per-step loss terms).
     """
+    if config.bridge and train.loss_weights.get("action", 0):
+        raise ValueError("bridge=True supports the ot_action term; the transport-drift 'action' needs bridge=False")
     device = snapshots[0].device
     core = WeightFlowCore(config).to(device)
     if sample_generator is None:

@@ -53,6 +53,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_linear_path": {"path": "linear"},
     "wf_hidden64": {"hidden": 64},
     "wf_time_start": {"field_start": "time"},
+    "wf_bridge": {"bridge": True},
 }
 #: random stream of each method (by name, so a method's draws do not depend on what else runs;
 #: new ablations go last so that earlier streams keep their numbers)
@@ -162,7 +163,8 @@ def leave_one_out(
       instead of cubic-spline interpolation of the control path), ``wf_hidden64`` (a backbone
       GRU of 64 instead of 32 hidden units), ``wf_time_start`` (Stage 2 starts from a field
       driven by time alone, the codes' columns at 0, instead of the least-squares field through
-      the anchors);
+      the anchors), ``wf_bridge`` (each anchor interval bridged to end exactly at the next anchor,
+      in the queries and in the action term);
     - ``floor`` (always): the sampling floor, half of the real held-out cells against the other half.
 
     Each method's cells are scored against held-out cells (see the module notes for the protocol:

@@ -97,7 +97,9 @@ class WeightFlow:
         ``conv``, ``n_codes``, ``steps``, ``method``, ``scale_floor``, ``dynamics``: ``"cde"`` (the
         method), or for ablations ``"ode"`` (a neural ODE driven by time alone) and ``"linear"``
         (straight lines between the anchors, no Stage 2), ``path``: control-path interpolation,
-        the paper's ``"cubic"`` spline (default) or ``"linear"``) and training settings
+        the paper's ``"cubic"`` spline (default) or ``"linear"``, ``bridge``: end each anchor
+        interval's trajectory exactly at the next anchor, see
+        :meth:`wf_sc._core.flow.WeightFlowCore.weights`) and training settings
         (``warm_start``, ``field_start`` (``"all"``: Stage 2 starts from the least-squares field
         through the anchors; ``"time"``: from a field driven by time alone), ``stage1_*``,
         ``stage2_steps``, ``stage2_lr``, ``loss_weights`` (terms ``weight``, ``energy``, ``nll``,
