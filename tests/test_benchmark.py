@@ -132,6 +132,26 @@ def test_cli_quick_writes_the_report(tmp_path, capsys):
     assert "mixture" not in out.read_text().split("resumed run:")[1].split("\n")[0]
 
 
+def test_cli_set_changes_weightflow_settings_and_says_so(tmp_path, capsys):
+    default, changed = tmp_path / "default.md", tmp_path / "changed.md"
+    assert main(["--quick", "--methods", "weightflow", "--out", str(default)]) == 0
+    assert main(["--quick", "--methods", "weightflow", "--set", "bridge=false", "--out", str(changed)]) == 0
+    assert "`bridge=False`" in changed.read_text() and "`bridge=False`" not in default.read_text()
+    a, b = (pd.read_csv(p.with_suffix(".csv")) for p in (default, changed))
+    wf_a, wf_b = (t.loc[t["method"] == "weightflow", "value"].to_numpy() for t in (a, b))
+    assert not np.allclose(wf_a, wf_b)  # the free trajectory samples other cells than the bridged one
+    floor_a, floor_b = (t.loc[t["method"] == "floor", "value"].to_numpy() for t in (a, b))
+    np.testing.assert_array_equal(floor_a, floor_b)
+    # bad settings are refused before any fit, with the reason
+    capsys.readouterr()
+    assert main(["--quick", "--set", "no_such_setting=1", "--out", str(changed)]) == 2
+    assert "no_such_setting" in capsys.readouterr().err
+    assert main(["--quick", "--set", "random_state=3", "--out", str(changed)]) == 2
+    assert "chosen per fit" in capsys.readouterr().err
+    assert main(["--quick", "--set", "bridge", "--out", str(changed)]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
 def test_ablations_change_one_setting_and_run(snapshots):
     from wf_sc.tl._benchmark import ABLATIONS, _ablated
 
@@ -142,10 +162,12 @@ def test_ablations_change_one_setting_and_run(snapshots):
     # "no action" switches off both action terms; the linear-path ablation changes only the path
     assert _ablated(base, "wf_no_action")["loss_weights"] == {"action": 0.0, "ot_action": 0.0}
     assert _ablated(base, "wf_kr_action")["loss_weights"] == {"action": 0.05, "ot_action": 0.0}
+    assert _ablated(base, "wf_kr_action")["bridge"] is False  # the transport-drift action needs the free path
     assert _ablated(base, "wf_linear_path") == {**base, "path": "linear"}
     assert _ablated(base, "wf_hidden64") == {**base, "hidden": 64}  # overrides the caller's backbone size
     assert _ablated(base, "wf_time_start") == {**base, "field_start": "time"}
-    assert _ablated(base, "wf_bridge") == {**base, "bridge": True}
+    assert _ablated(base, "wf_no_bridge") == {**base, "bridge": False}
+    assert _ablated(base, "wf_weak_action")["loss_weights"] == {"action": 0.1, "ot_action": 0.05}
     assert set(ABLATIONS) >= {"wf_no_warm_start", "wf_ode", "wf_linear", "wf_no_data_term", "wf_complete_graph"}
     df = wf.tl.leave_one_out(
         snapshots, "time", use_rep="X", methods=("wf_linear",), seeds=(0,), metrics=("w1",), max_cells=60,

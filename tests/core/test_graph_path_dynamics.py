@@ -57,7 +57,10 @@ def test_interval_grid():
 
 
 def _constant_field_core(times, path="cubic", method="rk4"):
-    config = CoreConfig(dim=2, n_times=len(times), hidden=4, n_components=2, width=8, n_codes=1, path=path, method=method)
+    # the free trajectory (bridge=False): what the constant field draws, with nothing added
+    config = CoreConfig(
+        dim=2, n_times=len(times), hidden=4, n_components=2, width=8, n_codes=1, path=path, method=method, bridge=False
+    )
     core = WeightFlowCore(config)
     core.set_data(torch.zeros(2), torch.ones(2), torch.tensor(times))
     gen = torch.Generator().manual_seed(0)

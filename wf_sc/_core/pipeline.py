@@ -66,7 +66,10 @@ def fit_weightflow(
     validation curves) and ``stage2`` (per-step loss terms).
     """
     if config.bridge and train.loss_weights.get("action", 0):
-        raise ValueError("bridge=True supports the ot_action term; the transport-drift 'action' needs bridge=False")
+        raise ValueError(
+            "the transport-drift 'action' term is not defined on bridged trajectories (bridge=True, the "
+            "default); pass bridge=False to use it, or use the 'ot_action' term"
+        )
     device = snapshots[0].device
     core = WeightFlowCore(config).to(device)
     if sample_generator is None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -171,6 +171,21 @@ DATASETS: dict[str, Dataset] = {
 }
 
 
+def _check_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """WeightFlow settings for every fit of a run; refuses unknown or per-fit keys before any work."""
+    from ..tl._model import WeightFlow
+
+    settings = dict(settings or {})
+    per_fit = sorted(set(settings) & {"time_key", "use_rep", "random_state", "device"})
+    if per_fit:
+        raise ValueError(f"settings {per_fit} are chosen per fit by the benchmark (the seed, the dataset, --device)")
+    try:
+        WeightFlow(**settings)
+    except TypeError as err:
+        raise ValueError(str(err)) from None
+    return settings
+
+
 def run_suite(
     datasets: Sequence[str] | None = None,
     *,
@@ -181,6 +196,7 @@ def run_suite(
     progress: bool = False,
     methods: Sequence[str] = METHODS,
     ablations: Sequence[str] = (),
+    settings: Mapping[str, Any] | None = None,
     done: pd.DataFrame | None = None,
     on_dataset: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
@@ -205,6 +221,10 @@ def run_suite(
     ablations
         WeightFlow ablations to run beside the methods (names of
         :data:`wf_sc.tl._benchmark.ABLATIONS`).
+    settings
+        WeightFlow settings other than the package defaults (keywords of
+        :class:`~wf_sc.tl.WeightFlow`, e.g. ``{"bridge": False}``), for ``weightflow`` and every
+        ablation (an ablation's own change wins); on top of the quick budgets with ``quick``.
     done
         Rows of an earlier run of the same suite: a method whose rows there cover every requested
         seed of a dataset is taken from it instead of being run again (only the missing methods
@@ -221,7 +241,7 @@ def run_suite(
     unknown = [n for n in names if n not in DATASETS]
     if unknown:
         raise ValueError(f"unknown datasets {unknown}; known are {list(DATASETS)}")
-    wf_kwargs = dict(QUICK["weightflow"]) if quick else {}
+    wf_kwargs = {**(QUICK["weightflow"] if quick else {}), **_check_settings(settings)}
     cfm_kwargs = dict(QUICK["otcfm"]) if quick else dict(OTCFM_FULL)
     if device != "auto":
         from ..tl._model import resolve_device
@@ -307,6 +327,7 @@ def report(
     threads: int | None = None,
     csv_name: str | None = None,
     reused: Sequence[str] = (),
+    settings: Mapping[str, Any] | None = None,
 ) -> str:
     """The markdown report of a suite run: command, date, machine, settings and one table per dataset.
 
@@ -333,6 +354,8 @@ def report(
     reused
         ``"dataset (methods)"`` entries whose rows were taken from an earlier run (``--resume``);
         said in the text.
+    settings
+        WeightFlow settings other than the package defaults (as given to :func:`run_suite`).
 
     Returns
     -------
@@ -340,9 +363,10 @@ def report(
     """
     summary = summarize(df)
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    wf_settings = (
-        ", ".join(f"`{k}={v}`" for k, v in QUICK["weightflow"].items()) if quick else "package defaults"
-    )
+    given = {**(QUICK["weightflow"] if quick else {}), **dict(settings or {})}
+    wf_settings = ", ".join(f"`{k}={v}`" for k, v in given.items()) if given else "package defaults"
+    if given and not quick:
+        wf_settings = "package defaults except " + wf_settings
     cfm = QUICK["otcfm"] if quick else OTCFM_FULL
     cfm_settings = ", ".join(f"`{k}={v}`" for k, v in cfm.items())
     lines = [

@@ -18,6 +18,7 @@ table per dataset; the tidy table of every run is written beside it with the suf
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -96,6 +97,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="with --resume: run these methods again even if the CSV has them (e.g. weightflow after a change)",
     )
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="WeightFlow settings other than the package defaults, for weightflow and every ablation; VALUE is "
+        "JSON where it parses (--set bridge=false 'loss_weights={\"ot_action\": 0.05}' conv=gat)",
+    )
     p.add_argument("--progress", action="store_true", help="show progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="log each fit to stderr")
     return p
@@ -131,6 +140,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wf_sc.benchmark: unknown ablations {unknown}; known are {list(ABLATIONS)}", file=sys.stderr)
             return 2
 
+    settings = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"wf_sc.benchmark: --set takes KEY=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value  # a bare string, e.g. conv=gat
+
     methods = list(args.methods) if args.methods else list(METHODS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -164,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress=args.progress,
                 methods=methods,
                 ablations=ablations,
+                settings=settings,
                 done=done,
                 on_dataset=lambda table: (csv.parent.mkdir(parents=True, exist_ok=True), table.to_csv(csv, index=False)),
             )
@@ -191,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds=seconds,
         threads=threads_used,
         csv_name=csv.name,
+        settings=settings,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

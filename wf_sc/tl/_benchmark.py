@@ -49,11 +49,12 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_no_data_term": {"loss_weights": {"nll": 0.0}},
     "wf_no_action": {"loss_weights": {"action": 0.0, "ot_action": 0.0}},
     "wf_complete_graph": {"graph": "complete"},
-    "wf_kr_action": {"loss_weights": {"action": 0.05, "ot_action": 0.0}},
+    "wf_kr_action": {"loss_weights": {"action": 0.05, "ot_action": 0.0}, "bridge": False},
     "wf_linear_path": {"path": "linear"},
     "wf_hidden64": {"hidden": 64},
     "wf_time_start": {"field_start": "time"},
-    "wf_bridge": {"bridge": True},
+    "wf_no_bridge": {"bridge": False},
+    "wf_weak_action": {"loss_weights": {"ot_action": 0.05}},
 }
 #: random stream of each method (by name, so a method's draws do not depend on what else runs;
 #: new ablations go last so that earlier streams keep their numbers)
@@ -159,12 +160,14 @@ def leave_one_out(
       ``wf_linear`` (straight lines between anchor weights, no Stage 2), ``wf_no_data_term`` (no
       data NLL in Stage 2), ``wf_no_action`` (no population action), ``wf_complete_graph``
       (complete weight graph instead of the backbone's connectivity), ``wf_kr_action`` (the
-      transport-drift action instead of the minibatch-OT action), ``wf_linear_path`` (linear
+      transport-drift action instead of the minibatch-OT action; it needs ``bridge=False``), ``wf_linear_path`` (linear
       instead of cubic-spline interpolation of the control path), ``wf_hidden64`` (a backbone
       GRU of 64 instead of 32 hidden units), ``wf_time_start`` (Stage 2 starts from a field
       driven by time alone, the codes' columns at 0, instead of the least-squares field through
-      the anchors), ``wf_bridge`` (each anchor interval bridged to end exactly at the next anchor,
-      in the queries and in the action term);
+      the anchors), ``wf_no_bridge`` (the free trajectory from each anchor, which may end short of the next
+      anchor, instead of the default bridge that ends every anchor interval exactly at the next
+      anchor, in the queries and in the action term), ``wf_weak_action`` (the minibatch-OT action at
+      weight 0.05 instead of 0.5);
     - ``floor`` (always): the sampling floor, half of the real held-out cells against the other half.
 
     Each method's cells are scored against held-out cells (see the module notes for the protocol:
