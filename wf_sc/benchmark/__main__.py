@@ -7,6 +7,11 @@ fits; expect one to two hours on a 2-core CPU)::
 
     python -m wf_sc.benchmark --data-dir ../shared/data --out docs/benchmarks.md
 
+Your own WeightFlow settings against the same baselines (here: the free trajectory and a weaker
+action; the report records them)::
+
+    python -m wf_sc.benchmark --datasets emt3 --set bridge=false 'loss_weights={"ot_action": 0.05}' --out mine.md
+
 Smoke run for CI (one small simulation, one seed, tiny budgets; well under a minute)::
 
     python -m wf_sc.benchmark --quick --out /tmp/bench.md
