@@ -168,6 +168,7 @@ def test_ablations_change_one_setting_and_run(snapshots):
     assert _ablated(base, "wf_time_start") == {**base, "field_start": "time"}
     assert _ablated(base, "wf_no_bridge") == {**base, "bridge": False}
     assert _ablated(base, "wf_weak_action")["loss_weights"] == {"action": 0.1, "ot_action": 0.05}
+    assert _ablated(base, "wf_constant_pace") == {**base, "pace": "constant"}
     assert set(ABLATIONS) >= {"wf_no_warm_start", "wf_ode", "wf_linear", "wf_no_data_term", "wf_complete_graph"}
     df = wf.tl.leave_one_out(
         snapshots, "time", use_rep="X", methods=("wf_linear",), seeds=(0,), metrics=("w1",), max_cells=60,

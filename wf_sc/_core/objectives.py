@@ -132,7 +132,7 @@ def minibatch_w2(x: Tensor, y: Tensor) -> Tensor:
 
 
 def population_ot_action(
-    core, seg: Segment, n_cells: int, sample_generator: torch.Generator, per_interval: int = 2
+    core, seg: Segment, n_cells: int, sample_generator: torch.Generator, per_interval: int = 2, clock=None
 ) -> Tensor:
     """Benamou-Brenier action of the model's population path from minibatch OT, per coordinate.
 
@@ -144,16 +144,19 @@ def population_ot_action(
     realizing it, unlike the transport-drift ``action``. Every population is drawn with the same
     uniforms ``u`` through the inverse Knothe-Rosenblatt map (common random numbers: the estimate
     is 0 when consecutive populations agree) and reparameterized, so the gradient reaches ``theta``
-    and ``g_phi``.
+    and ``g_phi``. With a ``clock`` (:class:`wf_sc._core.pace.PaceClock`) the time steps are
+    measured in its warped time, :math:`|\\varphi(\\tau_{m+1}) - \\varphi(\\tau_m)|`, so the
+    smallest action moves at the neighbours' pace instead of at constant speed.
     """
     d = core.config.dim
     points = macro_points(seg, per_interval)
+    times = seg.grid[points] if clock is None else clock(seg.grid[points])
     states = bridged_states(core, seg) if core.config.bridge else seg.states
     dtype = seg.states.dtype
     u = torch.rand(n_cells, d, generator=sample_generator, dtype=dtype, device=seg.states.device)
     cells = [core.backbone.reparameterize(states[i], core.backbone.quantile(states[i].detach(), u)) for i in points]
     total = 0.0
     for m in range(len(points) - 1):
-        dtau = (seg.grid[points[m + 1]] - seg.grid[points[m]]).abs().clamp_min(1e-12)
+        dtau = (times[m + 1] - times[m]).abs().clamp_min(1e-12)
         total = total + minibatch_w2(cells[m], cells[m + 1]) / dtau
     return total / d

@@ -9,6 +9,7 @@ import torch
 
 from .anchors import fit_anchors
 from .flow import FIELD_STARTS, CoreConfig, WeightFlowCore
+from .pace import PACES, PaceClock, interval_speeds
 from .stage2 import train_field
 
 
@@ -35,8 +36,14 @@ class TrainConfig:
     action_times: int = 1
     #: populations per anchor interval in ``ot_action`` (the interval's sub-steps must be a multiple)
     action_points: int = 2
+    #: the pace the ot_action prefers inside an interval: "constant" speed, or "neighbours" (a speed
+    #: interpolated from the neighbouring intervals' snapshot distances, :mod:`wf_sc._core.pace`)
+    pace: str = "neighbours"
+    pace_cells: int = 512
 
     def __post_init__(self):
+        if self.pace not in PACES:
+            raise ValueError(f"unknown pace {self.pace!r}, known are {list(PACES)}")
         if self.field_start not in FIELD_STARTS:
             raise ValueError(f"unknown field_start {self.field_start!r}, known are {list(FIELD_STARTS)}")
         if self.action_points < 1:
@@ -100,6 +107,9 @@ def fit_weightflow(
     core.init_affine(train.field_start)
     t_stage1 = time.perf_counter() - t_start
 
+    clock = None
+    if train.pace == "neighbours":
+        clock = PaceClock(core.tau, interval_speeds(std, core.tau, train.pace_cells, generator))
     n_steps = 0 if config.dynamics == "linear" else train.stage2_steps  # straight lines: nothing to learn
     bar = progress_factory(total=n_steps, desc="stage 2: dynamics") if progress_factory else None
     hist2 = train_field(
@@ -115,6 +125,7 @@ def fit_weightflow(
         action_cells=train.action_cells,
         action_times=train.action_times,
         action_points=train.action_points,
+        clock=clock,
         progress=bar,
     )
     if bar is not None:

@@ -63,12 +63,14 @@ def train_field(
     action_cells: int = 128,
     action_times: int = 2,
     action_points: int = 2,
+    clock=None,
     progress=None,
 ) -> dict[str, list[float]]:
     """Optimize ``g_phi`` (AdamW, cosine schedule); returns the per-step history of every term.
 
     ``generator`` (CPU) drives segments and minibatches; ``sample_generator`` (on the model's
-    device; default: ``generator``) draws model cells for the action term.
+    device; default: ``generator``) draws model cells for the action term; ``clock``
+    (:class:`wf_sc._core.pace.PaceClock`, optional) measures the ``ot_action`` in warped time.
     """
     sample_generator = generator if sample_generator is None else sample_generator
     weights = check_loss_weights(loss_weights or {})
@@ -93,7 +95,7 @@ def train_field(
         if weights["action"]:
             terms["action"] = population_action(core, seg, action_cells, action_times, generator, sample_generator)
         if weights["ot_action"]:
-            terms["ot_action"] = population_ot_action(core, seg, action_cells, sample_generator, action_points)
+            terms["ot_action"] = population_ot_action(core, seg, action_cells, sample_generator, action_points, clock)
         total = sum(weights[name] * value for name, value in terms.items())
         opt.zero_grad()
         total.backward()

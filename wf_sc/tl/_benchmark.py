@@ -55,6 +55,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_time_start": {"field_start": "time"},
     "wf_no_bridge": {"bridge": False},
     "wf_weak_action": {"loss_weights": {"ot_action": 0.05}},
+    "wf_constant_pace": {"pace": "constant"},
 }
 #: random stream of each method (by name, so a method's draws do not depend on what else runs;
 #: new ablations go last so that earlier streams keep their numbers)
@@ -167,7 +168,8 @@ def leave_one_out(
       the anchors), ``wf_no_bridge`` (the free trajectory from each anchor, which may end short of the next
       anchor, instead of the default bridge that ends every anchor interval exactly at the next
       anchor, in the queries and in the action term), ``wf_weak_action`` (the minibatch-OT action at
-      weight 0.05 instead of 0.5);
+      weight 0.05 instead of 0.5), ``wf_constant_pace`` (the action prefers constant speed inside
+      every interval instead of the pace interpolated from the neighbouring intervals);
     - ``floor`` (always): the sampling floor, half of the real held-out cells against the other half.
 
     Each method's cells are scored against held-out cells (see the module notes for the protocol:

@@ -104,7 +104,9 @@ class WeightFlow:
         through the anchors; ``"time"``: from a field driven by time alone), ``stage1_*``,
         ``stage2_steps``, ``stage2_lr``, ``loss_weights`` (terms ``weight``, ``energy``, ``nll``,
         ``action``, ``ot_action``), ``action_points`` (populations per anchor interval in
-        ``ot_action``, default 2), ...);
+        ``ot_action``, default 2), ``pace`` (``"neighbours"``: the action prefers the speed
+        interpolated from the neighbouring intervals' snapshot distances; ``"constant"``: constant
+        speed inside every interval), ...);
         see :class:`wf_sc._core.flow.CoreConfig` and :class:`wf_sc._core.pipeline.TrainConfig`.
 
     Examples
