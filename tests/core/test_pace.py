@@ -63,3 +63,25 @@ def test_unknown_pace_is_refused():
 
     with pytest.raises(ValueError, match="unknown pace"):
         TrainConfig(pace="fast")
+
+
+def _fit(snapshots, times, pace):
+    from wf_sc._core.flow import CoreConfig
+    from wf_sc._core.pipeline import TrainConfig, fit_weightflow
+
+    config = CoreConfig(dim=2, n_times=len(times), hidden=4, n_components=2, width=8)
+    train = TrainConfig(pace=pace, stage1_max_steps_first=20, stage1_max_steps=10, stage2_steps=4, action_cells=16)
+    torch.manual_seed(0)  # module initialization draws from the global generator
+    core, _ = fit_weightflow(snapshots, torch.tensor(times), config, train, torch.Generator().manual_seed(0))
+    return torch.cat([p.detach().flatten() for p in core.field.parameters()])
+
+
+def test_the_clock_changes_stage_2_only_where_the_neighbours_disagree():
+    gen = torch.Generator().manual_seed(3)
+    x0 = torch.randn(60, 2, generator=gen)
+    # one interval: the clock is the identity, the fit is the same to the last bit
+    one = [x0, x0 + 2.0]
+    torch.testing.assert_close(_fit(one, [0.0, 1.0], "neighbours"), _fit(one, [0.0, 1.0], "constant"), rtol=0, atol=0)
+    # a population that slows down (moves 3, then 1 per unit time): the action is measured differently
+    snaps = [x0, x0 + torch.tensor([3.0, 0.0]), x0 + torch.tensor([4.0, 0.0])]
+    assert not torch.equal(_fit(snaps, [0.0, 1.0, 2.0], "neighbours"), _fit(snaps, [0.0, 1.0, 2.0], "constant"))

@@ -59,6 +59,8 @@ class PaceClock:
             raise ValueError(f"need one speed per interval: {len(tau) - 1}, got {len(speeds)}")
         tau = tau.detach().double().cpu()
         log_v = speeds.detach().double().cpu().clamp_min(1e-12).log()
+        #: equal speeds (or one interval): phi = tau, returned as given (bit for bit)
+        self.identity = bool((log_v == log_v[0]).all())
         mid = (tau[:-1] + tau[1:]) / 2
         grids, phis = [], []
         for k in range(len(tau) - 1):
@@ -72,6 +74,8 @@ class PaceClock:
 
     def __call__(self, t: Tensor) -> Tensor:
         """:math:`\\varphi(t)` for times inside ``[tau_0, tau_K]`` (identity outside)."""
+        if self.identity:
+            return t
         out = _interp(t.detach().double().cpu(), self.grid, self.phi)
         inside = (t.detach().cpu() >= self.grid[0]) & (t.detach().cpu() <= self.grid[-1])
         return torch.where(inside, out, t.detach().double().cpu()).to(t)
