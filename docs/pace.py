@@ -244,7 +244,13 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     out = Path(args.out)
     (out / "_static").mkdir(parents=True, exist_ok=True)
-    settings = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    settings = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value  # a bare string, e.g. pace=constant
     rows = []
     for case in args.cases:
         name, held = case.split(":")
