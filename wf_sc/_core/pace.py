@@ -76,9 +76,9 @@ class PaceClock:
         """:math:`\\varphi(t)` for times inside ``[tau_0, tau_K]`` (identity outside)."""
         if self.identity:
             return t
-        out = _interp(t.detach().double().cpu(), self.grid, self.phi)
-        inside = (t.detach().cpu() >= self.grid[0]) & (t.detach().cpu() <= self.grid[-1])
-        return torch.where(inside, out, t.detach().double().cpu()).to(t)
+        x = t.detach().double().cpu()
+        inside = (x >= self.grid[0]) & (x <= self.grid[-1])
+        return torch.where(inside, _interp(x, self.grid, self.phi), x).to(t)
 
 
 def _interp(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:

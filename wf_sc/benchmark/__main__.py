@@ -23,7 +23,6 @@ table per dataset; the tidy table of every run is written beside it with the suf
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -32,7 +31,17 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import ABLATIONS, DATASETS, METHODS, command_line, report, run_suite, summarize, to_markdown
+from . import (
+    ABLATIONS,
+    DATASETS,
+    METHODS,
+    command_line,
+    parse_settings,
+    report,
+    run_suite,
+    summarize,
+    to_markdown,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -145,16 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wf_sc.benchmark: unknown ablations {unknown}; known are {list(ABLATIONS)}", file=sys.stderr)
             return 2
 
-    settings = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            print(f"wf_sc.benchmark: --set takes KEY=VALUE, got {item!r}", file=sys.stderr)
-            return 2
-        try:
-            settings[key] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[key] = value  # a bare string, e.g. conv=gat
+    try:
+        settings = parse_settings(args.set)
+    except ValueError as err:
+        print(f"wf_sc.benchmark: {err}", file=sys.stderr)
+        return 2
 
     methods = list(args.methods) if args.methods else list(METHODS)
     unknown = [m for m in methods if m not in METHODS]
