@@ -14,6 +14,10 @@ def test_equal_speeds_or_one_interval_leave_time_unchanged():
     torch.testing.assert_close(clock(t), t)
     one = PaceClock(torch.tensor([0.0, 1.0]), torch.tensor([7.0]))
     torch.testing.assert_close(one(t), t)
+    # the same through the integration (speeds equal up to 1e-9, so no shortcut is taken)
+    near = PaceClock(torch.tensor([0.0, 0.2, 0.5, 1.0]), torch.tensor([1.5, 1.5, 1.5 * (1 + 1e-9)], dtype=torch.float64))
+    assert not near.identity
+    torch.testing.assert_close(near(t), t, atol=1e-6, rtol=0)
 
 
 def test_decelerating_neighbours_put_the_clock_ahead_and_keep_the_anchors():
