@@ -87,6 +87,40 @@ def test_bad_requests_are_refused(snapshots):
         wf.tl.leave_one_out(two, "time", use_rep="X", methods=("next",))
 
 
+def test_transported_takes_each_neighbour_in_proportion_and_moves_it():
+    """Hand-built: a stand-in model that shifts cells by the elapsed time; s = 1/4 of 8 cells -> 2
+    from the later snapshot, moved back by 1.5, and 6 from the earlier one, moved on by 0.5."""
+    from wf_sc.tl._benchmark import transported
+
+    class Shift:
+        def transport(self, x, t_from, t_to):
+            return x + (t_to - t_from)
+
+    x_prev, x_next = np.arange(20.0).reshape(10, 2), 100 + np.arange(20.0).reshape(10, 2)
+    out = transported(Shift(), x_prev, x_next, 0.0, 2.0, 0.5, 8, np.random.default_rng(0))
+    assert out.shape == (8, 2)
+    head, tail = out[:6] - 0.5, out[6:] + 1.5
+    assert {tuple(r) for r in head} <= {tuple(r) for r in x_prev} and len({tuple(r) for r in head}) == 6
+    assert {tuple(r) for r in tail} <= {tuple(r) for r in x_next} and len({tuple(r) for r in tail}) == 2
+
+
+def test_sampled_ablation_shares_the_fit_and_equals_the_sample_prediction(snapshots, monkeypatch):
+    fits = []
+    original = wf.tl.WeightFlow._fit_arrays
+    monkeypatch.setattr(wf.tl.WeightFlow, "_fit_arrays", lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
+    kw = dict(use_rep="X", seeds=(0,), metrics=("w1",), max_cells=60)
+    both = wf.tl.leave_one_out(snapshots, "time", methods=("weightflow", "wf_sampled"), weightflow_kwargs=TINY_WF, **kw)
+    assert len(fits) == 1  # one fit, two predictions
+    sampled = wf.tl.leave_one_out(
+        snapshots, "time", methods=("weightflow",), weightflow_kwargs={**TINY_WF, "prediction": "sample"}, **kw
+    )
+    value = both.set_index("method")["value"]
+    assert sampled.set_index("method").loc["weightflow", "value"] == value["wf_sampled"]
+    assert value["weightflow"] != value["wf_sampled"]
+    with pytest.raises(ValueError, match="unknown prediction"):
+        wf.tl.leave_one_out(snapshots, "time", weightflow_kwargs={"prediction": "magic"}, **kw)
+
+
 def test_summarize_and_markdown_by_hand():
     rows = []
     common = dict(dataset="d", metric="w1")
@@ -150,6 +184,8 @@ def test_cli_set_changes_weightflow_settings_and_says_so(tmp_path, capsys):
     assert "chosen per fit" in capsys.readouterr().err
     assert main(["--quick", "--set", "bridge", "--out", str(changed)]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+    assert main(["--quick", "--set", "prediction=magic", "--out", str(changed)]) == 2
+    assert "unknown prediction" in capsys.readouterr().err
 
 
 def test_ablations_change_one_setting_and_run(snapshots):
@@ -165,7 +201,7 @@ def test_ablations_change_one_setting_and_run(snapshots):
     assert _ablated(base, "wf_kr_action")["bridge"] is False  # the transport-drift action needs the free path
     assert _ablated(base, "wf_linear_path") == {**base, "path": "linear"}
     assert _ablated(base, "wf_hidden64") == {**base, "hidden": 64}  # overrides the caller's backbone size
-    assert _ablated(base, "wf_time_start") == {**base, "field_start": "time"}
+    assert _ablated(base, "wf_all_start") == {**base, "field_start": "all"}
     assert _ablated(base, "wf_no_bridge") == {**base, "bridge": False}
     assert _ablated(base, "wf_weak_action")["loss_weights"] == {"action": 0.1, "ot_action": 0.05}
     assert _ablated(base, "wf_constant_pace") == {**base, "pace": "constant"}

@@ -83,6 +83,29 @@ def test_moving_cells_along_the_drift_approaches_the_next_snapshot(fitted):
     assert w1(moved, x1) < w1(x0, x1)
 
 
+def test_transport_moves_observed_cells_along_the_drift(fitted, flow):
+    """Transport is the integral of the drift: the identity for no time, invertible, a small step
+    is the drift, and the observed neighbours moved to the unseen time land near the truth there."""
+    model = wf.tl.WeightFlow.from_adata(fitted)
+    obs = fitted.obs["time"].to_numpy()
+    x0, x1 = fitted.X[obs == 0.5], fitted.X[obs == 1.5]
+    np.testing.assert_allclose(model.transport(x0, 0.5, 0.5), x0, atol=1e-4)
+    there = model.transport(x0, 0.5, HELD_OUT)
+    back = model.transport(there, HELD_OUT, 0.5)
+    assert np.median(np.abs(back - x0)) < 1e-4
+    h = 1e-2
+    step = (model.transport(there, HELD_OUT, HELD_OUT + h) - model.transport(there, HELD_OUT, HELD_OUT - h)) / (2 * h)
+    v = model.drift(there, HELD_OUT)
+    assert np.median(np.linalg.norm(step - v, axis=1) / np.linalg.norm(v, axis=1)) < 0.02
+    truth = flow.population(HELD_OUT, 400, random_state=7)
+    moved = np.concatenate([there[:200], model.transport(x1[:200], 1.5, HELD_OUT)])
+    assert w1(moved, truth) < 0.5 * min(w1(x0, truth), w1(x1, truth))
+    with pytest.raises(ValueError, match="one start time"):
+        model.transport(x0, [0.5, 1.0], 1.0)
+    with pytest.raises(ValueError, match="cells must be an array"):
+        model.transport(x0[:, :1], 0.5, 1.0)
+
+
 def test_log_density_matches_the_true_gaussian(fitted, flow):
     """Model log-densities of real cells track the exact Gaussian log-density (correlation)."""
     obs = fitted.obs["time"].to_numpy()

@@ -16,6 +16,7 @@ from .backbone import GRUMDN
 from .control_path import PATHS, anchor_codes, anchor_scale, build_path
 from .drift import transport_drift
 from .dynamics import integrate, interval_grid, weight_velocity
+from .transport import kr_transport
 from .vector_field import GraphVectorField
 from .weight_graph import build_weight_graph
 
@@ -276,3 +277,9 @@ class WeightFlowCore(nn.Module):
     def drift(self, theta: Tensor, tau: Tensor, x_std: Tensor) -> Tensor:
         """Transport drift ``dx_std / d tau`` of cells ``x_std`` under ``theta`` at ``tau``."""
         return transport_drift(self.backbone, theta, self.weight_velocity(theta, tau), x_std)
+
+    def transport(self, x_std: Tensor, tau_from: float, tau_to: float) -> Tensor:
+        """Cells ``x_std`` at ``tau_from`` moved along the drift to ``tau_to`` (:mod:`.transport`)."""
+        tau = torch.tensor([float(tau_from), float(tau_to)], dtype=self.tau.dtype, device=self.tau.device)
+        theta = self.weights(tau)
+        return kr_transport(self.backbone, theta[0], theta[1], x_std)

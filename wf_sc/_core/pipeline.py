@@ -18,9 +18,9 @@ class TrainConfig:
     """Optimization settings of both stages (not needed to use a fitted model)."""
 
     warm_start: bool = True
-    #: Stage 2's starting field: "all" (least squares on time and codes, through the anchors) or
-    #: "time" (time channel only, codes at 0: one shared time-driven field to start from)
-    field_start: str = "all"
+    #: Stage 2's starting field: "time" (time channel only, codes at 0: one shared time-driven
+    #: field to start from) or "all" (least squares on time and codes, through the anchors)
+    field_start: str = "time"
     stage1_max_steps_first: int = 1500
     stage1_max_steps: int = 500
     stage1_batch_size: int = 256

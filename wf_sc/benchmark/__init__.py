@@ -42,7 +42,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._logging import get_logger
-from ..tl._benchmark import ABLATIONS, METHODS, leave_one_out, summarize, to_markdown
+from ..tl._benchmark import ABLATIONS, METHODS, PREDICTION, PREDICTIONS, leave_one_out, summarize, to_markdown
 
 log = get_logger(__name__)
 
@@ -200,8 +200,11 @@ def _check_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     per_fit = sorted(set(settings) & {"time_key", "use_rep", "random_state", "device"})
     if per_fit:
         raise ValueError(f"settings {per_fit} are chosen per fit by the benchmark (the seed, the dataset, --device)")
+    fit_settings = {k: v for k, v in settings.items() if k != PREDICTION}
+    if settings.get(PREDICTION, PREDICTIONS[0]) not in PREDICTIONS:
+        raise ValueError(f"unknown {PREDICTION} {settings[PREDICTION]!r}, known are {list(PREDICTIONS)}")
     try:
-        WeightFlow(**settings)
+        WeightFlow(**fit_settings)
     except TypeError as err:
         raise ValueError(str(err)) from None
     return settings
@@ -426,8 +429,9 @@ def report(
         "the median pairwise distance of the reference cells (one kernel per reference, shared by all methods).",
         "- **fit (s)**: mean wall-clock seconds to fit the method and generate its cells.",
         "",
-        "Methods: **weightflow** (this package, fitted on the training times, sampled at t_k from the anchor "
-        "at t_{k-1}); **previous** / **next** (the neighbouring snapshot unchanged); **mixture** (a fraction "
+        "Methods: **weightflow** (this package, fitted on the training times; it predicts t_k by moving "
+        "observed cells along its flow, `WeightFlow.transport`: a fraction 1 − s of the cells from t_{k−1} "
+        "forward and s from t_{k+1} backward, s as for the mixture); **previous** / **next** (the neighbouring snapshot unchanged); **mixture** (a fraction "
         "s = (t_k − t_{k−1})/(t_{k+1} − t_{k−1}) of cells from t_{k+1}, the rest from t_{k−1}); **ot** "
         "(exact-OT displacement interpolation between the neighbours, plan on at most 2000 cells each); "
         "**otcfm** (conditional flow matching with minibatch exact-OT couplings, Tong et al. 2024, trained "
@@ -437,7 +441,8 @@ def report(
     if present:
         lines += [
             "",
-            "Ablations (WeightFlow with one setting changed, fitted and sampled like weightflow): "
+            "Ablations (WeightFlow with one setting changed, fitted and predicting like weightflow; "
+            "`prediction=sample`: the same fit, predicting with fresh cells of the model's density at t_k): "
             + "; ".join(f"**{a}** ({', '.join(f'`{k}={v}`' for k, v in ABLATIONS[a].items())})" for a in present)
             + ".",
         ]

@@ -41,6 +41,10 @@ log = get_logger(__name__)
 
 #: every method :func:`leave_one_out` knows (``floor`` is always added)
 METHODS: tuple[str, ...] = ("weightflow", "previous", "next", "mixture", "ot", "otcfm")
+#: the ablation key that changes how WeightFlow predicts t_k, not how it is fitted: "transport" (the
+#: default: the observed cells of both neighbours moved to t_k) or "sample" (fresh model cells)
+PREDICTION = "prediction"
+PREDICTIONS: tuple[str, ...] = ("transport", "sample")
 #: WeightFlow ablations :func:`leave_one_out` knows: name -> settings changed from the defaults
 ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_no_warm_start": {"warm_start": False},
@@ -52,10 +56,11 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_kr_action": {"loss_weights": {"action": 0.05, "ot_action": 0.0}, "bridge": False},
     "wf_linear_path": {"path": "linear"},
     "wf_hidden64": {"hidden": 64},
-    "wf_time_start": {"field_start": "time"},
+    "wf_all_start": {"field_start": "all"},
     "wf_no_bridge": {"bridge": False},
     "wf_weak_action": {"loss_weights": {"ot_action": 0.05}},
     "wf_constant_pace": {"pace": "constant"},
+    "wf_sampled": {PREDICTION: "sample"},
 }
 #: random stream of each method (by name, so a method's draws do not depend on what else runs;
 #: new ablations go last so that earlier streams keep their numbers)
@@ -113,6 +118,49 @@ def _ablated(settings: Mapping[str, Any], method: str) -> dict[str, Any]:
     return out
 
 
+def transported(
+    model: WeightFlow,
+    x_prev: np.ndarray,
+    x_next: np.ndarray,
+    t_prev: float,
+    t_next: float,
+    t: float,
+    n: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    r"""WeightFlow's prediction at ``t`` from the observed neighbours: their cells moved to ``t``.
+
+    With :math:`s` the time fraction of ``t``, :math:`n - \mathrm{round}(s n)` cells of ``x_prev``
+    are moved forward and :math:`\mathrm{round}(s n)` cells of ``x_next`` backward along the
+    model's flow (:meth:`WeightFlow.transport`), drawn like the ``mixture`` baseline: each
+    neighbour contributes in proportion to its closeness, and both ends of the fitted density path
+    between them are used.
+
+    Parameters
+    ----------
+    model
+        WeightFlow fitted without ``t``.
+    x_prev, x_next
+        Observed cells at ``t_prev < t < t_next``, shape ``(n_prev, d)`` and ``(n_next, d)``.
+    t_prev, t_next, t
+        The times.
+    n
+        Number of cells.
+    rng
+        Draws the cells.
+
+    Returns
+    -------
+    Array ``(n, d)``: the cells from ``x_prev`` first.
+    """
+    s = time_fraction(t_prev, t_next, t)
+    n_next = int(round(s * n))
+    cells = PREDICTORS["mixture"](x_prev, x_next, s, n, rng)
+    return np.concatenate(
+        [model.transport(cells[: n - n_next], t_prev, t), model.transport(cells[n - n_next :], t_next, t)]
+    )
+
+
 def _seed_for(*parts: int) -> int:
     """A 31-bit seed derived from integers (distinct streams for distinct tuples)."""
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] >> 1)
@@ -148,7 +196,10 @@ def leave_one_out(
     are
 
     - ``weightflow``: :class:`~wf_sc.tl.WeightFlow` fitted on all other times (seed as
-      ``random_state``), then ``sample(t_k, m)``, integrating from the anchor at :math:`t_{k-1}`;
+      ``random_state``); its prediction moves observed cells to :math:`t_k` along the fitted flow
+      (:func:`transported`): :math:`m - \mathrm{round}(s m)` cells of :math:`t_{k-1}` forward and
+      :math:`\mathrm{round}(s m)` cells of :math:`t_{k+1}` backward (``weightflow_kwargs``
+      ``{"prediction": "sample"}``: ``sample(t_k, m)`` instead, fresh cells of the model's density);
     - ``previous`` / ``next``: the snapshot at :math:`t_{k-1}` / :math:`t_{k+1}` unchanged;
     - ``mixture``: a fraction :math:`s` of cells from :math:`t_{k+1}`, the rest from :math:`t_{k-1}`;
     - ``ot``: exact-OT displacement interpolation :math:`(1 - s)x_i + s y_j`, :math:`(i, j) \sim P^\star`;
@@ -163,13 +214,14 @@ def leave_one_out(
       (complete weight graph instead of the backbone's connectivity), ``wf_kr_action`` (the
       transport-drift action instead of the minibatch-OT action; it needs ``bridge=False``), ``wf_linear_path`` (linear
       instead of cubic-spline interpolation of the control path), ``wf_hidden64`` (a backbone
-      GRU of 64 instead of 32 hidden units), ``wf_time_start`` (Stage 2 starts from a field
-      driven by time alone, the codes' columns at 0, instead of the least-squares field through
-      the anchors), ``wf_no_bridge`` (the free trajectory from each anchor, which may end short of the next
+      GRU of 64 instead of 32 hidden units), ``wf_all_start`` (Stage 2 starts from the least-squares
+      field on time and codes through the anchors, instead of the field driven by time alone), ``wf_no_bridge`` (the free trajectory from each anchor, which may end short of the next
       anchor, instead of the default bridge that ends every anchor interval exactly at the next
       anchor, in the queries and in the action term), ``wf_weak_action`` (the minibatch-OT action at
       weight 0.05 instead of 0.5), ``wf_constant_pace`` (the action prefers constant speed inside
-      every interval instead of the pace interpolated from the neighbouring intervals);
+      every interval instead of the pace interpolated from the neighbouring intervals),
+      ``wf_sampled`` (the same fit as ``weightflow``, predicting with fresh model cells instead of
+      transported observed ones; ablations that change only the prediction share the fit);
     - ``floor`` (always): the sampling floor, half of the real held-out cells against the other half.
 
     Each method's cells are scored against held-out cells (see the module notes for the protocol:
@@ -201,7 +253,8 @@ def leave_one_out(
         ``max_cells`` cells each; the exact OT problems are at most ``max_cells x max_cells``).
     weightflow_kwargs
         Settings passed to :class:`~wf_sc.tl.WeightFlow` (e.g. ``device``, ``stage2_steps``);
-        ``random_state`` is set from the seed.
+        ``random_state`` is set from the seed. ``"prediction"`` (``"transport"``, default, or
+        ``"sample"``) is not a fit setting: it says how the fitted model predicts ``t_k``.
     otcfm_kwargs
         Settings passed to :class:`wf_sc._core.baselines.OTCFM` (``steps``, ``batch_size``,
         ``sigma``, ...); ``random_state`` is set from the seed.
@@ -235,6 +288,8 @@ def leave_one_out(
     for name, kw in (("weightflow_kwargs", wf_kwargs), ("otcfm_kwargs", cfm_kwargs)):
         if "random_state" in kw:
             raise ValueError(f"{name} must not set random_state: each run uses its seed")
+    if wf_kwargs.get(PREDICTION, PREDICTIONS[0]) not in PREDICTIONS:
+        raise ValueError(f"unknown {PREDICTION} {wf_kwargs[PREDICTION]!r}, known are {list(PREDICTIONS)}")
     if dataset is None:
         info = adata.uns.get("dataset", {})
         dataset = str(info.get("name", "adata")) if isinstance(info, Mapping) else "adata"
@@ -285,20 +340,34 @@ def leave_one_out(
                 )
 
         add(FLOOR, half_a, math.nan)
+        fits: dict[str, tuple[WeightFlow, float]] = {}
         for method in methods:
             method_rng = np.random.default_rng(_seed_for(seed, k, 100 + _STREAM[method]))
             start = _time.perf_counter()
+            seconds = None
             if method == "weightflow" or method in ABLATIONS:
-                model = WeightFlow(time_key, use_rep, random_state=seed, **_ablated(wf_kwargs, method))
-                model._fit_arrays(X_train, t_train, progress=False)
-                pred = model.sample(t_k, m, random_state=seed)
+                settings = _ablated(wf_kwargs, method)
+                how = settings.pop(PREDICTION, "transport")
+                key = repr(sorted(settings.items()))
+                if key not in fits:  # ablations that change only the prediction share the fit
+                    model = WeightFlow(time_key, use_rep, random_state=seed, **settings)
+                    model._fit_arrays(X_train, t_train, progress=False)
+                    fits[key] = (model, _time.perf_counter() - start)
+                model, fit_seconds = fits[key]
+                start_pred = _time.perf_counter()
+                if how == "sample":
+                    pred = model.sample(t_k, m, random_state=seed)
+                else:
+                    pred = transported(model, X_prev, X_next, t_prev, t_next, t_k, m, method_rng)
+                seconds = fit_seconds + _time.perf_counter() - start_pred
             elif method == "otcfm":
                 train_times = times[np.arange(len(times)) != k]
                 cfm = OTCFM(random_state=seed, **cfm_kwargs).fit([X[t == u] for u in train_times], train_times)
                 pred = cfm.predict(subsample(X_prev, m, method_rng), t_prev, t_k)
             else:
                 pred = PREDICTORS[method](X_prev, X_next, s, m, method_rng)
-            seconds = _time.perf_counter() - start
+            if seconds is None:
+                seconds = _time.perf_counter() - start
             log.info("%s: held out t=%g, seed %d, %s in %.2f s", dataset, t_k, seed, method, seconds)
             add(method, np.asarray(pred, dtype=np.float64), seconds)
         if bar is not None:
