@@ -16,6 +16,63 @@ from ._model import WeightFlow, _to_numpy_tree
 log = get_logger(__name__)
 
 
+#: how :func:`interpolate` makes cells
+PREDICTIONS: tuple[str, ...] = ("sample", "transport")
+
+
+def source_cells(
+    t_cells: np.ndarray, times: np.ndarray, t: float, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Which observed cells to move to time ``t``, and from which time: ``(rows, from_times)``.
+
+    Between observed times :math:`t_{\mathrm{prev}} \le t < t_{\mathrm{next}}`, with
+    :math:`s = (t - t_{\mathrm{prev}}) / (t_{\mathrm{next}} - t_{\mathrm{prev}})`,
+    :math:`n - \mathrm{round}(s n)` cells of :math:`t_{\mathrm{prev}}` and :math:`\mathrm{round}(s n)`
+    of :math:`t_{\mathrm{next}}`, each drawn without replacement when the snapshot has enough cells
+    (the rule of the benchmark's ``mixture``); outside the observed range, all from the nearest end.
+    """
+    times = np.sort(np.asarray(times, dtype=float))
+    if t <= times[0] or t >= times[-1]:
+        parts = [(times[0] if t <= times[0] else times[-1], n)]
+    else:
+        j = int(np.searchsorted(times, t, side="right")) - 1
+        s = (t - times[j]) / (times[j + 1] - times[j])
+        n_next = int(round(s * n))
+        parts = [(times[j], n - n_next), (times[j + 1], n_next)]
+    rows, from_times = [], []
+    for u, m in parts:
+        pool = np.flatnonzero(t_cells == u)
+        if m > 0 and len(pool) == 0:
+            raise ValueError(f"no observed cells at time {u:g} to move to {t:g}")
+        if m > 0:
+            rows.append(pool[rng.choice(len(pool), size=m, replace=m > len(pool))])
+            from_times.append(np.full(m, u))
+    return np.concatenate(rows), np.concatenate(from_times)
+
+
+def _transported_cells(
+    model: WeightFlow, adata: AnnData, times: np.ndarray, n: int, random_state: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observed cells of ``adata`` moved to each of ``times`` (``source_cells`` per time)."""
+    from ..pp._prepare import encode_time, get_representation
+
+    t_cells, _ = encode_time(adata, model.time_key)
+    X = get_representation(adata, model.use_rep)
+    observed = np.unique(t_cells[np.isfinite(t_cells)])
+    if len(observed) == 0:
+        raise ValueError(f"prediction='transport' needs observed cells; adata.obs[{model.time_key!r}] has no times")
+    # the model stores its times in float32: snap them to the observed values they came from
+    fitted = observed[np.abs(observed[:, None] - model.times[None, :]).argmin(0)]
+    Y, rows, from_times = [], [], []
+    for i, t in enumerate(times):
+        r, f = source_cells(t_cells, fitted, float(t), n, np.random.default_rng(random_state + i))
+        for u in np.unique(f):
+            Y.append(model.transport(X[r[f == u]], float(u), float(t)))
+        rows.append(r)
+        from_times.append(f)
+    return np.concatenate(Y), np.concatenate(rows), np.concatenate(from_times)
+
+
 def population_grid(times: np.ndarray) -> np.ndarray:
     """Observed times and the midpoints between consecutive ones, sorted."""
     return np.sort(np.concatenate([times, (times[:-1] + times[1:]) / 2]))
@@ -165,6 +222,7 @@ def interpolate(
     decode: bool = False,
     start: str = "nearest",
     random_state: int = 0,
+    prediction: str = "sample",
 ) -> AnnData:
     """Generate cells from the fitted model at any times (observed or not).
 
@@ -189,6 +247,15 @@ def interpolate(
         the first time point.
     random_state
         Seed of the sampling.
+    prediction
+        ``"sample"``: fresh cells of the model's density at each time. ``"transport"``: observed
+        cells of ``adata`` moved to each time along the model's flow
+        (:meth:`~wf_sc.tl.WeightFlow.transport`), a fraction ``1 - s`` of them from the last
+        observed time before it and ``s`` from the next (``s`` the time's position between the
+        two; only the nearest snapshot outside the observed range); ``obs['source_cell']`` and
+        ``obs['source_time']`` name each cell's origin, so its annotations can be carried along.
+        This is the prediction the leave-one-out benchmark measures (``docs/benchmarks.md``).
+        ``start`` does not apply.
 
     Returns
     -------
@@ -200,8 +267,18 @@ def interpolate(
     times = np.atleast_1d(np.asarray(times, dtype=float))
     if times.ndim != 1 or len(times) == 0:
         raise ValueError("times must be a number or a non-empty 1-D sequence of numbers")
-    Y = np.concatenate([model.sample(s, n_cells, random_state=random_state + i, start=start) for i, s in enumerate(times)])
-    obs = pd.DataFrame({"time": np.repeat(times, n_cells)}, index=[f"gen_{i}" for i in range(len(Y))])
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"unknown prediction {prediction!r}, known are {list(PREDICTIONS)}")
+    obs = pd.DataFrame({"time": np.repeat(times, n_cells)})
+    if prediction == "sample":
+        Y = np.concatenate(
+            [model.sample(s, n_cells, random_state=random_state + i, start=start) for i, s in enumerate(times)]
+        )
+    else:
+        Y, rows, source_times = _transported_cells(model, adata, times, n_cells, random_state)
+        obs["source_cell"] = np.asarray(adata.obs_names)[rows]
+        obs["source_time"] = source_times
+    obs.index = [f"gen_{i}" for i in range(len(Y))]
     if decode:
         if model.use_rep != _keys.USE_REP or "PCs" not in adata.varm:
             raise ValueError("decode=True needs a fit on use_rep='X_pca' and adata.varm['PCs'] (run sc.pp.pca)")
@@ -221,5 +298,10 @@ def interpolate(
         out = AnnData(X=Y.astype(np.float32), obs=obs)
         out.var_names = [f"{model.use_rep}_{j + 1}" for j in range(Y.shape[1])]
     out.obsm[model.use_rep if model.use_rep != "X" else "X_wf"] = Y.astype(np.float32)
-    out.uns["wf_interpolate"] = {"key_added": key_added, "start": start, "n_cells": int(n_cells)}
+    out.uns["wf_interpolate"] = {
+        "key_added": key_added,
+        "start": start,
+        "n_cells": int(n_cells),
+        "prediction": prediction,
+    }
     return out
