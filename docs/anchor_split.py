@@ -2,7 +2,7 @@
 
 Usage (the real data are read from ``WF_SC_DATA_DIR`` or downloaded)::
 
-    python docs/anchor_split.py [--seeds 0 1]
+    python docs/anchor_split.py [--seeds 0 1] [--set KEY=VALUE ...]
 
 For each seed and interior time ``t_k`` of the EMT 10-D time course, WeightFlow is fitted without
 ``t_k`` (as in the benchmark). Three predictions of the held-out cells, scored by exact W1 against
@@ -28,7 +28,7 @@ import torch
 import wf_sc as wf
 from wf_sc._core.baselines import PREDICTORS
 from wf_sc._core.metrics import subsample, w1
-from wf_sc.benchmark import DATASETS
+from wf_sc.benchmark import DATASETS, parse_settings
 
 N = 1000
 
@@ -36,7 +36,9 @@ N = 1000
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="WeightFlow settings, as in the benchmark")
     args = parser.parse_args()
+    settings = parse_settings(args.set)
     torch.set_num_threads(1)
     adata = DATASETS["emt10"].load(False)
     t = adata.obs["time"].to_numpy(float)
@@ -49,7 +51,7 @@ def main() -> None:
             prev, held, nxt = times[k - 1], times[k], times[k + 1]
             rng = np.random.default_rng(seed)
             real = subsample(X[t == held], N, rng)
-            model = wf.tl.WeightFlow("time", "X", random_state=seed).fit(adata[t != held].copy(), progress=False)
+            model = wf.tl.WeightFlow("time", "X", random_state=seed, **settings).fit(adata[t != held].copy(), progress=False)
             a, b = model.sample(prev, N, random_state=seed), model.sample(nxt, N, random_state=seed + 7)
             scores = [
                 w1(model.sample(held, N, random_state=seed), real),
