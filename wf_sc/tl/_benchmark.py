@@ -207,7 +207,7 @@ def leave_one_out(
       of :math:`t_{k-1}` to :math:`t_k` (:class:`wf_sc._core.baselines.OTCFM`: 2000 steps of
       batch 256, path width 0.1 in standardized units, unless ``otcfm_kwargs`` says otherwise);
     - ablations (:data:`ABLATIONS`, none by default): WeightFlow with one setting changed, fitted
-      and sampled like ``weightflow``: ``wf_no_warm_start`` (each anchor from a fresh
+      and predicting like ``weightflow``: ``wf_no_warm_start`` (each anchor from a fresh
       initialization), ``wf_ode`` (a neural ODE driven by time alone instead of the CDE),
       ``wf_linear`` (straight lines between anchor weights, no Stage 2), ``wf_no_data_term`` (no
       data NLL in Stage 2), ``wf_no_action`` (no population action), ``wf_complete_graph``
