@@ -42,7 +42,16 @@ import pandas as pd
 from anndata import AnnData
 
 from .._logging import get_logger
-from ..tl._benchmark import ABLATIONS, METHODS, PREDICTION, PREDICTIONS, leave_one_out, summarize, to_markdown
+from ..tl._benchmark import (
+    ABLATIONS,
+    DEFAULT_PREDICTION,
+    METHODS,
+    PREDICTION,
+    PREDICTIONS,
+    leave_one_out,
+    summarize,
+    to_markdown,
+)
 
 log = get_logger(__name__)
 
@@ -201,7 +210,7 @@ def _check_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     if per_fit:
         raise ValueError(f"settings {per_fit} are chosen per fit by the benchmark (the seed, the dataset, --device)")
     fit_settings = {k: v for k, v in settings.items() if k != PREDICTION}
-    if settings.get(PREDICTION, PREDICTIONS[0]) not in PREDICTIONS:
+    if settings.get(PREDICTION, DEFAULT_PREDICTION) not in PREDICTIONS:
         raise ValueError(f"unknown {PREDICTION} {settings[PREDICTION]!r}, known are {list(PREDICTIONS)}")
     try:
         WeightFlow(**fit_settings)

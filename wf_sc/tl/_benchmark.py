@@ -35,16 +35,17 @@ from .._core.baselines import OTCFM, PREDICTORS, time_fraction
 from .._core.metrics import RELATIVE_BANDWIDTHS, median_distance, mmd_rbf, subsample, w1, w2
 from .._logging import get_logger
 from ..pp._prepare import MIN_CELLS, check_time_points, encode_time, get_representation
+from ._fit import PREDICTIONS, move_observed
 from ._model import WeightFlow
 
 log = get_logger(__name__)
 
 #: every method :func:`leave_one_out` knows (``floor`` is always added)
 METHODS: tuple[str, ...] = ("weightflow", "previous", "next", "mixture", "ot", "otcfm")
-#: the ablation key that changes how WeightFlow predicts t_k, not how it is fitted: "transport" (the
-#: default: the observed cells of both neighbours moved to t_k) or "sample" (fresh model cells)
+#: the ablation key that changes how WeightFlow predicts t_k, not how it is fitted (one of
+#: :data:`PREDICTIONS`): by default the observed cells of both neighbours moved to t_k
 PREDICTION = "prediction"
-PREDICTIONS: tuple[str, ...] = ("transport", "sample")
+DEFAULT_PREDICTION = "transport"
 #: WeightFlow ablations :func:`leave_one_out` knows: name -> settings changed from the defaults
 ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_no_warm_start": {"warm_start": False},
@@ -132,9 +133,9 @@ def transported(
 
     With :math:`s` the time fraction of ``t``, :math:`n - \mathrm{round}(s n)` cells of ``x_prev``
     are moved forward and :math:`\mathrm{round}(s n)` cells of ``x_next`` backward along the
-    model's flow (:meth:`WeightFlow.transport`), drawn like the ``mixture`` baseline: each
-    neighbour contributes in proportion to its closeness, and both ends of the fitted density path
-    between them are used.
+    model's flow (:meth:`WeightFlow.transport`), drawn like the ``mixture`` baseline
+    (:func:`wf_sc.tl._fit.move_observed`): each neighbour contributes in proportion to its
+    closeness, and both ends of the fitted density path between them are used.
 
     Parameters
     ----------
@@ -153,12 +154,9 @@ def transported(
     -------
     Array ``(n, d)``: the cells from ``x_prev`` first.
     """
-    s = time_fraction(t_prev, t_next, t)
-    n_next = int(round(s * n))
-    cells = PREDICTORS["mixture"](x_prev, x_next, s, n, rng)
-    return np.concatenate(
-        [model.transport(cells[: n - n_next], t_prev, t), model.transport(cells[n - n_next :], t_next, t)]
-    )
+    X = np.concatenate([x_prev, x_next])
+    t_cells = np.repeat([t_prev, t_next], [len(x_prev), len(x_next)])
+    return move_observed(model, X, t_cells, np.array([t_prev, t_next]), t, n, rng)[0]
 
 
 def _seed_for(*parts: int) -> int:
@@ -288,7 +286,7 @@ def leave_one_out(
     for name, kw in (("weightflow_kwargs", wf_kwargs), ("otcfm_kwargs", cfm_kwargs)):
         if "random_state" in kw:
             raise ValueError(f"{name} must not set random_state: each run uses its seed")
-    if wf_kwargs.get(PREDICTION, PREDICTIONS[0]) not in PREDICTIONS:
+    if wf_kwargs.get(PREDICTION, DEFAULT_PREDICTION) not in PREDICTIONS:
         raise ValueError(f"unknown {PREDICTION} {wf_kwargs[PREDICTION]!r}, known are {list(PREDICTIONS)}")
     if dataset is None:
         info = adata.uns.get("dataset", {})
@@ -347,7 +345,7 @@ def leave_one_out(
             seconds = None
             if method == "weightflow" or method in ABLATIONS:
                 settings = _ablated(wf_kwargs, method)
-                how = settings.pop(PREDICTION, "transport")
+                how = settings.pop(PREDICTION, DEFAULT_PREDICTION)
                 key = repr(sorted(settings.items()))
                 if key not in fits:  # ablations that change only the prediction share the fit
                     model = WeightFlow(time_key, use_rep, random_state=seed, **settings)

@@ -16,7 +16,7 @@ from ._model import WeightFlow, _to_numpy_tree
 log = get_logger(__name__)
 
 
-#: how :func:`interpolate` makes cells
+#: how cells at a time are made: fresh samples of the model's density, or observed cells moved there
 PREDICTIONS: tuple[str, ...] = ("sample", "transport")
 
 
@@ -50,10 +50,23 @@ def source_cells(
     return np.concatenate(rows), np.concatenate(from_times)
 
 
+def move_observed(
+    model: WeightFlow, X: np.ndarray, t_cells: np.ndarray, times: np.ndarray, t: float, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` observed cells (rows of ``X``, observed at ``t_cells``) moved to ``t``: ``(cells, rows, from_times)``.
+
+    The cells are chosen by :func:`source_cells` and moved with :meth:`WeightFlow.transport`, the
+    earlier snapshot's first.
+    """
+    rows, from_times = source_cells(t_cells, times, t, n, rng)
+    moved = [model.transport(X[rows[from_times == u]], float(u), t) for u in np.unique(from_times)]
+    return np.concatenate(moved), rows, from_times
+
+
 def _transported_cells(
     model: WeightFlow, adata: AnnData, times: np.ndarray, n: int, random_state: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Observed cells of ``adata`` moved to each of ``times`` (``source_cells`` per time)."""
+    """Observed cells of ``adata`` moved to each of ``times`` (:func:`move_observed` per time)."""
     from ..pp._prepare import encode_time, get_representation
 
     t_cells, _ = encode_time(adata, model.time_key)
@@ -63,14 +76,11 @@ def _transported_cells(
         raise ValueError(f"prediction='transport' needs observed cells; adata.obs[{model.time_key!r}] has no times")
     # the model stores its times in float32: snap them to the observed values they came from
     fitted = observed[np.abs(observed[:, None] - model.times[None, :]).argmin(0)]
-    Y, rows, from_times = [], [], []
-    for i, t in enumerate(times):
-        r, f = source_cells(t_cells, fitted, float(t), n, np.random.default_rng(random_state + i))
-        for u in np.unique(f):
-            Y.append(model.transport(X[r[f == u]], float(u), float(t)))
-        rows.append(r)
-        from_times.append(f)
-    return np.concatenate(Y), np.concatenate(rows), np.concatenate(from_times)
+    parts = [
+        move_observed(model, X, t_cells, fitted, float(t), n, np.random.default_rng(random_state + i))
+        for i, t in enumerate(times)
+    ]
+    return tuple(np.concatenate(column) for column in zip(*parts))
 
 
 def population_grid(times: np.ndarray) -> np.ndarray:
@@ -276,8 +286,8 @@ def interpolate(
         )
     else:
         Y, rows, source_times = _transported_cells(model, adata, times, n_cells, random_state)
-        obs["source_cell"] = np.asarray(adata.obs_names)[rows]
-        obs["source_time"] = source_times
+        obs[_keys.SOURCE_CELL] = np.asarray(adata.obs_names)[rows]
+        obs[_keys.SOURCE_TIME] = source_times
     obs.index = [f"gen_{i}" for i in range(len(Y))]
     if decode:
         if model.use_rep != _keys.USE_REP or "PCs" not in adata.varm:
