@@ -104,6 +104,28 @@ def test_transported_takes_each_neighbour_in_proportion_and_moves_it():
     assert {tuple(r) for r in tail} <= {tuple(r) for r in x_next} and len({tuple(r) for r in tail}) == 2
 
 
+def test_pinned_transport_ends_on_the_observed_cells_of_the_other_neighbour():
+    """Hand-built, 1-D: the stand-in model moves cells by the elapsed time (a straight path), so the
+    pinned prediction is the straight line between each cell and its OT partner, at u = s = 1/4 for
+    the 6 earlier cells (the three smallest pair with 50, the others with 60) and u = 3/4 for the 2
+    later ones (each paired with one of its three nearest earlier cells)."""
+    from wf_sc.tl._benchmark import transported
+
+    class Shift:
+        def transport(self, x, t_from, t_to):
+            return x + (t_to - t_from)
+
+    x_prev, x_next = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]]), np.array([[50.0], [60.0]])
+    for seed in range(5):
+        out = transported(Shift(), x_prev, x_next, 0.0, 2.0, 0.5, 8, np.random.default_rng(seed), pinned=True).ravel()
+        np.testing.assert_allclose(np.sort(out[:6]), 0.75 * x_prev.ravel() + 0.25 * np.repeat([50.0, 60.0], 3))
+        later = np.sort(out[6:])
+        assert later[0] in 0.25 * 50 + 0.75 * np.array([0.0, 1.0, 2.0])
+        assert later[1] in 0.25 * 60 + 0.75 * np.array([10.0, 11.0, 12.0])
+    plain = transported(Shift(), x_prev, x_next, 0.0, 2.0, 0.5, 8, np.random.default_rng(0))
+    np.testing.assert_allclose(np.sort(plain[:6].ravel()), x_prev.ravel() + 0.5)
+
+
 def test_sampled_ablation_shares_the_fit_and_equals_the_sample_prediction(snapshots, monkeypatch):
     fits = []
     original = wf.tl.WeightFlow._fit_arrays

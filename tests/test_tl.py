@@ -124,6 +124,24 @@ def test_interpolate_by_transport_names_the_source_cells(fitted, flow, tmp_path)
         wf.tl.interpolate(fitted, HELD_OUT, prediction="magic")
 
 
+def test_pinned_interpolation_moves_the_same_cells_and_pins_them(fitted, flow):
+    """Pinned cells: the same source cells as plain transport, near the truth at the unseen time, on
+    the observed cells at an observed time (pinning itself: tests/core/test_transport.py)."""
+    obs = fitted.obs["time"].to_numpy()
+    x0, x1 = fitted.X[obs == 0.5], fitted.X[obs == 1.5]
+    gen = wf.tl.interpolate(fitted, [HELD_OUT, 0.5], n_cells=400, prediction="pinned", random_state=3)
+    plain = wf.tl.interpolate(fitted, [HELD_OUT, 0.5], n_cells=400, prediction="transport", random_state=3)
+    assert gen.obs["source_cell"].tolist() == plain.obs["source_cell"].tolist()
+    mid = gen[gen.obs["time"] == HELD_OUT]
+    assert mid.obs["source_time"].value_counts().to_dict() == {0.5: 200, 1.5: 200}
+    assert np.median(np.linalg.norm(mid.X - plain[plain.obs["time"] == HELD_OUT].X, axis=1)) > 1e-3
+    truth = flow.population(HELD_OUT, 400, random_state=7)
+    assert w1(mid.X, truth) < 0.5 * min(w1(x0, truth), w1(x1, truth))
+    at_obs = gen[gen.obs["time"] == 0.5]
+    np.testing.assert_allclose(at_obs.X, fitted[at_obs.obs["source_cell"]].X, atol=1e-3)
+    assert gen.uns["wf_interpolate"]["prediction"] == "pinned"
+
+
 def test_log_density_matches_the_true_gaussian(fitted, flow):
     """Model log-densities of real cells track the exact Gaussian log-density (correlation)."""
     obs = fitted.obs["time"].to_numpy()

@@ -10,6 +10,7 @@ from wf_sc._core.baselines import (
     mixture,
     next_snapshot,
     ot_interpolation,
+    ot_partners,
     previous,
     time_fraction,
 )
@@ -42,6 +43,24 @@ def test_ot_interpolation_of_a_translate_is_the_half_translate(cloud):
     rng = np.random.default_rng(1)
     np.testing.assert_allclose(_sorted_rows(ot_interpolation(cloud, cloud + c, 0.0, 80, rng)), _sorted_rows(cloud))
     np.testing.assert_allclose(_sorted_rows(ot_interpolation(cloud, cloud + c, 1.0, 80, rng)), _sorted_rows(cloud + c))
+
+
+def test_ot_partners_of_a_translate_are_the_own_translates(cloud):
+    c = np.array([3.0, -1.5])
+    np.testing.assert_allclose(ot_partners(cloud, cloud + c, np.random.default_rng(0)), cloud + c, atol=1e-12)
+
+
+def test_ot_partners_split_each_row_by_the_plan():
+    """1-D, six cells against two: the monotone plan gives the three smallest to the lower cell; a
+    target with twice the cells gives each row one of its own two cells, both used equally often."""
+    a = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]])
+    z = ot_partners(a, np.array([[50.0], [60.0]]), np.random.default_rng(0))
+    np.testing.assert_array_equal(z.ravel(), [50, 50, 50, 60, 60, 60])
+    b = np.repeat(a, 2, axis=0) + np.tile([[0.0], [0.1]], (6, 1))
+    draws = np.stack([ot_partners(a, b, np.random.default_rng(i)).ravel() for i in range(200)])
+    assert np.all((draws - a.ravel() >= 0) & (draws - a.ravel() <= 0.1 + 1e-12))
+    assert 0.4 < np.isclose(draws - a.ravel(), 0.1).mean() < 0.6
+    assert ot_partners(a[:0], b, np.random.default_rng(0)).shape == (0, 1)
 
 
 def test_ot_interpolation_sizes_and_cap(cloud):

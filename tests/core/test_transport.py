@@ -4,7 +4,10 @@ import torch
 
 from wf_sc._core.backbone import GRUMDN
 from wf_sc._core.drift import transport_drift
-from wf_sc._core.transport import kr_transport
+import numpy as np
+import pytest
+
+from wf_sc._core.transport import kr_transport, pin_to_observed
 
 
 def _model(dim=3, seed=0):
@@ -40,3 +43,18 @@ def test_a_small_transport_step_is_the_drift():
     h = 1e-4
     fd = (kr_transport(bb, theta, theta + h * theta_dot, x) - kr_transport(bb, theta, theta - h * theta_dot, x)) / (2 * h)
     assert torch.allclose(fd, transport_drift(bb, theta, theta_dot, x), atol=1e-5, rtol=1e-4)
+
+
+def test_pinning_starts_at_the_cell_ends_at_the_partner_and_keeps_the_curvature():
+    x = np.array([[0.0, 0.0], [1.0, 2.0]])
+    e = x + [4.0, 0.0]  # the model moves both cells 4 to the right by t_1 ...
+    y = x + [1.0, 1.0]  # ... via a detour up at t (u = 1/4)
+    z = np.array([[5.0, 1.0], [4.0, 2.0]])  # the observed partners at t_1
+    np.testing.assert_allclose(pin_to_observed(x, x, z, 0.0), x)  # u = 0: y = x, e is irrelevant
+    np.testing.assert_allclose(pin_to_observed(e, e, z, 1.0), z)  # u = 1: y = e
+    # the straight line x -> z at u = 1/4 plus the model's departure from its own straight line x -> e
+    expected = 0.75 * x + 0.25 * z + (y - 0.75 * x - 0.25 * e)
+    np.testing.assert_allclose(pin_to_observed(y, e, z, 0.25), expected)
+    np.testing.assert_allclose(pin_to_observed(y, e, z, 0.25), [[1.25, 1.25], [1.75, 3.0]])
+    with pytest.raises(ValueError, match="fraction travelled"):
+        pin_to_observed(y, e, z, 1.5)

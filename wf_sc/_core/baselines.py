@@ -61,6 +61,33 @@ def time_fraction(t_prev: float, t_next: float, t: float) -> float:
     return (float(t) - float(t_prev)) / (float(t_next) - float(t_prev))
 
 
+def ot_partners(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, *, cap: int | None = OT_CAP) -> np.ndarray:
+    r"""One partner in ``b`` for every row of ``a``, drawn from the exact OT plan between them.
+
+    With :math:`P^\star` the optimal plan between uniform weights on the rows of ``a`` and of ``b``
+    (first subsampled to at most ``cap`` cells) for the squared Euclidean cost (:func:`ot.emd`),
+    row :math:`i` gets :math:`b_j` with probability :math:`P^\star_{ij} / \sum_{j'} P^\star_{ij'}`.
+    When ``b`` is ``a`` translated (and not subsampled), each row gets its own translate.
+
+    Returns
+    -------
+    Array of the shape of ``a``.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(subsample(b, cap, rng), dtype=np.float64)
+    if len(a) == 0:
+        return np.empty((0, b.shape[1]))
+    plan = ot.emd(np.full(len(a), 1.0 / len(a)), np.full(len(b), 1.0 / len(b)), ot.dist(a, b), numItermax=10_000_000)
+    rows, cols = np.nonzero(plan > 0)  # row-major: each row's entries are contiguous
+    cum = np.cumsum(plan[rows, cols])  # increasing; row i owns the entries start[i]:end[i]
+    start = np.searchsorted(rows, np.arange(len(a)))
+    end = np.searchsorted(rows, np.arange(len(a)), side="right")
+    low = np.where(start > 0, cum[start - 1], 0.0)
+    target = low + rng.random(len(a)) * (cum[end - 1] - low)
+    pick = np.clip(np.searchsorted(cum, target, side="right"), start, end - 1)
+    return b[cols[pick]]
+
+
 def _draw(x: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
     """``m`` rows of ``x``: without replacement when ``x`` has enough, else with replacement."""
     if m <= 0:

@@ -440,7 +440,10 @@ def report(
         "",
         "Methods: **weightflow** (this package, fitted on the training times; it predicts t_k by moving "
         "observed cells along its flow, `WeightFlow.transport`: a fraction 1 − s of the cells from t_{k−1} "
-        "forward and s from t_{k+1} backward, s as for the mixture); **previous** / **next** (the neighbouring snapshot unchanged); **mixture** (a fraction "
+        "forward and s from t_{k+1} backward, s as for the mixture; each moved cell x is pinned to the other "
+        "neighbour: also moved all the way there (e), paired by exact OT with an observed cell z there, "
+        "and shifted by u (z − e), u the fraction of the interval travelled, "
+        "`wf_sc._core.transport.pin_to_observed`); **previous** / **next** (the neighbouring snapshot unchanged); **mixture** (a fraction "
         "s = (t_k − t_{k−1})/(t_{k+1} − t_{k−1}) of cells from t_{k+1}, the rest from t_{k−1}); **ot** "
         "(exact-OT displacement interpolation between the neighbours, plan on at most 2000 cells each); "
         "**otcfm** (conditional flow matching with minibatch exact-OT couplings, Tong et al. 2024, trained "
@@ -451,7 +454,8 @@ def report(
         lines += [
             "",
             "Ablations (WeightFlow with one setting changed, fitted and predicting like weightflow; "
-            "`prediction=sample`: the same fit, predicting with fresh cells of the model's density at t_k): "
+            "`prediction=sample`: the same fit, predicting with fresh cells of the model's density at t_k; "
+            "`prediction=transport`: the same fit, moved cells not pinned): "
             + "; ".join(f"**{a}** ({', '.join(f'`{k}={v}`' for k, v in ABLATIONS[a].items())})" for a in present)
             + ".",
         ]

@@ -43,9 +43,10 @@ log = get_logger(__name__)
 #: every method :func:`leave_one_out` knows (``floor`` is always added)
 METHODS: tuple[str, ...] = ("weightflow", "previous", "next", "mixture", "ot", "otcfm")
 #: the ablation key that changes how WeightFlow predicts t_k, not how it is fitted (one of
-#: :data:`PREDICTIONS`): by default the observed cells of both neighbours moved to t_k
+#: :data:`PREDICTIONS`): by default the observed cells of both neighbours moved to t_k and pinned
+#: to the other neighbour's observed cells
 PREDICTION = "prediction"
-DEFAULT_PREDICTION = "transport"
+DEFAULT_PREDICTION = "pinned"
 #: WeightFlow ablations :func:`leave_one_out` knows: name -> settings changed from the defaults
 ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_no_warm_start": {"warm_start": False},
@@ -62,6 +63,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_weak_action": {"loss_weights": {"ot_action": 0.05}},
     "wf_constant_pace": {"pace": "constant"},
     "wf_sampled": {PREDICTION: "sample"},
+    "wf_transported": {PREDICTION: "transport"},
 }
 #: random stream of each method (by name, so a method's draws do not depend on what else runs;
 #: new ablations go last so that earlier streams keep their numbers)
@@ -128,6 +130,8 @@ def transported(
     t: float,
     n: int,
     rng: np.random.Generator,
+    *,
+    pinned: bool = False,
 ) -> np.ndarray:
     r"""WeightFlow's prediction at ``t`` from the observed neighbours: their cells moved to ``t``.
 
@@ -148,7 +152,10 @@ def transported(
     n
         Number of cells.
     rng
-        Draws the cells.
+        Draws the cells (and their partners with ``pinned``).
+    pinned
+        Pin each moved cell to the other neighbour's observed cells
+        (:func:`wf_sc._core.transport.pin_to_observed`): the benchmark's default prediction.
 
     Returns
     -------
@@ -156,7 +163,7 @@ def transported(
     """
     X = np.concatenate([x_prev, x_next])
     t_cells = np.repeat([t_prev, t_next], [len(x_prev), len(x_next)])
-    return move_observed(model, X, t_cells, np.array([t_prev, t_next]), t, n, rng)[0]
+    return move_observed(model, X, t_cells, np.array([t_prev, t_next]), t, n, rng, pinned=pinned)[0]
 
 
 def _seed_for(*parts: int) -> int:
@@ -196,8 +203,10 @@ def leave_one_out(
     - ``weightflow``: :class:`~wf_sc.tl.WeightFlow` fitted on all other times (seed as
       ``random_state``); its prediction moves observed cells to :math:`t_k` along the fitted flow
       (:func:`transported`): :math:`m - \mathrm{round}(s m)` cells of :math:`t_{k-1}` forward and
-      :math:`\mathrm{round}(s m)` cells of :math:`t_{k+1}` backward (``weightflow_kwargs``
-      ``{"prediction": "sample"}``: ``sample(t_k, m)`` instead, fresh cells of the model's density);
+      :math:`\mathrm{round}(s m)` cells of :math:`t_{k+1}` backward, each pinned to the observed
+      cells of the other neighbour (:func:`wf_sc._core.transport.pin_to_observed`);
+      ``weightflow_kwargs`` ``{"prediction": "transport"}``: moved, not pinned;
+      ``{"prediction": "sample"}``: ``sample(t_k, m)`` instead, fresh cells of the model's density;
     - ``previous`` / ``next``: the snapshot at :math:`t_{k-1}` / :math:`t_{k+1}` unchanged;
     - ``mixture``: a fraction :math:`s` of cells from :math:`t_{k+1}`, the rest from :math:`t_{k-1}`;
     - ``ot``: exact-OT displacement interpolation :math:`(1 - s)x_i + s y_j`, :math:`(i, j) \sim P^\star`;
@@ -219,7 +228,8 @@ def leave_one_out(
       weight 0.05 instead of 0.5), ``wf_constant_pace`` (the action prefers constant speed inside
       every interval instead of the pace interpolated from the neighbouring intervals),
       ``wf_sampled`` (the same fit as ``weightflow``, predicting with fresh model cells instead of
-      transported observed ones; ablations that change only the prediction share the fit);
+      transported observed ones), ``wf_transported`` (the same fit, transported cells not pinned to
+      the other neighbour); ablations that change only the prediction share the fit;
     - ``floor`` (always): the sampling floor, half of the real held-out cells against the other half.
 
     Each method's cells are scored against held-out cells (see the module notes for the protocol:
@@ -356,7 +366,9 @@ def leave_one_out(
                 if how == "sample":
                     pred = model.sample(t_k, m, random_state=seed)
                 else:
-                    pred = transported(model, X_prev, X_next, t_prev, t_next, t_k, m, method_rng)
+                    pred = transported(
+                        model, X_prev, X_next, t_prev, t_next, t_k, m, method_rng, pinned=how == "pinned"
+                    )
                 seconds = fit_seconds + _time.perf_counter() - start_pred
             elif method == "otcfm":
                 train_times = times[np.arange(len(times)) != k]

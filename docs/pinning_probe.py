@@ -1,0 +1,94 @@
+"""What does pinning add to transported cells, and what does the model's curvature add to pinning?
+
+Usage (the real data are read from ``WF_SC_DATA_DIR`` or downloaded)::
+
+    python docs/pinning_probe.py DATASET [--seeds 0 1 2] [--set KEY=VALUE ...]
+
+For each seed and interior time ``t_k`` of a benchmark dataset, WeightFlow is fitted without
+``t_k`` (as in the benchmark). The real cells of ``t_k`` are split in two halves as in the benchmark
+(``floor`` scores one against the other; simulators: against fresh draws of the true population).
+``m`` cells are predicted, ``1 - s`` of them from ``t_{k-1}`` moved forward and ``s`` from
+``t_{k+1}`` backward; each moved cell ``x`` gives ``y`` (moved to ``t_k``), ``e`` (moved to the other
+neighbour) and ``z`` (its partner there, :func:`wf_sc._core.baselines.ot_partners`):
+
+- ``transported``: ``y``;
+- ``pinned``: ``y + u (z - e)`` (:func:`wf_sc._core.transport.pin_to_observed`, the benchmark's
+  ``weightflow``);
+- ``straight``: ``(1 - u) x + u z``, the same pairs without the model's curvature
+  ``y - (1 - u) x - u e``;
+- ``ot``: exact-OT displacement interpolation between the neighbours (the benchmark's ``ot``).
+
+Prints a markdown table of W1 per seed and held-out time, then the means. The random draws differ
+from the benchmark's, so single values differ from ``docs/benchmarks.md`` by sampling noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from wf_sc._core.baselines import ot_interpolation, ot_partners, time_fraction
+from wf_sc._core.metrics import subsample, w1
+from wf_sc._core.transport import pin_to_observed
+from wf_sc.benchmark import DATASETS, parse_settings
+from wf_sc.pp._prepare import encode_time, get_representation
+from wf_sc.tl import WeightFlow
+from wf_sc.tl._benchmark import _seed_for
+
+COLUMNS = ("floor", "transported", "pinned", "straight", "ot")
+
+
+def moved(model, x, t_from, t_to, t, far, rng):
+    """``(transported, pinned, straight)`` for the cells ``x`` of ``t_from`` at ``t``, pinned to ``far``."""
+    u = (t - t_from) / (t_to - t_from)
+    y, e = model.transport(x, t_from, t), model.transport(x, t_from, t_to)
+    z = ot_partners(e, far, rng)
+    return y, pin_to_observed(y, e, z, u), (1 - u) * x + u * z
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", choices=list(DATASETS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="WeightFlow settings, as in the benchmark")
+    args = parser.parse_args()
+    settings = parse_settings(args.set)
+    torch.set_num_threads(1)
+    spec = DATASETS[args.dataset]
+    adata = spec.load(False)
+    reference = spec.reference(False) if spec.reference is not None else None
+    t, _ = encode_time(adata, "time")
+    X = get_representation(adata, spec.use_rep).astype(np.float64)
+    times = np.unique(t)
+    print(f"{args.dataset}, W1\n\n| seed | t_k | " + " | ".join(COLUMNS) + " |")
+    print("|---:|---:|" + "---:|" * len(COLUMNS))
+    rows = []
+    for seed in args.seeds:
+        for k in range(1, len(times) - 1):
+            prev, held, nxt = (float(v) for v in times[k - 1 : k + 2])
+            x_prev, x_next, x_real = X[t == prev], X[t == nxt], X[t == held]
+            split = np.random.default_rng(_seed_for(seed, k, 0)).permutation(len(x_real))
+            m = min(len(x_real) // 2, 1000)
+            half_a, half_b = x_real[split[:m]], x_real[split[m : 2 * m]]
+            if reference is not None:
+                half_b = np.asarray(reference(held, m, random_state=_seed_for(seed, k, 1)), dtype=np.float64)
+            model = WeightFlow("time", spec.use_rep, random_state=seed, **settings)
+            model._fit_arrays(X[t != held], t[t != held], progress=False)
+            rng = np.random.default_rng(seed + 7)
+            s = time_fraction(prev, nxt, held)
+            n_next = int(round(s * m))
+            fwd = moved(model, subsample(x_prev, m - n_next, rng), prev, nxt, held, x_next, rng)
+            parts = [fwd]
+            if n_next:
+                parts.append(moved(model, subsample(x_next, n_next, rng), nxt, prev, held, x_prev, rng))
+            preds = [np.concatenate([p[i] for p in parts]) for i in range(3)]
+            values = [w1(half_a, half_b), *(w1(p, half_b) for p in preds), w1(ot_interpolation(x_prev, x_next, s, m, rng), half_b)]
+            rows.append(values)
+            print(f"| {seed} | {held:g} | " + " | ".join(f"{v:.4g}" for v in values) + " |", flush=True)
+    print("| mean | | " + " | ".join(f"{v:.4g}" for v in np.mean(rows, axis=0)) + " |")
+
+
+if __name__ == "__main__":
+    main()
