@@ -52,7 +52,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", choices=list(DATASETS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="WeightFlow settings, as in the benchmark")
+    parser.add_argument(
+        "--set", nargs="+", default=[], metavar="KEY=VALUE", help="WeightFlow settings, as in the benchmark"
+    )
     args = parser.parse_args()
     settings = parse_settings(args.set)
     torch.set_num_threads(1)
@@ -84,7 +86,8 @@ def main() -> None:
             if n_next:
                 parts.append(moved(model, subsample(x_next, n_next, rng), nxt, prev, held, x_prev, rng))
             preds = [np.concatenate([p[i] for p in parts]) for i in range(3)]
-            values = [w1(half_a, half_b), *(w1(p, half_b) for p in preds), w1(ot_interpolation(x_prev, x_next, s, m, rng), half_b)]
+            ot_cells = ot_interpolation(x_prev, x_next, s, m, rng)
+            values = [w1(half_a, half_b), *(w1(p, half_b) for p in preds), w1(ot_cells, half_b)]
             rows.append(values)
             print(f"| {seed} | {held:g} | " + " | ".join(f"{v:.4g}" for v in values) + " |", flush=True)
     print("| mean | | " + " | ".join(f"{v:.4g}" for v in np.mean(rows, axis=0)) + " |")

@@ -117,7 +117,8 @@ def test_pinned_transport_ends_on_the_observed_cells_of_the_other_neighbour():
 
     x_prev, x_next = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]]), np.array([[50.0], [60.0]])
     for seed in range(5):
-        out = transported(Shift(), x_prev, x_next, 0.0, 2.0, 0.5, 8, np.random.default_rng(seed), pinned=True).ravel()
+        rng = np.random.default_rng(seed)
+        out = transported(Shift(), x_prev, x_next, 0.0, 2.0, 0.5, 8, rng, pinned=True).ravel()
         np.testing.assert_allclose(np.sort(out[:6]), 0.75 * x_prev.ravel() + 0.25 * np.repeat([50.0, 60.0], 3))
         later = np.sort(out[6:])
         assert later[0] in 0.25 * 50 + 0.75 * np.array([0.0, 1.0, 2.0])

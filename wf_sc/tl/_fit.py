@@ -100,7 +100,9 @@ def _transported_cells(
     X = get_representation(adata, model.use_rep)
     observed = np.unique(t_cells[np.isfinite(t_cells)])
     if len(observed) == 0:
-        raise ValueError(f"prediction='transport'/'pinned' needs observed cells; adata.obs[{model.time_key!r}] has no times")
+        raise ValueError(
+            f"prediction='transport'/'pinned' needs observed cells; adata.obs[{model.time_key!r}] has no times"
+        )
     # the model stores its times in float32: snap them to the observed values they came from
     fitted = observed[np.abs(observed[:, None] - model.times[None, :]).argmin(0)]
     parts = [
