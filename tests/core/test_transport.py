@@ -1,12 +1,11 @@
 """Knothe-Rosenblatt transport of cells between two weight vectors."""
 
+import numpy as np
+import pytest
 import torch
 
 from wf_sc._core.backbone import GRUMDN
 from wf_sc._core.drift import transport_drift
-import numpy as np
-import pytest
-
 from wf_sc._core.transport import kr_transport, pin_to_observed
 
 

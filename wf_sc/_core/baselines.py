@@ -61,11 +61,22 @@ def time_fraction(t_prev: float, t_next: float, t: float) -> float:
     return (float(t) - float(t_prev)) / (float(t_next) - float(t_prev))
 
 
+def exact_plan(a: np.ndarray, b: np.ndarray, *, num_itermax: int = 10_000_000) -> np.ndarray:
+    r"""The exact OT plan between uniform weights on the rows of ``a`` and of ``b``.
+
+    .. math::
+        P^\star = \arg\min_{P \in \Pi(\mathbf 1/n_a,\, \mathbf 1/n_b)} \sum_{ij} P_{ij}\,\lVert a_i - b_j\rVert^2
+
+    (:func:`ot.emd` on the squared Euclidean cost :func:`ot.dist`), shape ``(n_a, n_b)``.
+    """
+    return ot.emd(np.full(len(a), 1.0 / len(a)), np.full(len(b), 1.0 / len(b)), ot.dist(a, b), numItermax=num_itermax)
+
+
 def ot_partners(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, *, cap: int | None = OT_CAP) -> np.ndarray:
     r"""One partner in ``b`` for every row of ``a``, drawn from the exact OT plan between them.
 
     With :math:`P^\star` the optimal plan between uniform weights on the rows of ``a`` and of ``b``
-    (first subsampled to at most ``cap`` cells) for the squared Euclidean cost (:func:`ot.emd`),
+    (first subsampled to at most ``cap`` cells) for the squared Euclidean cost (:func:`exact_plan`),
     row :math:`i` gets :math:`b_j` with probability :math:`P^\star_{ij} / \sum_{j'} P^\star_{ij'}`.
     When ``b`` is ``a`` translated (and not subsampled), each row gets its own translate.
 
@@ -77,7 +88,7 @@ def ot_partners(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, *, cap: 
     b = np.asarray(subsample(b, cap, rng), dtype=np.float64)
     if len(a) == 0:
         return np.empty((0, b.shape[1]))
-    plan = ot.emd(np.full(len(a), 1.0 / len(a)), np.full(len(b), 1.0 / len(b)), ot.dist(a, b), numItermax=10_000_000)
+    plan = exact_plan(a, b)
     rows, cols = np.nonzero(plan > 0)  # row-major: each row's entries are contiguous
     cum = np.cumsum(plan[rows, cols])  # increasing; row i owns the entries start[i]:end[i]
     start = np.searchsorted(rows, np.arange(len(a)))
@@ -219,7 +230,7 @@ def ot_interpolation(
         raise ValueError(f"the time fraction must lie in [0, 1], got {s}")
     a = np.asarray(subsample(x_prev, cap, rng), dtype=np.float64)
     b = np.asarray(subsample(x_next, cap, rng), dtype=np.float64)
-    plan = ot.emd(np.full(len(a), 1.0 / len(a)), np.full(len(b), 1.0 / len(b)), ot.dist(a, b), numItermax=10_000_000)
+    plan = exact_plan(a, b)
     rows, cols = np.nonzero(plan > 0)
     mass = plan[rows, cols] / plan[rows, cols].sum()
     pick = rng.choice(len(rows), size=n, replace=n > len(rows), p=mass)
@@ -264,7 +275,7 @@ def minibatch_ot_pairs(x0: np.ndarray, x1: np.ndarray, rng: np.random.Generator)
     -------
     Index arrays ``(i, j)`` of length ``B0``.
     """
-    plan = ot.emd(np.full(len(x0), 1.0 / len(x0)), np.full(len(x1), 1.0 / len(x1)), ot.dist(x0, x1))
+    plan = exact_plan(x0, x1, num_itermax=100_000)  # POT's default budget: minibatches are small
     flat = plan.ravel() / plan.sum()
     pick = rng.choice(flat.size, size=len(x0), p=flat)
     return np.unravel_index(pick, plan.shape)

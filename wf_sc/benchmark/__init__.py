@@ -44,10 +44,9 @@ from anndata import AnnData
 from .._logging import get_logger
 from ..tl._benchmark import (
     ABLATIONS,
-    DEFAULT_PREDICTION,
     METHODS,
     PREDICTION,
-    PREDICTIONS,
+    check_prediction,
     leave_one_out,
     summarize,
     to_markdown,
@@ -210,8 +209,7 @@ def _check_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     if per_fit:
         raise ValueError(f"settings {per_fit} are chosen per fit by the benchmark (the seed, the dataset, --device)")
     fit_settings = {k: v for k, v in settings.items() if k != PREDICTION}
-    if settings.get(PREDICTION, DEFAULT_PREDICTION) not in PREDICTIONS:
-        raise ValueError(f"unknown {PREDICTION} {settings[PREDICTION]!r}, known are {list(PREDICTIONS)}")
+    check_prediction(settings)
     try:
         WeightFlow(**fit_settings)
     except TypeError as err:

@@ -113,6 +113,12 @@ def _held_out_times(times: np.ndarray, held_out: float | Sequence[float] | None)
     return list(dict.fromkeys(out))
 
 
+def check_prediction(settings: Mapping[str, Any]) -> None:
+    """Refuse a ``"prediction"`` setting that is not one of :data:`PREDICTIONS`."""
+    if settings.get(PREDICTION, DEFAULT_PREDICTION) not in PREDICTIONS:
+        raise ValueError(f"unknown {PREDICTION} {settings[PREDICTION]!r}, known are {list(PREDICTIONS)}")
+
+
 def _ablated(settings: Mapping[str, Any], method: str) -> dict[str, Any]:
     """WeightFlow settings of ``method``: ``settings`` with the ablation's changes (loss weights merged)."""
     out = dict(settings)
@@ -296,8 +302,7 @@ def leave_one_out(
     for name, kw in (("weightflow_kwargs", wf_kwargs), ("otcfm_kwargs", cfm_kwargs)):
         if "random_state" in kw:
             raise ValueError(f"{name} must not set random_state: each run uses its seed")
-    if wf_kwargs.get(PREDICTION, DEFAULT_PREDICTION) not in PREDICTIONS:
-        raise ValueError(f"unknown {PREDICTION} {wf_kwargs[PREDICTION]!r}, known are {list(PREDICTIONS)}")
+    check_prediction(wf_kwargs)
     if dataset is None:
         info = adata.uns.get("dataset", {})
         dataset = str(info.get("name", "adata")) if isinstance(info, Mapping) else "adata"

@@ -10,6 +10,8 @@ import pandas as pd
 from anndata import AnnData
 
 from .. import _keys
+from .._core.baselines import ot_partners
+from .._core.transport import pin_to_observed
 from .._logging import get_logger
 from ._model import WeightFlow, _to_numpy_tree
 
@@ -71,21 +73,23 @@ def move_observed(
     observed snapshot to the other. Outside the observed range there is no other side and the cells
     are only moved.
     """
-    from .._core.baselines import ot_partners
-    from .._core.transport import pin_to_observed
-
     rows, from_times = source_cells(t_cells, times, t, n, rng)
     times = np.sort(np.asarray(times, dtype=float))
     moved = []
     for u in np.unique(from_times):
         x = X[rows[from_times == u]]
         y = model.transport(x, float(u), t)
-        other = times[times > t] if u <= t else times[times < t]
-        if pinned and u != t and len(other):
-            end = float(other[0] if u <= t else other[-1])
+        # the observed time on the other side of t (none at t itself or outside the observed range)
+        if u < t:
+            ends = times[times > t][:1]
+        elif u > t:
+            ends = times[times < t][-1:]
+        else:
+            ends = times[:0]
+        if pinned and len(ends):
+            end = float(ends[0])
             e = model.transport(x, float(u), end)
-            z = ot_partners(e, X[t_cells == end], rng)
-            y = pin_to_observed(y, e, z, (t - u) / (end - u))
+            y = pin_to_observed(y, e, ot_partners(e, X[t_cells == end], rng), (t - u) / (end - u))
         moved.append(y)
     return np.concatenate(moved), rows, from_times
 
