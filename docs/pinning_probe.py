@@ -12,10 +12,13 @@ For each seed and interior time ``t_k`` of a benchmark dataset, WeightFlow is fi
 neighbour) and ``z`` (its partner there, :func:`wf_sc._core.baselines.ot_partners`):
 
 - ``transported``: ``y``;
-- ``pinned``: ``y + u (z - e)`` (:func:`wf_sc._core.transport.pin_to_observed`, the benchmark's
-  ``weightflow``);
-- ``straight``: ``(1 - u) x + u z``, the same pairs without the model's curvature
-  ``c = y - (1 - u) x - u e``;
+- ``per_cell``: ``y + u (z - e) = (1 - u) x + u z + c``, each cell with its own curvature
+  ``c = y - (1 - u) x - u e`` (:func:`wf_sc._core.transport.departure`; the ablation
+  ``wf_pinned_per_cell``);
+- ``pinned``: ``(1 - u) x + u z + c16``, ``c`` averaged over the 16 nearest moved cells
+  (:func:`wf_sc._core.transport.neighbour_mean`, :func:`wf_sc._core.transport.pin_to_observed`;
+  the benchmark's ``weightflow``);
+- ``straight``: ``(1 - u) x + u z``, the same pairs without the model's curvature;
 - ``mean_curved``: ``(1 - u) x + u z + mean(c)``, the straight line plus only the mean of the
   curvature over the moved cells (the curvature of the model's mean path, which does not depend
   on how the map pairs cells);
@@ -36,22 +39,24 @@ import torch
 
 from wf_sc._core.baselines import ot_interpolation, ot_partners, time_fraction
 from wf_sc._core.metrics import subsample, w1
-from wf_sc._core.transport import pin_to_observed
+from wf_sc._core.transport import CURVATURE_NEIGHBOURS, departure, neighbour_mean, pin_to_observed
 from wf_sc.benchmark import DATASETS, parse_settings
 from wf_sc.pp._prepare import encode_time, get_representation
 from wf_sc.tl import WeightFlow
 from wf_sc.tl._benchmark import _seed_for
 
-COLUMNS = ("floor", "transported", "pinned", "straight", "mean_curved", "ot")
+COLUMNS = ("floor", "transported", "per_cell", "pinned", "straight", "mean_curved", "ot")
 
 
 def moved(model, x, t_from, t_to, t, far, rng):
-    """``(transported, pinned, straight, mean_curved)`` for the cells ``x`` of ``t_from`` at ``t``."""
+    """``(transported, per_cell, pinned, straight, mean_curved)`` for the cells ``x`` of ``t_from`` at ``t``."""
     u = (t - t_from) / (t_to - t_from)
     y, e = model.transport(x, t_from, t), model.transport(x, t_from, t_to)
     z = ot_partners(e, far, rng)
-    straight = (1 - u) * x + u * z
-    return y, pin_to_observed(y, e, z, u), straight, straight + (y - (1 - u) * x - u * e).mean(0)
+    c = departure(x, y, e, u)
+    straight = pin_to_observed(x, z, np.zeros_like(c), u)
+    smooth = neighbour_mean(x, c, CURVATURE_NEIGHBOURS)
+    return y, straight + c, pin_to_observed(x, z, smooth, u), straight, straight + c.mean(0)
 
 
 def main() -> None:
@@ -92,7 +97,7 @@ def main() -> None:
             parts = [fwd]
             if n_next:
                 parts.append(moved(model, subsample(x_next, n_next, rng), nxt, prev, held, x_prev, rng))
-            preds = [np.concatenate([p[i] for p in parts]) for i in range(4)]
+            preds = [np.concatenate([p[i] for p in parts]) for i in range(5)]
             ot_cells = ot_interpolation(x_prev, x_next, s, m, rng)
             values = [w1(half_a, half_b), *(w1(p, half_b) for p in preds), w1(ot_cells, half_b)]
             rows.append(values)

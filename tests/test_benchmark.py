@@ -144,6 +144,20 @@ def test_sampled_ablation_shares_the_fit_and_equals_the_sample_prediction(snapsh
         wf.tl.leave_one_out(snapshots, "time", weightflow_kwargs={"prediction": "magic"}, **kw)
 
 
+def test_per_cell_curvature_ablation_shares_the_fit(snapshots, monkeypatch):
+    fits = []
+    original = wf.tl.WeightFlow._fit_arrays
+    monkeypatch.setattr(wf.tl.WeightFlow, "_fit_arrays", lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
+    kw = dict(use_rep="X", seeds=(0,), metrics=("w1",), max_cells=60)
+    df = wf.tl.leave_one_out(
+        snapshots, "time", methods=("weightflow", "wf_pinned_per_cell"), weightflow_kwargs=TINY_WF, **kw
+    )
+    assert len(fits) == 1 and set(df["method"]) == {"floor", "weightflow", "wf_pinned_per_cell"}
+    for bad in (0, 1.5, "all"):
+        with pytest.raises(ValueError, match="curvature_neighbours"):
+            wf.tl.leave_one_out(snapshots, "time", weightflow_kwargs={"curvature_neighbours": bad}, **kw)
+
+
 def test_summarize_and_markdown_by_hand():
     rows = []
     common = dict(dataset="d", metric="w1")

@@ -140,6 +140,35 @@ def test_pinned_interpolation_moves_the_same_cells_and_pins_them(fitted, flow):
     at_obs = gen[gen.obs["time"] == 0.5]
     np.testing.assert_allclose(at_obs.X, fitted[at_obs.obs["source_cell"]].X, atol=1e-3)
     assert gen.uns["wf_interpolate"]["prediction"] == "pinned"
+    assert gen.uns["wf_interpolate"]["curvature_neighbours"] == 16
+
+
+def test_pinned_interpolation_averages_the_curvature_over_neighbours(fitted):
+    """k = 1 is each moved cell's own departure, y + u (z - e); the default averages it over the 16
+    nearest cells moved with it. Same source cells and partners either way."""
+    from wf_sc._core.transport import departure, neighbour_mean
+
+    model = wf.tl.WeightFlow.from_adata(fitted)
+    kw = dict(n_cells=300, prediction="pinned", random_state=5)
+    own = wf.tl.interpolate(fitted, HELD_OUT, curvature_neighbours=1, **kw)
+    smooth = wf.tl.interpolate(fitted, HELD_OUT, **kw)
+    assert own.obs["source_cell"].tolist() == smooth.obs["source_cell"].tolist()
+    fwd = (own.obs["source_time"] == 0.5).to_numpy()
+    x = fitted[own.obs["source_cell"][fwd]].X.astype(np.float64)
+    y, e = model.transport(x, 0.5, HELD_OUT), model.transport(x, 0.5, 1.5)
+    c_own = departure(x, y, e, 0.5)
+    # the straight line x -> z is shared: the difference is exactly the averaging of the departure
+    np.testing.assert_allclose(
+        smooth.X[fwd] - own.X[fwd], neighbour_mean(x, c_own, 16) - c_own, atol=1e-4
+    )
+    assert np.abs(smooth.X[fwd] - own.X[fwd]).max() > 1e-4
+    z = own.X[fwd] - 0.5 * x - c_own  # = u z with u = 1/2: the partners are observed cells at 1.5
+    obs = fitted.obs["time"].to_numpy()
+    observed = fitted.X[obs == 1.5].astype(np.float64)
+    assert np.abs(2 * z[:, None, :] - observed[None]).sum(-1).min(1).max() < 1e-3
+    for bad, err in ((0, ValueError), (2.5, TypeError), (True, TypeError)):
+        with pytest.raises(err, match="curvature_neighbours"):
+            wf.tl.interpolate(fitted, HELD_OUT, prediction="pinned", curvature_neighbours=bad)
 
 
 def test_log_density_matches_the_true_gaussian(fitted, flow):

@@ -45,7 +45,7 @@ from .._logging import get_logger
 from ..tl._benchmark import (
     ABLATIONS,
     METHODS,
-    PREDICTION,
+    PREDICTION_SETTINGS,
     check_prediction,
     leave_one_out,
     summarize,
@@ -208,7 +208,7 @@ def _check_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     per_fit = sorted(set(settings) & {"time_key", "use_rep", "random_state", "device"})
     if per_fit:
         raise ValueError(f"settings {per_fit} are chosen per fit by the benchmark (the seed, the dataset, --device)")
-    fit_settings = {k: v for k, v in settings.items() if k != PREDICTION}
+    fit_settings = {k: v for k, v in settings.items() if k not in PREDICTION_SETTINGS}
     check_prediction(settings)
     try:
         WeightFlow(**fit_settings)
@@ -440,7 +440,8 @@ def report(
         "observed cells along its flow, `WeightFlow.transport`: a fraction 1 − s of the cells from t_{k−1} "
         "forward and s from t_{k+1} backward, s as for the mixture; each moved cell x is pinned to the other "
         "neighbour: also moved all the way there (e), paired by exact OT with an observed cell z there, "
-        "and shifted by u (z − e), u the fraction of the interval travelled, "
+        "and placed on the straight line x → z at u, the fraction of the interval travelled, plus the "
+        "model's departure from its own straight line x → e averaged over the cell's nearest moved cells (`curvature_neighbours`, default 16), "
         "`wf_sc._core.transport.pin_to_observed`); **previous** / **next** (the neighbouring snapshot unchanged); **mixture** (a fraction "
         "s = (t_k − t_{k−1})/(t_{k+1} − t_{k−1}) of cells from t_{k+1}, the rest from t_{k−1}); **ot** "
         "(exact-OT displacement interpolation between the neighbours, plan on at most 2000 cells each); "
@@ -453,7 +454,8 @@ def report(
             "",
             "Ablations (WeightFlow with one setting changed, fitted and predicting like weightflow; "
             "`prediction=sample`: the same fit, predicting with fresh cells of the model's density at t_k; "
-            "`prediction=transport`: the same fit, moved cells not pinned): "
+            "`prediction=transport`: the same fit, moved cells not pinned; "
+            "`curvature_neighbours=1`: the same fit, pinned with each cell's own departure): "
             + "; ".join(f"**{a}** ({', '.join(f'`{k}={v}`' for k, v in ABLATIONS[a].items())})" for a in present)
             + ".",
         ]

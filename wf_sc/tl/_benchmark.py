@@ -33,6 +33,7 @@ from anndata import AnnData
 
 from .._core.baselines import OTCFM, PREDICTORS, time_fraction
 from .._core.metrics import RELATIVE_BANDWIDTHS, median_distance, mmd_rbf, subsample, w1, w2
+from .._core.transport import CURVATURE_NEIGHBOURS
 from .._logging import get_logger
 from ..pp._prepare import MIN_CELLS, check_time_points, encode_time, get_representation
 from ._fit import PREDICTIONS, move_observed
@@ -47,6 +48,11 @@ METHODS: tuple[str, ...] = ("weightflow", "previous", "next", "mixture", "ot", "
 #: to the other neighbour's observed cells
 PREDICTION = "prediction"
 DEFAULT_PREDICTION = "pinned"
+#: the other prediction-only key: over how many nearest moved cells the pinned prediction averages
+#: the model's curvature (:func:`wf_sc._core.transport.neighbour_mean`)
+CURVATURE = "curvature_neighbours"
+#: settings that change the prediction, not the fit (ablations that differ only in these share it)
+PREDICTION_SETTINGS: tuple[str, ...] = (PREDICTION, CURVATURE)
 #: WeightFlow ablations :func:`leave_one_out` knows: name -> settings changed from the defaults
 ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_no_warm_start": {"warm_start": False},
@@ -64,6 +70,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_constant_pace": {"pace": "constant"},
     "wf_sampled": {PREDICTION: "sample"},
     "wf_transported": {PREDICTION: "transport"},
+    "wf_pinned_per_cell": {CURVATURE: 1},
 }
 #: random stream of each method (by name, so a method's draws do not depend on what else runs;
 #: new ablations go last so that earlier streams keep their numbers)
@@ -114,9 +121,12 @@ def _held_out_times(times: np.ndarray, held_out: float | Sequence[float] | None)
 
 
 def check_prediction(settings: Mapping[str, Any]) -> None:
-    """Refuse a ``"prediction"`` setting that is not one of :data:`PREDICTIONS`."""
+    """Refuse a ``"prediction"`` that is not one of :data:`PREDICTIONS` or ``"curvature_neighbours"`` below 1."""
     if settings.get(PREDICTION, DEFAULT_PREDICTION) not in PREDICTIONS:
         raise ValueError(f"unknown {PREDICTION} {settings[PREDICTION]!r}, known are {list(PREDICTIONS)}")
+    k = settings.get(CURVATURE, CURVATURE_NEIGHBOURS)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"{CURVATURE} must be an integer >= 1, got {k!r}")
 
 
 def _ablated(settings: Mapping[str, Any], method: str) -> dict[str, Any]:
@@ -138,6 +148,7 @@ def transported(
     rng: np.random.Generator,
     *,
     pinned: bool = False,
+    curvature_neighbours: int = CURVATURE_NEIGHBOURS,
 ) -> np.ndarray:
     r"""WeightFlow's prediction at ``t`` from the observed neighbours: their cells moved to ``t``.
 
@@ -162,6 +173,9 @@ def transported(
     pinned
         Pin each moved cell to the other neighbour's observed cells
         (:func:`wf_sc._core.transport.pin_to_observed`): the benchmark's default prediction.
+    curvature_neighbours
+        With ``pinned``: over how many nearest moved cells the model's departure from a straight
+        path is averaged (:func:`wf_sc._core.transport.neighbour_mean`; 1: each cell's own).
 
     Returns
     -------
@@ -169,7 +183,17 @@ def transported(
     """
     X = np.concatenate([x_prev, x_next])
     t_cells = np.repeat([t_prev, t_next], [len(x_prev), len(x_next)])
-    return move_observed(model, X, t_cells, np.array([t_prev, t_next]), t, n, rng, pinned=pinned)[0]
+    return move_observed(
+        model,
+        X,
+        t_cells,
+        np.array([t_prev, t_next]),
+        t,
+        n,
+        rng,
+        pinned=pinned,
+        curvature_neighbours=curvature_neighbours,
+    )[0]
 
 
 def _seed_for(*parts: int) -> int:
@@ -210,7 +234,9 @@ def leave_one_out(
       ``random_state``); its prediction moves observed cells to :math:`t_k` along the fitted flow
       (:func:`transported`): :math:`m - \mathrm{round}(s m)` cells of :math:`t_{k-1}` forward and
       :math:`\mathrm{round}(s m)` cells of :math:`t_{k+1}` backward, each pinned to the observed
-      cells of the other neighbour (:func:`wf_sc._core.transport.pin_to_observed`);
+      cells of the other neighbour (:func:`wf_sc._core.transport.pin_to_observed`) with the
+      model's curvature averaged over each cell's 16 nearest moved cells
+      (``{"curvature_neighbours": k}`` changes 16);
       ``weightflow_kwargs`` ``{"prediction": "transport"}``: moved, not pinned;
       ``{"prediction": "sample"}``: ``sample(t_k, m)`` instead, fresh cells of the model's density;
     - ``previous`` / ``next``: the snapshot at :math:`t_{k-1}` / :math:`t_{k+1}` unchanged;
@@ -235,7 +261,9 @@ def leave_one_out(
       every interval instead of the pace interpolated from the neighbouring intervals),
       ``wf_sampled`` (the same fit as ``weightflow``, predicting with fresh model cells instead of
       transported observed ones), ``wf_transported`` (the same fit, transported cells not pinned to
-      the other neighbour); ablations that change only the prediction share the fit;
+      the other neighbour), ``wf_pinned_per_cell`` (the same fit, pinned with each cell's own
+      curvature instead of its neighbours' average); ablations that change only the prediction
+      share the fit;
     - ``floor`` (always): the sampling floor, half of the real held-out cells against the other half.
 
     Each method's cells are scored against held-out cells (see the module notes for the protocol:
@@ -361,6 +389,7 @@ def leave_one_out(
             if method == "weightflow" or method in ABLATIONS:
                 settings = _ablated(wf_kwargs, method)
                 how = settings.pop(PREDICTION, DEFAULT_PREDICTION)
+                neighbours = settings.pop(CURVATURE, CURVATURE_NEIGHBOURS)
                 key = repr(sorted(settings.items()))
                 if key not in fits:  # ablations that change only the prediction share the fit
                     model = WeightFlow(time_key, use_rep, random_state=seed, **settings)
@@ -372,7 +401,16 @@ def leave_one_out(
                     pred = model.sample(t_k, m, random_state=seed)
                 else:
                     pred = transported(
-                        model, X_prev, X_next, t_prev, t_next, t_k, m, method_rng, pinned=how == "pinned"
+                        model,
+                        X_prev,
+                        X_next,
+                        t_prev,
+                        t_next,
+                        t_k,
+                        m,
+                        method_rng,
+                        pinned=how == "pinned",
+                        curvature_neighbours=neighbours,
                     )
                 seconds = fit_seconds + _time.perf_counter() - start_pred
             elif method == "otcfm":

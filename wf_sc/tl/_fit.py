@@ -11,7 +11,7 @@ from anndata import AnnData
 
 from .. import _keys
 from .._core.baselines import ot_partners
-from .._core.transport import pin_to_observed
+from .._core.transport import CURVATURE_NEIGHBOURS, departure, neighbour_mean, pin_to_observed
 from .._logging import get_logger
 from ._model import WeightFlow, _to_numpy_tree
 
@@ -63,6 +63,7 @@ def move_observed(
     rng: np.random.Generator,
     *,
     pinned: bool = False,
+    curvature_neighbours: int = CURVATURE_NEIGHBOURS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` observed cells (rows of ``X``, observed at ``t_cells``) moved to ``t``: ``(cells, rows, from_times)``.
 
@@ -70,8 +71,10 @@ def move_observed(
     earlier snapshot's first. With ``pinned``, each group is also pinned to the observed cells on the
     other side of ``t`` (:func:`wf_sc._core.transport.pin_to_observed`, partners by
     :func:`wf_sc._core.baselines.ot_partners`): the predicted path then runs exactly from one
-    observed snapshot to the other. Outside the observed range there is no other side and the cells
-    are only moved.
+    observed snapshot to the other, and keeps the model's departure from a straight path
+    (:func:`wf_sc._core.transport.departure`) averaged over each cell's ``curvature_neighbours``
+    nearest cells of its group (:func:`wf_sc._core.transport.neighbour_mean`; 1: each cell's own).
+    Outside the observed range there is no other side and the cells are only moved.
     """
     rows, from_times = source_cells(t_cells, times, t, n, rng)
     times = np.sort(np.asarray(times, dtype=float))
@@ -89,13 +92,22 @@ def move_observed(
         if pinned and len(ends):
             end = float(ends[0])
             e = model.transport(x, float(u), end)
-            y = pin_to_observed(y, e, ot_partners(e, X[t_cells == end], rng), (t - u) / (end - u))
+            frac = (t - u) / (end - u)
+            curvature = neighbour_mean(x, departure(x, y, e, frac), curvature_neighbours)
+            y = pin_to_observed(x, ot_partners(e, X[t_cells == end], rng), curvature, frac)
         moved.append(y)
     return np.concatenate(moved), rows, from_times
 
 
 def _transported_cells(
-    model: WeightFlow, adata: AnnData, times: np.ndarray, n: int, random_state: int, *, pinned: bool = False
+    model: WeightFlow,
+    adata: AnnData,
+    times: np.ndarray,
+    n: int,
+    random_state: int,
+    *,
+    pinned: bool = False,
+    curvature_neighbours: int = CURVATURE_NEIGHBOURS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observed cells of ``adata`` moved to each of ``times`` (:func:`move_observed` per time)."""
     from ..pp._prepare import encode_time, get_representation
@@ -110,7 +122,17 @@ def _transported_cells(
     # the model stores its times in float32: snap them to the observed values they came from
     fitted = observed[np.abs(observed[:, None] - model.times[None, :]).argmin(0)]
     parts = [
-        move_observed(model, X, t_cells, fitted, float(t), n, np.random.default_rng(random_state + i), pinned=pinned)
+        move_observed(
+            model,
+            X,
+            t_cells,
+            fitted,
+            float(t),
+            n,
+            np.random.default_rng(random_state + i),
+            pinned=pinned,
+            curvature_neighbours=curvature_neighbours,
+        )
         for i, t in enumerate(times)
     ]
     return tuple(np.concatenate(column) for column in zip(*parts))
@@ -266,6 +288,7 @@ def interpolate(
     start: str = "nearest",
     random_state: int = 0,
     prediction: str = "sample",
+    curvature_neighbours: int = CURVATURE_NEIGHBOURS,
 ) -> AnnData:
     """Generate cells from the fitted model at any times (observed or not).
 
@@ -303,6 +326,10 @@ def interpolate(
         predicted population runs exactly from one observed snapshot to the next; this is the
         prediction the leave-one-out benchmark measures (``docs/benchmarks.md``). Outside the
         observed range it equals ``"transport"``. ``start`` does not apply to either.
+    curvature_neighbours
+        With ``prediction="pinned"``: each moved cell keeps the model's departure from a straight
+        path averaged over this many nearest cells moved with it
+        (:func:`wf_sc._core.transport.neighbour_mean`); 1 keeps each cell's own departure.
 
     Returns
     -------
@@ -316,6 +343,10 @@ def interpolate(
         raise ValueError("times must be a number or a non-empty 1-D sequence of numbers")
     if prediction not in PREDICTIONS:
         raise ValueError(f"unknown prediction {prediction!r}, known are {list(PREDICTIONS)}")
+    if isinstance(curvature_neighbours, bool) or not isinstance(curvature_neighbours, int | np.integer):
+        raise TypeError(f"curvature_neighbours must be an integer, got {curvature_neighbours!r}")
+    if curvature_neighbours < 1:
+        raise ValueError(f"curvature_neighbours must be at least 1, got {curvature_neighbours}")
     obs = pd.DataFrame({"time": np.repeat(times, n_cells)})
     if prediction == "sample":
         Y = np.concatenate(
@@ -323,7 +354,13 @@ def interpolate(
         )
     else:
         Y, rows, source_times = _transported_cells(
-            model, adata, times, n_cells, random_state, pinned=prediction == "pinned"
+            model,
+            adata,
+            times,
+            n_cells,
+            random_state,
+            pinned=prediction == "pinned",
+            curvature_neighbours=curvature_neighbours,
         )
         obs[_keys.SOURCE_CELL] = np.asarray(adata.obs_names)[rows]
         obs[_keys.SOURCE_TIME] = source_times
@@ -353,4 +390,6 @@ def interpolate(
         "n_cells": int(n_cells),
         "prediction": prediction,
     }
+    if prediction == "pinned":
+        out.uns["wf_interpolate"]["curvature_neighbours"] = int(curvature_neighbours)
     return out
