@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._core.transport import CURVATURE_NEIGHBOURS
 from .._logging import get_logger
 from ..tl._benchmark import (
     ABLATIONS,
@@ -441,8 +442,9 @@ def report(
         "forward and s from t_{k+1} backward, s as for the mixture; each moved cell x is pinned to the other "
         "neighbour: also moved all the way there (e), paired by exact OT with an observed cell z there, "
         "and placed on the straight line x → z at u, the fraction of the interval travelled, plus the "
-        "model's departure from its own straight line x → e averaged over the cell's nearest moved cells (`curvature_neighbours`, default 16), "
-        "`wf_sc._core.transport.pin_to_observed`); **previous** / **next** (the neighbouring snapshot unchanged); **mixture** (a fraction "
+        "model's departure from its own straight line x → e averaged over the cell's nearest moved cells "
+        f"(`curvature_neighbours`, default {CURVATURE_NEIGHBOURS}), `wf_sc._core.transport.pin_to_observed`); "
+        "**previous** / **next** (the neighbouring snapshot unchanged); **mixture** (a fraction "
         "s = (t_k − t_{k−1})/(t_{k+1} − t_{k−1}) of cells from t_{k+1}, the rest from t_{k−1}); **ot** "
         "(exact-OT displacement interpolation between the neighbours, plan on at most 2000 cells each); "
         "**otcfm** (conditional flow matching with minibatch exact-OT couplings, Tong et al. 2024, trained "

@@ -82,14 +82,9 @@ def move_observed(
     for u in np.unique(from_times):
         x = X[rows[from_times == u]]
         y = model.transport(x, float(u), t)
-        # the observed time on the other side of t (none at t itself or outside the observed range)
-        if u < t:
-            ends = times[times > t][:1]
-        elif u > t:
-            ends = times[times < t][-1:]
-        else:
-            ends = times[:0]
-        if pinned and len(ends):
+        # the observed time on the other side of t (none outside the observed range)
+        ends = times[times > t][:1] if u < t else times[times < t][-1:]
+        if pinned and u != t and len(ends):
             end = float(ends[0])
             e = model.transport(x, float(u), end)
             frac = (t - u) / (end - u)
