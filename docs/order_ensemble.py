@@ -41,7 +41,7 @@ from wf_sc._core.transport import CURVATURE_NEIGHBOURS, departure, neighbour_mea
 from wf_sc.benchmark import DATASETS
 from wf_sc.pp._prepare import encode_time, get_representation
 from wf_sc.tl import WeightFlow
-from wf_sc.tl._benchmark import _seed_for
+from wf_sc.tl._benchmark import held_out_halves
 
 COLUMNS = ("given", "reversed", "both", "straight", "ot", "ot_best")
 GRID = np.linspace(0.0, 1.0, 21)
@@ -94,11 +94,8 @@ def main() -> None:
         for k in range(1, len(times) - 1):
             prev, held, nxt = (float(v) for v in times[k - 1 : k + 2])
             x_prev, x_next, x_real = X[t == prev], X[t == nxt], X[t == held]
-            split = np.random.default_rng(_seed_for(seed, k, 0)).permutation(len(x_real))
-            m = min(len(x_real) // 2, 1000)
-            half_b = x_real[split[m : 2 * m]]
-            if reference is not None:
-                half_b = np.asarray(reference(held, m, random_state=_seed_for(seed, k, 1)), dtype=np.float64)
+            _, half_b = held_out_halves(x_real, held, k, seed, 1000, reference)
+            m = len(half_b)
             start = time.perf_counter()
             models = [
                 WeightFlow("time", spec.use_rep, random_state=seed)._fit_arrays(

@@ -43,7 +43,7 @@ from wf_sc._core.transport import CURVATURE_NEIGHBOURS, departure, neighbour_mea
 from wf_sc.benchmark import DATASETS, parse_settings
 from wf_sc.pp._prepare import encode_time, get_representation
 from wf_sc.tl import WeightFlow
-from wf_sc.tl._benchmark import _seed_for
+from wf_sc.tl._benchmark import held_out_halves
 
 COLUMNS = ("floor", "transported", "per_cell", "pinned", "straight", "mean_curved", "ot")
 
@@ -83,11 +83,8 @@ def main() -> None:
         for k in range(1, len(times) - 1):
             prev, held, nxt = (float(v) for v in times[k - 1 : k + 2])
             x_prev, x_next, x_real = X[t == prev], X[t == nxt], X[t == held]
-            split = np.random.default_rng(_seed_for(seed, k, 0)).permutation(len(x_real))
-            m = min(len(x_real) // 2, 1000)
-            half_a, half_b = x_real[split[:m]], x_real[split[m : 2 * m]]
-            if reference is not None:
-                half_b = np.asarray(reference(held, m, random_state=_seed_for(seed, k, 1)), dtype=np.float64)
+            half_a, half_b = held_out_halves(x_real, held, k, seed, 1000, reference)
+            m = len(half_b)
             model = WeightFlow("time", spec.use_rep, random_state=seed, **settings)
             model._fit_arrays(X[t != held], t[t != held], progress=False)
             rng = np.random.default_rng(seed + 7)

@@ -201,6 +201,31 @@ def _seed_for(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] >> 1)
 
 
+def held_out_halves(
+    X_real: np.ndarray,
+    t_k: float,
+    k: int,
+    seed: int,
+    max_cells: int,
+    reference: Callable | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The floor's half A and the scored cells of held-out time ``t_k`` (index ``k``) for ``seed``.
+
+    The real cells ``X_real`` of ``t_k`` are split into two disjoint halves of ``m = min(n // 2,
+    max_cells)`` cells; the scored cells are half B, or for simulated data ``m`` fresh cells of the
+    true population, ``reference(t_k, m, random_state=...)``.
+    """
+    perm = np.random.default_rng(_seed_for(seed, k, 0)).permutation(len(X_real))
+    m = min(len(X_real) // 2, max_cells)
+    half_a, half_b = X_real[perm[:m]], X_real[perm[m : 2 * m]]
+    if reference is None:
+        return half_a, half_b
+    ref = np.asarray(reference(t_k, m, random_state=_seed_for(seed, k, 1)), dtype=np.float64)
+    if ref.shape != (m, X_real.shape[1]):
+        raise ValueError(f"reference returned shape {ref.shape}, expected {(m, X_real.shape[1])}")
+    return half_a, ref
+
+
 def _scorer(reference: np.ndarray, metrics: Sequence[str]) -> Callable[[np.ndarray], dict[str, float]]:
     """``pred -> {metric: value}`` against ``reference``, the MMD kernel fixed from the reference."""
     bandwidths = median_distance(reference) * np.asarray(RELATIVE_BANDWIDTHS) if "mmd" in metrics else None
@@ -354,16 +379,8 @@ def leave_one_out(
         X_prev, X_next, X_real = X[t == times[k - 1]], X[t == times[k + 1]], X[t == times[k]]
         s = time_fraction(t_prev, t_next, t_k)
 
-        rng = np.random.default_rng(_seed_for(seed, k, 0))
-        perm = rng.permutation(len(X_real))
-        m = min(len(X_real) // 2, max_cells)
-        half_a, half_b = X_real[perm[:m]], X_real[perm[m : 2 * m]]
-        if reference is not None:
-            ref = np.asarray(reference(t_k, m, random_state=_seed_for(seed, k, 1)), dtype=np.float64)
-            if ref.shape != (m, X.shape[1]):
-                raise ValueError(f"reference returned shape {ref.shape}, expected {(m, X.shape[1])}")
-        else:
-            ref = half_b
+        half_a, ref = held_out_halves(X_real, t_k, k, seed, max_cells, reference)
+        m = len(half_a)
         score = _scorer(ref, metrics)
 
         def add(method: str, pred: np.ndarray, seconds: float) -> None:
