@@ -97,7 +97,8 @@ def test_transported_takes_each_neighbour_in_proportion_and_moves_it():
             return x + (t_to - t_from)
 
     x_prev, x_next = np.arange(20.0).reshape(10, 2), 100 + np.arange(20.0).reshape(10, 2)
-    out = transported(Shift(), x_prev, x_next, 0.0, 2.0, 0.5, 8, np.random.default_rng(0))
+    X, t = np.concatenate([x_prev, x_next]), np.repeat([0.0, 2.0], 10)
+    out = transported(Shift(), X, t, 0.5, 8, np.random.default_rng(0))
     assert out.shape == (8, 2)
     head, tail = out[:6] - 0.5, out[6:] + 1.5
     assert {tuple(r) for r in head} <= {tuple(r) for r in x_prev} and len({tuple(r) for r in head}) == 6
@@ -116,14 +117,15 @@ def test_pinned_transport_ends_on_the_observed_cells_of_the_other_neighbour():
             return x + (t_to - t_from)
 
     x_prev, x_next = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]]), np.array([[50.0], [60.0]])
+    X, t = np.concatenate([x_prev, x_next]), np.repeat([0.0, 2.0], [6, 2])
     for seed in range(5):
         rng = np.random.default_rng(seed)
-        out = transported(Shift(), x_prev, x_next, 0.0, 2.0, 0.5, 8, rng, pinned=True).ravel()
+        out = transported(Shift(), X, t, 0.5, 8, rng, pinned=True).ravel()
         np.testing.assert_allclose(np.sort(out[:6]), 0.75 * x_prev.ravel() + 0.25 * np.repeat([50.0, 60.0], 3))
         later = np.sort(out[6:])
         assert later[0] in 0.25 * 50 + 0.75 * np.array([0.0, 1.0, 2.0])
         assert later[1] in 0.25 * 60 + 0.75 * np.array([10.0, 11.0, 12.0])
-    plain = transported(Shift(), x_prev, x_next, 0.0, 2.0, 0.5, 8, np.random.default_rng(0))
+    plain = transported(Shift(), X, t, 0.5, 8, np.random.default_rng(0))
     np.testing.assert_allclose(np.sort(plain[:6].ravel()), x_prev.ravel() + 0.5)
 
 

@@ -145,11 +145,12 @@ def test_pinned_interpolation_moves_the_same_cells_and_pins_them(fitted, flow):
 
 def test_pinned_interpolation_averages_the_curvature_over_neighbours(fitted):
     """k = 1 is each moved cell's own departure, y + u (z - e); the default averages it over the 16
-    nearest cells moved with it. Same source cells and partners either way."""
+    nearest cells moved with it. Same source cells and partners either way (the model's own mean
+    bend, so that the averaging is all that differs)."""
     from wf_sc._core.transport import departure, neighbour_mean
 
     model = wf.tl.WeightFlow.from_adata(fitted)
-    kw = dict(n_cells=300, prediction="pinned", random_state=5)
+    kw = dict(n_cells=300, prediction="pinned", random_state=5, mean_bend="model")
     own = wf.tl.interpolate(fitted, HELD_OUT, curvature_neighbours=1, **kw)
     smooth = wf.tl.interpolate(fitted, HELD_OUT, **kw)
     assert own.obs["source_cell"].tolist() == smooth.obs["source_cell"].tolist()
@@ -169,6 +170,35 @@ def test_pinned_interpolation_averages_the_curvature_over_neighbours(fitted):
     for bad, err in ((0, ValueError), (2.5, TypeError), (True, TypeError)):
         with pytest.raises(err, match="curvature_neighbours"):
             wf.tl.interpolate(fitted, HELD_OUT, prediction="pinned", curvature_neighbours=bad)
+
+
+def test_pinned_interpolation_takes_the_mean_bend_from_the_snapshot_means(fitted):
+    """The default replaces the perpendicular part of each moved group's mean departure by the bend
+    of the spline through the four snapshot means; everything else (cells, partners, each cell's
+    difference from its group's mean, the mean's part along the chord) is as with the model's bend."""
+    from wf_sc._core.mean_path import mean_path_bend
+    from wf_sc._core.transport import departure, neighbour_mean
+
+    model = wf.tl.WeightFlow.from_adata(fitted)
+    kw = dict(n_cells=300, prediction="pinned", random_state=5)
+    own = wf.tl.interpolate(fitted, HELD_OUT, mean_bend="model", **kw)
+    bent = wf.tl.interpolate(fitted, HELD_OUT, **kw)
+    assert own.obs["source_cell"].tolist() == bent.obs["source_cell"].tolist()
+    obs = fitted.obs["time"].to_numpy()
+    means = np.stack([fitted.X[obs == u].mean(0) for u in (0.0, 0.5, 1.5, 2.0)]).astype(np.float64)
+    bend = mean_path_bend(means, 1, 0.5)
+    a = (means[2] - means[1]) / np.linalg.norm(means[2] - means[1])
+    assert np.linalg.norm(bend) > 1e-2
+    for u, end in ((0.5, 1.5), (1.5, 0.5)):
+        group = (own.obs["source_time"] == u).to_numpy()
+        x = fitted[own.obs["source_cell"][group]].X.astype(np.float64)
+        c = neighbour_mean(x, departure(x, model.transport(x, u, HELD_OUT), model.transport(x, u, end), 0.5), 16)
+        perp = c.mean(0) - (c.mean(0) @ a) * a
+        shift = bent.X[group].astype(np.float64) - own.X[group]
+        np.testing.assert_allclose(shift, np.broadcast_to(bend - perp, shift.shape), atol=1e-4)
+    assert bent.uns["wf_interpolate"]["mean_bend"] == "snapshots"
+    with pytest.raises(ValueError, match="mean_bend"):
+        wf.tl.interpolate(fitted, HELD_OUT, prediction="pinned", mean_bend="spline")
 
 
 def test_log_density_matches_the_true_gaussian(fitted, flow):

@@ -444,6 +444,10 @@ def report(
         "and placed on the straight line x → z at u, the fraction of the interval travelled, plus the "
         "model's departure from its own straight line x → e averaged over the cell's nearest moved cells "
         f"(`curvature_neighbours`, default {CURVATURE_NEIGHBOURS}), `wf_sc._core.transport.pin_to_observed`); "
+        "with at least three training times, the part of the moved cells' mean departure perpendicular to "
+        "the chord between the neighbours' means is replaced by the bend of the natural cubic spline "
+        "(chord-length knots) through the means of all training snapshots at the same fraction of the "
+        "interval (`mean_bend`, default `snapshots`, `wf_sc._core.mean_path.mean_path_bend`); "
         "**previous** / **next** (the neighbouring snapshot unchanged); **mixture** (a fraction "
         "s = (t_k − t_{k−1})/(t_{k+1} − t_{k−1}) of cells from t_{k+1}, the rest from t_{k−1}); **ot** "
         "(exact-OT displacement interpolation between the neighbours, plan on at most 2000 cells each); "
@@ -457,7 +461,8 @@ def report(
             "Ablations (WeightFlow with one setting changed, fitted and predicting like weightflow; "
             "`prediction=sample`: the same fit, predicting with fresh cells of the model's density at t_k; "
             "`prediction=transport`: the same fit, moved cells not pinned; "
-            "`curvature_neighbours=1`: the same fit, pinned with each cell's own departure): "
+            "`curvature_neighbours=1`: the same fit, pinned with each cell's own departure; "
+            "`mean_bend=model`: the same fit, pinned with the model's own mean bend): "
             + "; ".join(f"**{a}** ({', '.join(f'`{k}={v}`' for k, v in ABLATIONS[a].items())})" for a in present)
             + ".",
         ]

@@ -33,6 +33,7 @@ from anndata import AnnData
 
 from .._core.baselines import OTCFM, PREDICTORS, time_fraction
 from .._core.metrics import RELATIVE_BANDWIDTHS, median_distance, mmd_rbf, subsample, w1, w2
+from .._core.mean_path import MEAN_BENDS
 from .._core.transport import CURVATURE_NEIGHBOURS
 from .._logging import get_logger
 from ..pp._prepare import MIN_CELLS, check_time_points, encode_time, get_representation
@@ -51,8 +52,13 @@ DEFAULT_PREDICTION = "pinned"
 #: the other prediction-only key: over how many nearest moved cells the pinned prediction averages
 #: the model's curvature (:func:`wf_sc._core.transport.neighbour_mean`)
 CURVATURE = "curvature_neighbours"
+#: and how its mean bends off the chord between the neighbours' means
+#: (:func:`wf_sc._core.mean_path.mean_path_bend`): from the spline through the training snapshots'
+#: means, or as the model moves its cells
+MEAN_BEND = "mean_bend"
+DEFAULT_MEAN_BEND = "snapshots"
 #: settings that change the prediction, not the fit (ablations that differ only in these share it)
-PREDICTION_SETTINGS: tuple[str, ...] = (PREDICTION, CURVATURE)
+PREDICTION_SETTINGS: tuple[str, ...] = (PREDICTION, CURVATURE, MEAN_BEND)
 #: WeightFlow ablations :func:`leave_one_out` knows: name -> settings changed from the defaults
 ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_no_warm_start": {"warm_start": False},
@@ -71,6 +77,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_sampled": {PREDICTION: "sample"},
     "wf_transported": {PREDICTION: "transport"},
     "wf_pinned_per_cell": {CURVATURE: 1},
+    "wf_model_bend": {MEAN_BEND: "model"},
 }
 #: random stream of each method (by name, so a method's draws do not depend on what else runs;
 #: new ablations go last so that earlier streams keep their numbers)
@@ -121,12 +128,14 @@ def _held_out_times(times: np.ndarray, held_out: float | Sequence[float] | None)
 
 
 def check_prediction(settings: Mapping[str, Any]) -> None:
-    """Refuse a ``"prediction"`` that is not one of :data:`PREDICTIONS` or ``"curvature_neighbours"`` below 1."""
+    """Refuse a ``"prediction"`` not in :data:`PREDICTIONS`, ``"curvature_neighbours"`` below 1, an unknown ``"mean_bend"``."""
     if settings.get(PREDICTION, DEFAULT_PREDICTION) not in PREDICTIONS:
         raise ValueError(f"unknown {PREDICTION} {settings[PREDICTION]!r}, known are {list(PREDICTIONS)}")
     k = settings.get(CURVATURE, CURVATURE_NEIGHBOURS)
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"{CURVATURE} must be an integer >= 1, got {k!r}")
+    if settings.get(MEAN_BEND, DEFAULT_MEAN_BEND) not in MEAN_BENDS:
+        raise ValueError(f"unknown {MEAN_BEND} {settings[MEAN_BEND]!r}, known are {list(MEAN_BENDS)}")
 
 
 def _ablated(settings: Mapping[str, Any], method: str) -> dict[str, Any]:
@@ -139,33 +148,34 @@ def _ablated(settings: Mapping[str, Any], method: str) -> dict[str, Any]:
 
 def transported(
     model: WeightFlow,
-    x_prev: np.ndarray,
-    x_next: np.ndarray,
-    t_prev: float,
-    t_next: float,
+    X_train: np.ndarray,
+    t_train: np.ndarray,
     t: float,
     n: int,
     rng: np.random.Generator,
     *,
     pinned: bool = False,
     curvature_neighbours: int = CURVATURE_NEIGHBOURS,
+    mean_bend: str = DEFAULT_MEAN_BEND,
 ) -> np.ndarray:
     r"""WeightFlow's prediction at ``t`` from the observed neighbours: their cells moved to ``t``.
 
-    With :math:`s` the time fraction of ``t``, :math:`n - \mathrm{round}(s n)` cells of ``x_prev``
-    are moved forward and :math:`\mathrm{round}(s n)` cells of ``x_next`` backward along the
-    model's flow (:meth:`WeightFlow.transport`), drawn like the ``mixture`` baseline
-    (:func:`wf_sc.tl._fit.move_observed`): each neighbour contributes in proportion to its
-    closeness, and both ends of the fitted density path between them are used.
+    With :math:`t_{\mathrm{prev}} < t < t_{\mathrm{next}}` the training times around ``t`` and
+    :math:`s` the time fraction of ``t``, :math:`n - \mathrm{round}(s n)` cells of
+    :math:`t_{\mathrm{prev}}` are moved forward and :math:`\mathrm{round}(s n)` cells of
+    :math:`t_{\mathrm{next}}` backward along the model's flow (:meth:`WeightFlow.transport`), drawn
+    like the ``mixture`` baseline (:func:`wf_sc.tl._fit.move_observed`): each neighbour contributes
+    in proportion to its closeness, and both ends of the fitted density path between them are used.
 
     Parameters
     ----------
     model
         WeightFlow fitted without ``t``.
-    x_prev, x_next
-        Observed cells at ``t_prev < t < t_next``, shape ``(n_prev, d)`` and ``(n_next, d)``.
-    t_prev, t_next, t
-        The times.
+    X_train, t_train
+        The training cells (the neighbours' and, for the mean bend, all other snapshots) and their
+        times, shape ``(n_cells, d)`` and ``(n_cells,)``.
+    t
+        The time to predict, strictly between two training times.
     n
         Number of cells.
     rng
@@ -176,23 +186,26 @@ def transported(
     curvature_neighbours
         With ``pinned``: over how many nearest moved cells the model's departure from a straight
         path is averaged (:func:`wf_sc._core.transport.neighbour_mean`; 1: each cell's own).
+    mean_bend
+        With ``pinned``: ``"snapshots"`` bends the predicted mean off the chord as the spline
+        through the training snapshots' means does (:func:`wf_sc._core.mean_path.mean_path_bend`);
+        ``"model"`` keeps the model's bend.
 
     Returns
     -------
-    Array ``(n, d)``: the cells from ``x_prev`` first.
+    Array ``(n, d)``: the cells from ``t_prev`` first.
     """
-    X = np.concatenate([x_prev, x_next])
-    t_cells = np.repeat([t_prev, t_next], [len(x_prev), len(x_next)])
     return move_observed(
         model,
-        X,
-        t_cells,
-        np.array([t_prev, t_next]),
+        X_train,
+        t_train,
+        np.unique(t_train),
         t,
         n,
         rng,
         pinned=pinned,
         curvature_neighbours=curvature_neighbours,
+        mean_bend=mean_bend,
     )[0]
 
 
@@ -261,7 +274,10 @@ def leave_one_out(
       :math:`\mathrm{round}(s m)` cells of :math:`t_{k+1}` backward, each pinned to the observed
       cells of the other neighbour (:func:`wf_sc._core.transport.pin_to_observed`) with the
       model's curvature averaged over each cell's 16 nearest moved cells
-      (``{"curvature_neighbours": k}`` changes 16);
+      (``{"curvature_neighbours": k}`` changes 16), and the mean of that curvature perpendicular
+      to the chord between the neighbours' means replaced by the bend of the natural spline through
+      the means of all training snapshots (:func:`wf_sc._core.mean_path.mean_path_bend`; with three
+      training times or more; ``{"mean_bend": "model"}`` keeps the model's);
       ``weightflow_kwargs`` ``{"prediction": "transport"}``: moved, not pinned;
       ``{"prediction": "sample"}``: ``sample(t_k, m)`` instead, fresh cells of the model's density;
     - ``previous`` / ``next``: the snapshot at :math:`t_{k-1}` / :math:`t_{k+1}` unchanged;
@@ -287,7 +303,9 @@ def leave_one_out(
       ``wf_sampled`` (the same fit as ``weightflow``, predicting with fresh model cells instead of
       transported observed ones), ``wf_transported`` (the same fit, transported cells not pinned to
       the other neighbour), ``wf_pinned_per_cell`` (the same fit, pinned with each cell's own
-      curvature instead of its neighbours' average); ablations that change only the prediction
+      curvature instead of its neighbours' average), ``wf_model_bend`` (the same fit, the pinned
+      cells' mean bent off the chord as the model bends it, not as the spline through the
+      snapshot means); ablations that change only the prediction
       share the fit;
     - ``floor`` (always): the sampling floor, half of the real held-out cells against the other half.
 
@@ -407,6 +425,7 @@ def leave_one_out(
                 settings = _ablated(wf_kwargs, method)
                 how = settings.pop(PREDICTION, DEFAULT_PREDICTION)
                 neighbours = settings.pop(CURVATURE, CURVATURE_NEIGHBOURS)
+                bend = settings.pop(MEAN_BEND, DEFAULT_MEAN_BEND)
                 key = repr(sorted(settings.items()))
                 if key not in fits:  # ablations that change only the prediction share the fit
                     model = WeightFlow(time_key, use_rep, random_state=seed, **settings)
@@ -419,15 +438,14 @@ def leave_one_out(
                 else:
                     pred = transported(
                         model,
-                        X_prev,
-                        X_next,
-                        t_prev,
-                        t_next,
+                        X_train,
+                        t_train,
                         t_k,
                         m,
                         method_rng,
                         pinned=how == "pinned",
                         curvature_neighbours=neighbours,
+                        mean_bend=bend,
                     )
                 seconds = fit_seconds + _time.perf_counter() - start_pred
             elif method == "otcfm":

@@ -11,6 +11,7 @@ from anndata import AnnData
 
 from .. import _keys
 from .._core.baselines import ot_partners
+from .._core.mean_path import MEAN_BENDS, mean_path_bend, replace_mean_bend
 from .._core.transport import CURVATURE_NEIGHBOURS, departure, neighbour_mean, pin_to_observed
 from .._logging import get_logger
 from ._model import WeightFlow, _to_numpy_tree
@@ -64,6 +65,7 @@ def move_observed(
     *,
     pinned: bool = False,
     curvature_neighbours: int = CURVATURE_NEIGHBOURS,
+    mean_bend: str = "snapshots",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` observed cells (rows of ``X``, observed at ``t_cells``) moved to ``t``: ``(cells, rows, from_times)``.
 
@@ -74,10 +76,20 @@ def move_observed(
     observed snapshot to the other, and keeps the model's departure from a straight path
     (:func:`wf_sc._core.transport.departure`) averaged over each cell's ``curvature_neighbours``
     nearest cells of its group (:func:`wf_sc._core.transport.neighbour_mean`; 1: each cell's own).
-    Outside the observed range there is no other side and the cells are only moved.
+    With ``mean_bend="snapshots"`` and at least three observed times, the group's mean departure
+    perpendicular to the chord between the two snapshots' means is replaced by the bend of the
+    natural spline through the means of all observed snapshots at ``times``
+    (:func:`wf_sc._core.mean_path.mean_path_bend`, :func:`wf_sc._core.mean_path.replace_mean_bend`);
+    ``"model"`` keeps the model's. Outside the observed range there is no other side and the cells
+    are only moved.
     """
+    if mean_bend not in MEAN_BENDS:
+        raise ValueError(f"unknown mean_bend {mean_bend!r}, known are {list(MEAN_BENDS)}")
     rows, from_times = source_cells(t_cells, times, t, n, rng)
     times = np.sort(np.asarray(times, dtype=float))
+    means = None
+    if pinned and mean_bend == "snapshots" and len(times) >= 3 and times[0] < t < times[-1]:
+        means = np.stack([X[t_cells == u].mean(0) for u in times]).astype(np.float64)
     moved = []
     for u in np.unique(from_times):
         x = X[rows[from_times == u]]
@@ -89,6 +101,10 @@ def move_observed(
             e = model.transport(x, float(u), end)
             frac = (t - u) / (end - u)
             curvature = neighbour_mean(x, departure(x, y, e, frac), curvature_neighbours)
+            if means is not None:
+                j = int(np.searchsorted(times, t, side="right")) - 1
+                bend = mean_path_bend(means, j, (t - times[j]) / (times[j + 1] - times[j]))
+                curvature = replace_mean_bend(curvature, bend, means[j + 1] - means[j])
             y = pin_to_observed(x, ot_partners(e, X[t_cells == end], rng), curvature, frac)
         moved.append(y)
     return np.concatenate(moved), rows, from_times
@@ -103,6 +119,7 @@ def _transported_cells(
     *,
     pinned: bool = False,
     curvature_neighbours: int = CURVATURE_NEIGHBOURS,
+    mean_bend: str = "snapshots",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observed cells of ``adata`` moved to each of ``times`` (:func:`move_observed` per time)."""
     from ..pp._prepare import encode_time, get_representation
@@ -127,6 +144,7 @@ def _transported_cells(
             np.random.default_rng(random_state + i),
             pinned=pinned,
             curvature_neighbours=curvature_neighbours,
+            mean_bend=mean_bend,
         )
         for i, t in enumerate(times)
     ]
@@ -284,6 +302,7 @@ def interpolate(
     random_state: int = 0,
     prediction: str = "sample",
     curvature_neighbours: int = CURVATURE_NEIGHBOURS,
+    mean_bend: str = "snapshots",
 ) -> AnnData:
     """Generate cells from the fitted model at any times (observed or not).
 
@@ -325,6 +344,12 @@ def interpolate(
         With ``prediction="pinned"``: each moved cell keeps the model's departure from a straight
         path averaged over this many nearest cells moved with it
         (:func:`wf_sc._core.transport.neighbour_mean`); 1 keeps each cell's own departure.
+    mean_bend
+        With ``prediction="pinned"`` and at least three fitted times: ``"snapshots"`` bends the
+        predicted population's mean off the chord between the two snapshots' means as the natural
+        spline through the means of all observed snapshots does
+        (:func:`wf_sc._core.mean_path.mean_path_bend`), keeping the model's pace along the chord and
+        each cell's difference from the mean; ``"model"`` keeps the model's own bend.
 
     Returns
     -------
@@ -342,6 +367,8 @@ def interpolate(
         raise TypeError(f"curvature_neighbours must be an integer, got {curvature_neighbours!r}")
     if curvature_neighbours < 1:
         raise ValueError(f"curvature_neighbours must be at least 1, got {curvature_neighbours}")
+    if mean_bend not in MEAN_BENDS:
+        raise ValueError(f"unknown mean_bend {mean_bend!r}, known are {list(MEAN_BENDS)}")
     obs = pd.DataFrame({"time": np.repeat(times, n_cells)})
     if prediction == "sample":
         Y = np.concatenate(
@@ -356,6 +383,7 @@ def interpolate(
             random_state,
             pinned=prediction == "pinned",
             curvature_neighbours=curvature_neighbours,
+            mean_bend=mean_bend,
         )
         obs[_keys.SOURCE_CELL] = np.asarray(adata.obs_names)[rows]
         obs[_keys.SOURCE_TIME] = source_times
@@ -387,4 +415,5 @@ def interpolate(
     }
     if prediction == "pinned":
         out.uns["wf_interpolate"]["curvature_neighbours"] = int(curvature_neighbours)
+        out.uns["wf_interpolate"]["mean_bend"] = mean_bend
     return out
