@@ -1,0 +1,97 @@
+"""How much of the held-out error is the population's mean, and how much the snapshot means predict.
+
+Usage (the real data are read from ``WF_SC_DATA_DIR`` or downloaded)::
+
+    python docs/mean_path.py [--datasets ...] [--seeds 0 1 2]
+
+No model is fitted. For each seed and interior time ``t_k`` of a benchmark dataset
+(:mod:`wf_sc.benchmark`), exact-OT displacement interpolation between the neighbours (the
+benchmark's ``ot``) is scored by exact W1 against the benchmark's half B (simulators: a fresh draw
+of the true population), as it is and with its cells shifted by one vector:
+
+- ``ot``: as it is; its mean lies on the chord between the neighbours' means;
+- ``oracle_mean``: shifted so that its mean is the mean of half A (real cells of ``t_k`` the score
+  does not use): what a perfect mean would give, an oracle;
+- ``spline_full``: shifted by the departure of the natural cubic spline (chord-length knots) through
+  the means of the training snapshots from the chord, at the fraction ``s`` of the interval;
+- ``spline_bend``: only that departure's part perpendicular to the chord
+  (:func:`wf_sc._core.mean_path.mean_path_bend`, what WeightFlow's pinned prediction uses);
+- ``mean_err`` columns: distance of the mean of ``ot`` and of ``spline_bend`` from the mean of half A.
+
+Prints a markdown table (``docs/mean_path.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+from wf_sc._core.baselines import ot_interpolation, time_fraction
+from wf_sc._core.mean_path import chord_knots, mean_path_bend
+from wf_sc._core.metrics import w1
+from wf_sc.benchmark import DATASETS
+from wf_sc.pp._prepare import encode_time, get_representation
+from wf_sc.tl._benchmark import held_out_halves
+
+COLUMNS = ("floor", "ot", "oracle_mean", "spline_full", "spline_bend", "mean_err_ot", "mean_err_bend")
+
+
+def spline_departure(means: np.ndarray, j: int, f: float) -> np.ndarray:
+    """The spline's whole departure from the chord (along it and across), at fraction ``f`` of interval ``j``."""
+    knots = chord_knots(means)
+    p = CubicSpline(knots, means, bc_type="natural")(knots[j] + f * (knots[j + 1] - knots[j]))
+    return p - ((1 - f) * means[j] + f * means[j + 1])
+
+
+def run(name: str, seeds: list[int]) -> list[list[float]]:
+    spec = DATASETS[name]
+    adata = spec.load(False)
+    reference = spec.reference(False) if spec.reference is not None else None
+    t, _ = encode_time(adata, "time")
+    X = get_representation(adata, spec.use_rep).astype(np.float64)
+    times = np.unique(t)
+    rows = []
+    for seed in seeds:
+        for k in range(1, len(times) - 1):
+            half_a, half_b = held_out_halves(X[t == times[k]], times[k], k, seed, 1000, reference)
+            s = time_fraction(times[k - 1], times[k + 1], times[k])
+            rng = np.random.default_rng(seed)
+            ot_cells = ot_interpolation(X[t == times[k - 1]], X[t == times[k + 1]], s, len(half_b), rng)
+            train = [i for i in range(len(times)) if i != k]
+            means = np.stack([X[t == times[i]].mean(0) for i in train])
+            j = train.index(k - 1)
+            full = spline_departure(means, j, s) if len(means) >= 3 else np.zeros(X.shape[1])
+            bend = mean_path_bend(means, j, s)
+            target = half_a.mean(0)
+            rows.append(
+                [
+                    w1(half_a, half_b),
+                    w1(ot_cells, half_b),
+                    w1(ot_cells - ot_cells.mean(0) + target, half_b),
+                    w1(ot_cells + full, half_b),
+                    w1(ot_cells + bend, half_b),
+                    float(np.linalg.norm(ot_cells.mean(0) - target)),
+                    float(np.linalg.norm(ot_cells.mean(0) + bend - target)),
+                ]
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    print(f"`python docs/mean_path.py {' '.join(sys.argv[1:])}`".replace(" `", "`"), "\n")
+    print("| dataset | " + " | ".join(COLUMNS) + " |")
+    print("|---|" + "---:|" * len(COLUMNS))
+    for name in args.datasets:
+        mean = np.mean(run(name, args.seeds), axis=0)
+        print(f"| {name} | " + " | ".join(f"{v:.4g}" for v in mean) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
