@@ -251,3 +251,21 @@ def test_ablations_change_one_setting_and_run(snapshots):
     )
     assert list(df["method"]) == ["floor", "wf_linear"]
     assert np.isfinite(df["value"]).all()
+
+
+def test_pinned_prediction_explains_coinciding_snapshot_means():
+    """Two consecutive snapshots with the same mean give the spline no chord: a clear error that
+    names the way out, and mean_bend='model' still predicts."""
+    from wf_sc.tl._benchmark import transported
+
+    class Shift:
+        def transport(self, x, t_from, t_to):
+            return x + (t_to - t_from)
+
+    cloud = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
+    X = np.concatenate([cloud, cloud, cloud + 3.0])
+    t = np.repeat([0.0, 1.0, 2.0], 4)
+    with pytest.raises(ValueError, match="coincide.*mean_bend='model'"):
+        transported(Shift(), X, t, 0.5, 4, np.random.default_rng(0), pinned=True)
+    out = transported(Shift(), X, t, 0.5, 4, np.random.default_rng(0), pinned=True, mean_bend="model")
+    assert out.shape == (4, 2) and np.isfinite(out).all()

@@ -103,7 +103,10 @@ def move_observed(
             curvature = neighbour_mean(x, departure(x, y, e, frac), curvature_neighbours)
             if means is not None:
                 j = int(np.searchsorted(times, t, side="right")) - 1
-                bend = mean_path_bend(means, j, (t - times[j]) / (times[j + 1] - times[j]))
+                try:
+                    bend = mean_path_bend(means, j, (t - times[j]) / (times[j + 1] - times[j]))
+                except ValueError as err:
+                    raise ValueError(f"{err}; pass mean_bend='model' to keep the model's own bend") from err
                 curvature = replace_mean_bend(curvature, bend, means[j + 1] - means[j])
             y = pin_to_observed(x, ot_partners(e, X[t_cells == end], rng), curvature, frac)
         moved.append(y)
