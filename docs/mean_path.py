@@ -18,7 +18,13 @@ of the true population), as it is and with its cells shifted by one vector:
   (:func:`wf_sc._core.mean_path.mean_path_bend`, what WeightFlow's pinned prediction uses);
 - ``mean_err`` columns: distance of the mean of ``ot`` and of ``spline_bend`` from the mean of half A.
 
-Prints a markdown table (``docs/mean_path.md``).
+A second table describes, per held-out time, the mean of all real cells of ``t_k`` against the
+chord between the neighbours' means: the chord's length, the offset along the chord (as
+*progress*, the fraction of the chord covered; displacement interpolation: ``s``), the length of
+the offset across the chord, the length of the spline's bend, the cosine between the two, and
+what is left across the chord after the bend.
+
+Prints two markdown tables (``docs/mean_path.md``).
 """
 
 from __future__ import annotations
@@ -80,6 +86,32 @@ def run(name: str, seeds: list[int]) -> list[list[float]]:
     return rows
 
 
+def offsets(name: str) -> list[str]:
+    """Rows of the second table: the held-out mean's offset from the chord, and the spline's bend."""
+    spec = DATASETS[name]
+    adata = spec.load(False)
+    t, _ = encode_time(adata, "time")
+    X = get_representation(adata, spec.use_rep).astype(np.float64)
+    times = np.unique(t)
+    out = []
+    for k in range(1, len(times) - 1):
+        s = time_fraction(times[k - 1], times[k + 1], times[k])
+        train = [i for i in range(len(times)) if i != k]
+        means = np.stack([X[t == times[i]].mean(0) for i in train])
+        j = train.index(k - 1)
+        chord = means[j + 1] - means[j]
+        length = float(np.linalg.norm(chord))
+        a = chord / length
+        err = X[t == times[k]].mean(0) - ((1 - s) * means[j] + s * means[j + 1])
+        across = err - (err @ a) * a
+        bend = mean_path_bend(means, j, s)
+        nb, na = float(np.linalg.norm(bend)), float(np.linalg.norm(across))
+        cos = float(across @ bend / (na * nb)) if nb > 0 and na > 0 else float("nan")
+        values = [s, length, s + float(err @ a) / length, na, nb, cos, float(np.linalg.norm(across - bend))]
+        out.append(f"| {name} | {times[k]:g} | " + " | ".join(f"{v:.3g}" for v in values) + " |")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
@@ -91,6 +123,10 @@ def main() -> None:
     for name in args.datasets:
         mean = np.mean(run(name, args.seeds), axis=0)
         print(f"| {name} | " + " | ".join(f"{v:.4g}" for v in mean) + " |", flush=True)
+    print("\n| dataset | t_k | s | chord | progress | offset across | bend | cosine | left across |")
+    print("|---|---:|" + "---:|" * 7)
+    for name in args.datasets:
+        print("\n".join(offsets(name)), flush=True)
 
 
 if __name__ == "__main__":
