@@ -12,7 +12,7 @@ of the true population), as it is and with its cells shifted by one vector:
 - ``ot``: as it is; its mean lies on the chord between the neighbours' means;
 - ``oracle_mean``: shifted so that its mean is the mean of half A (real cells of ``t_k`` the score
   does not use): what a perfect mean would give, an oracle;
-- ``spline_full``: shifted by the departure of the natural cubic spline (chord-length knots) through
+- ``spline_full``: shifted by the departure (:func:`wf_sc._core.mean_path.mean_path_departure`) of the natural cubic spline (chord-length knots) through
   the means of the training snapshots from the chord, at the fraction ``s`` of the interval;
 - ``spline_bend``: only that departure's part perpendicular to the chord
   (:func:`wf_sc._core.mean_path.mean_path_bend`, what WeightFlow's pinned prediction uses);
@@ -33,32 +33,19 @@ import argparse
 import sys
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 from wf_sc._core.baselines import ot_interpolation, time_fraction
-from wf_sc._core.mean_path import chord_knots, mean_path_bend
+from wf_sc._core.mean_path import mean_path_bend, mean_path_departure
 from wf_sc._core.metrics import w1
 from wf_sc.benchmark import DATASETS
-from wf_sc.pp._prepare import encode_time, get_representation
 from wf_sc.tl._benchmark import held_out_halves
 
 COLUMNS = ("floor", "ot", "oracle_mean", "spline_full", "spline_bend", "mean_err_ot", "mean_err_bend")
 
 
-def spline_departure(means: np.ndarray, j: int, f: float) -> np.ndarray:
-    """The spline's whole departure from the chord (along it and across), at fraction ``f`` of interval ``j``."""
-    knots = chord_knots(means)
-    p = CubicSpline(knots, means, bc_type="natural")(knots[j] + f * (knots[j + 1] - knots[j]))
-    return p - ((1 - f) * means[j] + f * means[j + 1])
-
-
-def run(name: str, seeds: list[int]) -> list[list[float]]:
-    spec = DATASETS[name]
-    adata = spec.load(False)
-    reference = spec.reference(False) if spec.reference is not None else None
-    t, _ = encode_time(adata, "time")
-    X = get_representation(adata, spec.use_rep).astype(np.float64)
-    times = np.unique(t)
+def run(data, seeds: list[int]) -> list[list[float]]:
+    """Rows of the first table (one per seed and held-out time) for ``data``, a ``time_course()``."""
+    X, t, times, reference = data
     rows = []
     for seed in seeds:
         for k in range(1, len(times) - 1):
@@ -69,7 +56,7 @@ def run(name: str, seeds: list[int]) -> list[list[float]]:
             train = [i for i in range(len(times)) if i != k]
             means = np.stack([X[t == times[i]].mean(0) for i in train])
             j = train.index(k - 1)
-            full = spline_departure(means, j, s) if len(means) >= 3 else np.zeros(X.shape[1])
+            full = mean_path_departure(means, j, s)
             bend = mean_path_bend(means, j, s)
             target = half_a.mean(0)
             rows.append(
@@ -86,13 +73,9 @@ def run(name: str, seeds: list[int]) -> list[list[float]]:
     return rows
 
 
-def offsets(name: str) -> list[str]:
+def offsets(name: str, data) -> list[str]:
     """Rows of the second table: the held-out mean's offset from the chord, and the spline's bend."""
-    spec = DATASETS[name]
-    adata = spec.load(False)
-    t, _ = encode_time(adata, "time")
-    X = get_representation(adata, spec.use_rep).astype(np.float64)
-    times = np.unique(t)
+    X, t, times, _ = data
     out = []
     for k in range(1, len(times) - 1):
         s = time_fraction(times[k - 1], times[k + 1], times[k])
@@ -120,13 +103,14 @@ def main() -> None:
     print(f"`python docs/mean_path.py {' '.join(sys.argv[1:])}`".replace(" `", "`"), "\n")
     print("| dataset | " + " | ".join(COLUMNS) + " |")
     print("|---|" + "---:|" * len(COLUMNS))
+    data = {name: DATASETS[name].time_course() for name in args.datasets}
     for name in args.datasets:
-        mean = np.mean(run(name, args.seeds), axis=0)
+        mean = np.mean(run(data[name], args.seeds), axis=0)
         print(f"| {name} | " + " | ".join(f"{v:.4g}" for v in mean) + " |", flush=True)
     print("\n| dataset | t_k | s | chord | progress | offset across | bend | cosine | left across |")
     print("|---|---:|" + "---:|" * 7)
     for name in args.datasets:
-        print("\n".join(offsets(name)), flush=True)
+        print("\n".join(offsets(name, data[name])), flush=True)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ from wf_sc._core.baselines import ot_interpolation, ot_partners, time_fraction
 from wf_sc._core.metrics import subsample, w1
 from wf_sc._core.transport import CURVATURE_NEIGHBOURS, departure, neighbour_mean, pin_to_observed
 from wf_sc.benchmark import DATASETS
-from wf_sc.pp._prepare import encode_time, get_representation
 from wf_sc.tl import WeightFlow
 from wf_sc.tl._benchmark import held_out_halves
 
@@ -80,11 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     spec = DATASETS[args.dataset]
-    adata = spec.load(False)
-    reference = spec.reference(False) if spec.reference is not None else None
-    t, _ = encode_time(adata, "time")
-    X = get_representation(adata, spec.use_rep).astype(np.float64)
-    times = np.unique(t)
+    X, t, times, reference = spec.time_course()
     orders = [np.arange(X.shape[1]), np.arange(X.shape[1])[::-1]]
     print(f"### {args.dataset}\n")
     print("| seed | t_k | " + " | ".join(COLUMNS) + " | s | s* | fit (s) |")

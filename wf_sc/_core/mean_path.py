@@ -35,24 +35,18 @@ def chord_knots(means: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(steps)])
 
 
-def mean_path_bend(means: np.ndarray, j: int, f: float) -> np.ndarray:
-    r"""Perpendicular departure of the snapshots' mean path from the chord of interval ``j``: (d,).
+def mean_path_departure(means: np.ndarray, j: int, f: float) -> np.ndarray:
+    r"""Departure of the snapshots' mean path from the chord of interval ``j``, at fraction ``f``: (d,).
 
     With :math:`m(\ell)` the natural cubic spline through the snapshot means :math:`\mu_i` at their
-    chord-length parameters :math:`\ell_i` (:func:`chord_knots`), the point a fraction :math:`f` of
-    the way through interval :math:`j` and its chord point are
+    chord-length parameters :math:`\ell_i` (:func:`chord_knots`),
 
     .. math::
-        p = m\big(\ell_j + f\,(\ell_{j+1} - \ell_j)\big), \qquad
-        q = (1 - f)\,\mu_j + f\,\mu_{j+1},
+        p - q, \qquad p = m\big(\ell_j + f\,(\ell_{j+1} - \ell_j)\big), \qquad
+        q = (1 - f)\,\mu_j + f\,\mu_{j+1}.
 
-    and the bend is the part of :math:`p - q` perpendicular to the chord direction
-    :math:`a = (\mu_{j+1} - \mu_j) / \lVert \mu_{j+1} - \mu_j \rVert`,
-
-    .. math:: b = (I - a a^\top)(p - q).
-
-    It is zero at :math:`f = 0` and :math:`f = 1`, and zero everywhere with two snapshots (the
-    spline through two points is the chord) or with means on a straight line.
+    Zero at :math:`f = 0` and :math:`f = 1`, and everywhere with two snapshots (the spline through
+    two points is the chord) or with means on a straight line traversed at constant chord length.
 
     Parameters
     ----------
@@ -74,8 +68,23 @@ def mean_path_bend(means: np.ndarray, j: int, f: float) -> np.ndarray:
     if len(means) == 2:
         return np.zeros(means.shape[1])
     p = CubicSpline(knots, means, bc_type="natural")(knots[j] + f * (knots[j + 1] - knots[j]))
-    dev = p - ((1.0 - f) * means[j] + f * means[j + 1])
-    a = (means[j + 1] - means[j]) / (knots[j + 1] - knots[j])
+    return p - ((1.0 - f) * means[j] + f * means[j + 1])
+
+
+def mean_path_bend(means: np.ndarray, j: int, f: float) -> np.ndarray:
+    r"""Perpendicular departure of the snapshots' mean path from the chord of interval ``j``: (d,).
+
+    The part of :func:`mean_path_departure` perpendicular to the chord direction
+    :math:`a = (\mu_{j+1} - \mu_j) / \lVert \mu_{j+1} - \mu_j \rVert`,
+
+    .. math:: b = (I - a a^\top)(p - q).
+
+    It is zero at :math:`f = 0` and :math:`f = 1`, and zero everywhere with two snapshots or with
+    means on a straight line. Parameters as for :func:`mean_path_departure`.
+    """
+    dev = mean_path_departure(means, j, f)
+    chord = np.asarray(means, dtype=np.float64)[j + 1] - np.asarray(means, dtype=np.float64)[j]
+    a = chord / np.linalg.norm(chord)
     return dev - (dev @ a) * a
 
 

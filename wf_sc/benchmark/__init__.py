@@ -90,6 +90,21 @@ class Dataset:
     #: what ``quick`` changes, if anything (shown in quick reports)
     quick_note: str | None = None
 
+    def time_course(self, quick: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, Callable[..., np.ndarray] | None]:
+        """The dataset as arrays: ``(X, t, times, reference)``.
+
+        ``X`` the cells in ``use_rep`` (float64), ``t`` each cell's time (``obs['time']``), ``times``
+        the sorted distinct times, ``reference`` the simulator's ground truth (or None); for the
+        analysis scripts in ``docs/``.
+        """
+        from ..pp._prepare import encode_time, get_representation
+
+        adata = self.load(quick)
+        t, _ = encode_time(adata, "time")
+        X = get_representation(adata, self.use_rep).astype(np.float64)
+        reference = self.reference(quick) if self.reference is not None else None
+        return X, t, np.unique(t), reference
+
 
 def _emt10(quick: bool) -> AnnData:
     from ..datasets import emt

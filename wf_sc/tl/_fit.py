@@ -87,9 +87,14 @@ def move_observed(
         raise ValueError(f"unknown mean_bend {mean_bend!r}, known are {list(MEAN_BENDS)}")
     rows, from_times = source_cells(t_cells, times, t, n, rng)
     times = np.sort(np.asarray(times, dtype=float))
-    means = None
+    bend = None  # (the spline's bend at t, the chord it is perpendicular to)
     if pinned and mean_bend == "snapshots" and len(times) >= 3 and times[0] < t < times[-1]:
         means = np.stack([X[t_cells == u].mean(0) for u in times]).astype(np.float64)
+        j = int(np.searchsorted(times, t, side="right")) - 1
+        try:
+            bend = (mean_path_bend(means, j, (t - times[j]) / (times[j + 1] - times[j])), means[j + 1] - means[j])
+        except ValueError as err:
+            raise ValueError(f"{err}; pass mean_bend='model' to keep the model's own bend") from err
     moved = []
     for u in np.unique(from_times):
         x = X[rows[from_times == u]]
@@ -101,13 +106,8 @@ def move_observed(
             e = model.transport(x, float(u), end)
             frac = (t - u) / (end - u)
             curvature = neighbour_mean(x, departure(x, y, e, frac), curvature_neighbours)
-            if means is not None:
-                j = int(np.searchsorted(times, t, side="right")) - 1
-                try:
-                    bend = mean_path_bend(means, j, (t - times[j]) / (times[j + 1] - times[j]))
-                except ValueError as err:
-                    raise ValueError(f"{err}; pass mean_bend='model' to keep the model's own bend") from err
-                curvature = replace_mean_bend(curvature, bend, means[j + 1] - means[j])
+            if bend is not None:
+                curvature = replace_mean_bend(curvature, *bend)
             y = pin_to_observed(x, ot_partners(e, X[t_cells == end], rng), curvature, frac)
         moved.append(y)
     return np.concatenate(moved), rows, from_times
