@@ -2,7 +2,7 @@
 
 Usage (the real data are read from ``WF_SC_DATA_DIR`` or downloaded)::
 
-    python docs/pinning_probe.py DATASET [--seeds 0 1 2] [--set KEY=VALUE ...]
+    python docs/pinning_probe.py DATASET [--seeds 0 1 2] [--bend] [--set KEY=VALUE ...]
 
 For each seed and interior time ``t_k`` of a benchmark dataset, WeightFlow is fitted without
 ``t_k`` (as in the benchmark). The real cells of ``t_k`` are split in two halves as in the benchmark
@@ -38,31 +38,48 @@ import numpy as np
 import torch
 
 from wf_sc._core.baselines import ot_interpolation, ot_partners, time_fraction
+from wf_sc._core.mean_path import mean_path_bend, mean_path_departure, replace_mean_bend
 from wf_sc._core.metrics import subsample, w1
 from wf_sc._core.transport import CURVATURE_NEIGHBOURS, departure, neighbour_mean, pin_to_observed
 from wf_sc.benchmark import DATASETS, parse_settings
-from wf_sc.pp._prepare import encode_time, get_representation
 from wf_sc.tl import WeightFlow
 from wf_sc.tl._benchmark import held_out_halves
 
 COLUMNS = ("floor", "transported", "per_cell", "pinned", "straight", "mean_curved", "ot")
+#: with --bend (docs/mean_path.md): the pinned cells with the spline's mean bend
+BEND_COLUMNS = ("bend_added", "bend_replaced", "mean_replaced")
 
 
-def moved(model, x, t_from, t_to, t, far, rng):
-    """``(transported, per_cell, pinned, straight, mean_curved)`` for the cells ``x`` of ``t_from`` at ``t``."""
+def moved(model, x, t_from, t_to, t, far, rng, spline=None):
+    """``(transported, per_cell, pinned, straight, mean_curved)`` for the cells ``x`` of ``t_from`` at ``t``.
+
+    With ``spline = (bend, departure, chord)`` (the spline's perpendicular bend, its whole departure
+    from the chord, the chord), also ``(bend_added, bend_replaced, mean_replaced)``: the pinned
+    cells plus the bend; with the part of their mean curvature across the chord replaced by the
+    bend (:func:`wf_sc._core.mean_path.replace_mean_bend`, the benchmark's ``weightflow``; here also
+    with two training times, where the bend is zero); with their whole mean curvature replaced by
+    the whole departure.
+    """
     u = (t - t_from) / (t_to - t_from)
     y, e = model.transport(x, t_from, t), model.transport(x, t_from, t_to)
     z = ot_partners(e, far, rng)
     c = departure(x, y, e, u)
     straight = pin_to_observed(x, z, np.zeros_like(c), u)
     smooth = neighbour_mean(x, c, CURVATURE_NEIGHBOURS)
-    return y, straight + c, pin_to_observed(x, z, smooth, u), straight, straight + c.mean(0)
+    pinned = pin_to_observed(x, z, smooth, u)
+    out = (y, straight + c, pinned, straight, straight + c.mean(0))
+    if spline is None:
+        return out
+    bend, whole, chord = spline
+    replaced = pin_to_observed(x, z, replace_mean_bend(smooth, bend, chord), u)
+    return (*out, pinned + bend, replaced, pinned - smooth.mean(0) + whole)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", choices=list(DATASETS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--bend", action="store_true", help=f"also the columns {', '.join(BEND_COLUMNS)}")
     parser.add_argument(
         "--set", nargs="+", default=[], metavar="KEY=VALUE", help="WeightFlow settings, as in the benchmark"
     )
@@ -70,14 +87,11 @@ def main() -> None:
     settings = parse_settings(args.set)
     torch.set_num_threads(1)
     spec = DATASETS[args.dataset]
-    adata = spec.load(False)
-    reference = spec.reference(False) if spec.reference is not None else None
-    t, _ = encode_time(adata, "time")
-    X = get_representation(adata, spec.use_rep).astype(np.float64)
-    times = np.unique(t)
+    X, t, times, reference = spec.time_course()
+    columns = COLUMNS + (BEND_COLUMNS if args.bend else ())
     command = "python docs/pinning_probe.py " + " ".join(sys.argv[1:])
-    print(f"### {args.dataset}\n\nW1; `{command}`\n\n| seed | t_k | " + " | ".join(COLUMNS) + " |")
-    print("|---:|---:|" + "---:|" * len(COLUMNS))
+    print(f"### {args.dataset}\n\nW1; `{command}`\n\n| seed | t_k | " + " | ".join(columns) + " |")
+    print("|---:|---:|" + "---:|" * len(columns))
     rows = []
     for seed in args.seeds:
         for k in range(1, len(times) - 1):
@@ -90,13 +104,19 @@ def main() -> None:
             rng = np.random.default_rng(seed + 7)
             s = time_fraction(prev, nxt, held)
             n_next = int(round(s * m))
-            fwd = moved(model, subsample(x_prev, m - n_next, rng), prev, nxt, held, x_next, rng)
+            spline = None
+            if args.bend:
+                means = np.stack([X[t == u].mean(0) for u in times if u != held])
+                j = k - 1  # the interval (t_{k-1}, t_{k+1}) among the training times
+                spline = (mean_path_bend(means, j, s), mean_path_departure(means, j, s), means[j + 1] - means[j])
+            fwd = moved(model, subsample(x_prev, m - n_next, rng), prev, nxt, held, x_next, rng, spline)
             parts = [fwd]
             if n_next:
-                parts.append(moved(model, subsample(x_next, n_next, rng), nxt, prev, held, x_prev, rng))
-            preds = [np.concatenate([p[i] for p in parts]) for i in range(5)]
+                parts.append(moved(model, subsample(x_next, n_next, rng), nxt, prev, held, x_prev, rng, spline))
+            preds = [np.concatenate([p[i] for p in parts]) for i in range(len(fwd))]
             ot_cells = ot_interpolation(x_prev, x_next, s, m, rng)
-            values = [w1(half_a, half_b), *(w1(p, half_b) for p in preds), w1(ot_cells, half_b)]
+            values = [w1(half_a, half_b), *(w1(p, half_b) for p in preds[:5]), w1(ot_cells, half_b)]
+            values += [w1(p, half_b) for p in preds[5:]]
             rows.append(values)
             print(f"| {seed} | {held:g} | " + " | ".join(f"{v:.4g}" for v in values) + " |", flush=True)
     print("| mean | | " + " | ".join(f"{v:.4g}" for v in np.mean(rows, axis=0)) + " |")
