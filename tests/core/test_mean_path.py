@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from wf_sc._core.mean_path import chord_knots, mean_path_bend, replace_mean_bend
+from wf_sc._core.mean_path import chord_knots, mean_path_bend, mean_path_departure, replace_mean_bend
 
 
 def test_bend_of_three_means_by_hand():
@@ -13,6 +13,7 @@ def test_bend_of_three_means_by_hand():
     part along the chord (1, 1)/sqrt(2) leaves (-3/32, 3/32)."""
     means = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
     np.testing.assert_allclose(chord_knots(means), [0.0, np.sqrt(2), 2 * np.sqrt(2)])
+    np.testing.assert_allclose(mean_path_departure(means, 0, 0.5), [0.0, 3 / 16], atol=1e-12)
     np.testing.assert_allclose(mean_path_bend(means, 0, 0.5), [-3 / 32, 3 / 32], atol=1e-12)
     # the mirror image bends the mirror way
     np.testing.assert_allclose(mean_path_bend(means, 1, 0.5), [3 / 32, 3 / 32], atol=1e-12)
