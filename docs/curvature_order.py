@@ -64,7 +64,7 @@ def main() -> None:
         c = []
         for order in (np.arange(X.shape[1]), np.arange(X.shape[1])[::-1]):
             model = WeightFlow("time", spec.use_rep, random_state=args.seed)
-            model._fit_arrays(X[t != held][:, order], t[t != held], progress=False)
+            model.fit_arrays(X[t != held][:, order], t[t != held], progress=False)
             back = np.argsort(order)
             y = model.transport(x[:, order], prev, held)[:, back]
             e = model.transport(x[:, order], prev, nxt)[:, back]

@@ -93,7 +93,7 @@ def main() -> None:
             m = len(half_b)
             start = time.perf_counter()
             models = [
-                WeightFlow("time", spec.use_rep, random_state=seed)._fit_arrays(
+                WeightFlow("time", spec.use_rep, random_state=seed).fit_arrays(
                     X[t != held][:, order], t[t != held], progress=False
                 )
                 for order in orders

@@ -100,7 +100,7 @@ def main() -> None:
             half_a, half_b = held_out_halves(x_real, held, k, seed, 1000, reference)
             m = len(half_b)
             model = WeightFlow("time", spec.use_rep, random_state=seed, **settings)
-            model._fit_arrays(X[t != held], t[t != held], progress=False)
+            model.fit_arrays(X[t != held], t[t != held], progress=False)
             rng = np.random.default_rng(seed + 7)
             s = time_fraction(prev, nxt, held)
             n_next = int(round(s * m))

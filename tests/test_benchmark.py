@@ -131,8 +131,8 @@ def test_pinned_transport_ends_on_the_observed_cells_of_the_other_neighbour():
 
 def test_sampled_ablation_shares_the_fit_and_equals_the_sample_prediction(snapshots, monkeypatch):
     fits = []
-    original = wf.tl.WeightFlow._fit_arrays
-    monkeypatch.setattr(wf.tl.WeightFlow, "_fit_arrays", lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
+    original = wf.tl.WeightFlow.fit_arrays
+    monkeypatch.setattr(wf.tl.WeightFlow, "fit_arrays", lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
     kw = dict(use_rep="X", seeds=(0,), metrics=("w1",), max_cells=60)
     both = wf.tl.leave_one_out(snapshots, "time", methods=("weightflow", "wf_sampled"), weightflow_kwargs=TINY_WF, **kw)
     assert len(fits) == 1  # one fit, two predictions
@@ -148,8 +148,8 @@ def test_sampled_ablation_shares_the_fit_and_equals_the_sample_prediction(snapsh
 
 def test_per_cell_curvature_ablation_shares_the_fit(snapshots, monkeypatch):
     fits = []
-    original = wf.tl.WeightFlow._fit_arrays
-    monkeypatch.setattr(wf.tl.WeightFlow, "_fit_arrays", lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
+    original = wf.tl.WeightFlow.fit_arrays
+    monkeypatch.setattr(wf.tl.WeightFlow, "fit_arrays", lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
     kw = dict(use_rep="X", seeds=(0,), metrics=("w1",), max_cells=60)
     df = wf.tl.leave_one_out(
         snapshots, "time", methods=("weightflow", "wf_pinned_per_cell"), weightflow_kwargs=TINY_WF, **kw

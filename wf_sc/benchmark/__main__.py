@@ -2,10 +2,14 @@
 
 Examples
 --------
-Full suite (all datasets, seeds 0 1 2: 14 held-out times x 3 seeds = 42 WeightFlow and 42 OT-CFM
-fits; expect one to two hours on a 2-core CPU)::
+The headline (all datasets, 10 seeds; 16 held-out times x 10 seeds = 160 WeightFlow and 160 OT-CFM
+fits: several hours on a 2-core CPU; ``--resume`` continues an interrupted run)::
 
-    python -m wf_sc.benchmark --data-dir ../shared/data --out docs/benchmarks.md
+    python -m wf_sc.benchmark --data-dir ../shared/data --seeds 0 1 2 3 4 5 6 7 8 9 --resume
+
+WeightFlow variants beside it (``--methods`` replaces the default list)::
+
+    python -m wf_sc.benchmark --methods weightflow wf_transport wf_nested wf_ode --out docs/ablations.md --resume
 
 Your own WeightFlow settings against the same baselines (here: the free trajectory and a weaker
 action; the report records them)::
@@ -31,17 +35,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import (
-    ABLATIONS,
-    DATASETS,
-    METHODS,
-    command_line,
-    parse_settings,
-    report,
-    run_suite,
-    summarize,
-    to_markdown,
-)
+from . import DATASETS, METHODS, OTCFM_FULL, QUICK, command_line, parse_settings, report, run_suite, summarize, to_markdown
+from .methods import KNOWN
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,20 +84,13 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         metavar="NAME",
-        help=f"methods to run (default: all); known: {', '.join(METHODS)}",
-    )
-    p.add_argument(
-        "--ablations",
-        nargs="*",
-        default=None,
-        metavar="NAME",
-        help=f"also run WeightFlow ablations (no names: all); known: {', '.join(ABLATIONS)}",
+        help=f"methods to run (default: {' '.join(METHODS)}); known: {', '.join(KNOWN)}",
     )
     p.add_argument(
         "--resume",
         action="store_true",
-        help="take the methods already complete in the CSV beside --out (written after every dataset) "
-        "from it instead of running them again",
+        help="keep the rows of the CSV beside --out (written after every dataset and seed) and run only what is "
+        "missing from it",
     )
     p.add_argument(
         "--rerun",
@@ -145,15 +133,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path("docs") / "benchmarks.md"
     csv = out.with_suffix(".csv")
 
-    if args.ablations is None:
-        ablations = []
-    else:
-        ablations = list(args.ablations) or list(ABLATIONS)
-        unknown = [a for a in ablations if a not in ABLATIONS]
-        if unknown:
-            print(f"wf_sc.benchmark: unknown ablations {unknown}; known are {list(ABLATIONS)}", file=sys.stderr)
-            return 2
-
     try:
         settings = parse_settings(args.set)
     except ValueError as err:
@@ -161,9 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     methods = list(args.methods) if args.methods else list(METHODS)
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in KNOWN]
     if unknown:
-        print(f"wf_sc.benchmark: unknown methods {unknown}; known are {list(METHODS)}", file=sys.stderr)
+        print(f"wf_sc.benchmark: unknown methods {unknown}; known are {list(KNOWN)}", file=sys.stderr)
         return 2
 
     import torch
@@ -178,10 +157,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.resume and csv.exists():
         import pandas as pd
 
-        done = pd.read_csv(csv)
+        done = pd.read_csv(csv, keep_default_na=False, na_values=[""])
         done = done[~done["method"].isin(args.rerun)]
     start = time.perf_counter()
     threads_used = threads if threads is not None else torch.get_num_threads()
+
+    def save(table) -> None:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(csv, index=False)
+
     try:
         with torch_threads(threads):  # in-process callers (tests) get their setting back
             df = run_suite(
@@ -192,10 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_cells=args.max_cells,
                 progress=args.progress,
                 methods=methods,
-                ablations=ablations,
                 settings=settings,
                 done=done,
-                on_dataset=lambda table: (csv.parent.mkdir(parents=True, exist_ok=True), table.to_csv(csv, index=False)),
+                on_rows=save,
             )
     except (ValueError, KeyError) as err:
         print(f"wf_sc.benchmark: {err}", file=sys.stderr)
@@ -203,16 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         seconds = time.perf_counter() - start
 
-    reused = []
-    if done is not None:
-        for name in dict.fromkeys(df["dataset"]):
-            kept = [m for m in dict.fromkeys(done.loc[done["dataset"] == name, "method"]) if m != "floor"]
-            kept = [m for m in kept if m in set(df.loc[df["dataset"] == name, "method"])]
-            if kept:
-                reused.append(f"{name} ({', '.join(kept)})")
     text = report(
         df,
-        reused=reused,
         command=command_line(argv),
         seeds=seeds,
         quick=args.quick,
@@ -221,11 +196,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds=seconds,
         threads=threads_used,
         csv_name=csv.name,
-        settings=settings,
+        resumed=done is not None and len(done) > 0,
+        wf_settings={**(QUICK["weightflow"] if args.quick else {}), **settings},
+        cfm_settings=QUICK["otcfm"] if args.quick else OTCFM_FULL,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    df.to_csv(csv, index=False)
+    if done is None:
+        save(df)
     print(to_markdown(summarize(df)), end="")
     print(f"\nwrote {out} and {csv} ({seconds:.1f} s)")
     return 0

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from anndata import AnnData
 
 from .. import _keys
-from .._core.baselines import ot_partners
-from .._core.mean_path import MEAN_BENDS, mean_path_bend, replace_mean_bend
-from .._core.transport import CURVATURE_NEIGHBOURS, departure, neighbour_mean, pin_to_observed
 from .._logging import get_logger
 from ._model import WeightFlow, _to_numpy_tree
 
 log = get_logger(__name__)
 
 
-#: how cells at a time are made: fresh samples of the model's density, observed cells moved there,
-#: or moved there and pinned to the observed cells on the other side (see :func:`move_observed`)
-PREDICTIONS: tuple[str, ...] = ("sample", "transport", "pinned")
+#: how :func:`interpolate` makes cells at a time: fresh samples of the model's density (the default)
+#: or observed cells moved there along the model's flow (see :func:`move_observed`)
+PREDICTIONS: tuple[str, ...] = ("sample", "transport")
 
 
 def source_cells(
@@ -62,67 +59,19 @@ def move_observed(
     t: float,
     n: int,
     rng: np.random.Generator,
-    *,
-    pinned: bool = False,
-    curvature_neighbours: int = CURVATURE_NEIGHBOURS,
-    mean_bend: str = "snapshots",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` observed cells (rows of ``X``, observed at ``t_cells``) moved to ``t``: ``(cells, rows, from_times)``.
 
     The cells are chosen by :func:`source_cells` and moved with :meth:`WeightFlow.transport`, the
-    earlier snapshot's first. With ``pinned``, each group is also pinned to the observed cells on the
-    other side of ``t`` (:func:`wf_sc._core.transport.pin_to_observed`, partners by
-    :func:`wf_sc._core.baselines.ot_partners`): the predicted path then runs exactly from one
-    observed snapshot to the other, and keeps the model's departure from a straight path
-    (:func:`wf_sc._core.transport.departure`) averaged over each cell's ``curvature_neighbours``
-    nearest cells of its group (:func:`wf_sc._core.transport.neighbour_mean`; 1: each cell's own).
-    With ``mean_bend="snapshots"`` and at least three observed times, the group's mean departure
-    perpendicular to the chord between the two snapshots' means is replaced by the bend of the
-    natural spline through the means of all observed snapshots at ``times``
-    (:func:`wf_sc._core.mean_path.mean_path_bend`, :func:`wf_sc._core.mean_path.replace_mean_bend`);
-    ``"model"`` keeps the model's. Outside the observed range there is no other side and the cells
-    are only moved.
+    earlier snapshot's first.
     """
-    if mean_bend not in MEAN_BENDS:
-        raise ValueError(f"unknown mean_bend {mean_bend!r}, known are {list(MEAN_BENDS)}")
     rows, from_times = source_cells(t_cells, times, t, n, rng)
-    times = np.sort(np.asarray(times, dtype=float))
-    bend = None  # (the spline's bend at t, the chord it is perpendicular to)
-    if pinned and mean_bend == "snapshots" and len(times) >= 3 and times[0] < t < times[-1]:
-        means = np.stack([X[t_cells == u].mean(0) for u in times]).astype(np.float64)
-        j = int(np.searchsorted(times, t, side="right")) - 1
-        try:
-            bend = (mean_path_bend(means, j, (t - times[j]) / (times[j + 1] - times[j])), means[j + 1] - means[j])
-        except ValueError as err:
-            raise ValueError(f"{err}; pass mean_bend='model' to keep the model's own bend") from err
-    moved = []
-    for u in np.unique(from_times):
-        x = X[rows[from_times == u]]
-        y = model.transport(x, float(u), t)
-        # the observed time on the other side of t (none outside the observed range)
-        ends = times[times > t][:1] if u < t else times[times < t][-1:]
-        if pinned and u != t and len(ends):
-            end = float(ends[0])
-            e = model.transport(x, float(u), end)
-            frac = (t - u) / (end - u)
-            curvature = neighbour_mean(x, departure(x, y, e, frac), curvature_neighbours)
-            if bend is not None:
-                curvature = replace_mean_bend(curvature, *bend)
-            y = pin_to_observed(x, ot_partners(e, X[t_cells == end], rng), curvature, frac)
-        moved.append(y)
+    moved = [model.transport(X[rows[from_times == u]], float(u), t) for u in np.unique(from_times)]
     return np.concatenate(moved), rows, from_times
 
 
 def _transported_cells(
-    model: WeightFlow,
-    adata: AnnData,
-    times: np.ndarray,
-    n: int,
-    random_state: int,
-    *,
-    pinned: bool = False,
-    curvature_neighbours: int = CURVATURE_NEIGHBOURS,
-    mean_bend: str = "snapshots",
+    model: WeightFlow, adata: AnnData, times: np.ndarray, n: int, random_state: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observed cells of ``adata`` moved to each of ``times`` (:func:`move_observed` per time)."""
     from ..pp._prepare import encode_time, get_representation
@@ -131,24 +80,11 @@ def _transported_cells(
     X = get_representation(adata, model.use_rep)
     observed = np.unique(t_cells[np.isfinite(t_cells)])
     if len(observed) == 0:
-        raise ValueError(
-            f"prediction='transport'/'pinned' needs observed cells; adata.obs[{model.time_key!r}] has no times"
-        )
+        raise ValueError(f"prediction='transport' needs observed cells; adata.obs[{model.time_key!r}] has no times")
     # the model stores its times in float32: snap them to the observed values they came from
     fitted = observed[np.abs(observed[:, None] - model.times[None, :]).argmin(0)]
     parts = [
-        move_observed(
-            model,
-            X,
-            t_cells,
-            fitted,
-            float(t),
-            n,
-            np.random.default_rng(random_state + i),
-            pinned=pinned,
-            curvature_neighbours=curvature_neighbours,
-            mean_bend=mean_bend,
-        )
+        move_observed(model, X, t_cells, fitted, float(t), n, np.random.default_rng(random_state + i))
         for i, t in enumerate(times)
     ]
     return tuple(np.concatenate(column) for column in zip(*parts))
@@ -301,11 +237,8 @@ def interpolate(
     n_cells: int = 1000,
     key_added: str = _keys.UNS,
     decode: bool = False,
-    start: str = "nearest",
     random_state: int = 0,
-    prediction: str = "sample",
-    curvature_neighbours: int = CURVATURE_NEIGHBOURS,
-    mean_bend: str = "snapshots",
+    prediction: Literal["sample", "transport"] = "sample",
 ) -> AnnData:
     """Generate cells from the fitted model at any times (observed or not).
 
@@ -325,34 +258,16 @@ def interpolate(
         input (``adata.X``, or ``adata.layers[layer]`` as recorded in ``adata.uns['pca']``), ``0``
         with ``zero_center=False``; genes outside a ``mask_var`` decode to ``c``. Needs
         ``use_rep="X_pca"``.
-    start
-        ``"nearest"``: integrate from the nearest anchor at or before each time; ``"first"``: from
-        the first time point.
     random_state
         Seed of the sampling.
     prediction
-        ``"sample"``: fresh cells of the model's density at each time. ``"transport"``: observed
-        cells of ``adata`` moved to each time along the model's flow
-        (:meth:`~wf_sc.tl.WeightFlow.transport`), a fraction ``1 - s`` of them from the last
-        observed time before it and ``s`` from the next (``s`` the time's position between the
-        two; only the nearest snapshot outside the observed range); ``obs['source_cell']`` and
-        ``obs['source_time']`` name each cell's origin, so its annotations can be carried along.
-        ``"pinned"``: as ``"transport"``, and each moved cell is also moved to the observed time on
-        the other side, paired there with an observed cell by exact OT, and the miss is removed in
-        proportion to the time travelled (:func:`wf_sc._core.transport.pin_to_observed`), so the
-        predicted population runs exactly from one observed snapshot to the next; this is the
-        prediction the leave-one-out benchmark measures (``docs/benchmarks.md``). Outside the
-        observed range it equals ``"transport"``. ``start`` does not apply to either.
-    curvature_neighbours
-        With ``prediction="pinned"``: each moved cell keeps the model's departure from a straight
-        path averaged over this many nearest cells moved with it
-        (:func:`wf_sc._core.transport.neighbour_mean`); 1 keeps each cell's own departure.
-    mean_bend
-        With ``prediction="pinned"`` and at least three fitted times: ``"snapshots"`` bends the
-        predicted population's mean off the chord between the two snapshots' means as the natural
-        spline through the means of all observed snapshots does
-        (:func:`wf_sc._core.mean_path.mean_path_bend`), keeping the model's pace along the chord and
-        each cell's difference from the mean; ``"model"`` keeps the model's own bend.
+        ``"sample"``: fresh cells of the model's density at each time (what the leave-one-out
+        benchmark scores, ``docs/benchmarks.md``). ``"transport"``: observed cells of ``adata``
+        moved to each time along the model's flow (:meth:`~wf_sc.tl.WeightFlow.transport`), a
+        fraction ``1 - s`` of them from the last observed time before it and ``s`` from the next
+        (``s`` the time's position between the two; only the nearest snapshot outside the observed
+        range); ``obs['source_cell']`` and ``obs['source_time']`` name each cell's origin, so its
+        annotations can be carried along.
 
     Returns
     -------
@@ -366,28 +281,13 @@ def interpolate(
         raise ValueError("times must be a number or a non-empty 1-D sequence of numbers")
     if prediction not in PREDICTIONS:
         raise ValueError(f"unknown prediction {prediction!r}, known are {list(PREDICTIONS)}")
-    if isinstance(curvature_neighbours, bool) or not isinstance(curvature_neighbours, int | np.integer):
-        raise TypeError(f"curvature_neighbours must be an integer, got {curvature_neighbours!r}")
-    if curvature_neighbours < 1:
-        raise ValueError(f"curvature_neighbours must be at least 1, got {curvature_neighbours}")
-    if mean_bend not in MEAN_BENDS:
-        raise ValueError(f"unknown mean_bend {mean_bend!r}, known are {list(MEAN_BENDS)}")
     obs = pd.DataFrame({"time": np.repeat(times, n_cells)})
     if prediction == "sample":
         Y = np.concatenate(
-            [model.sample(s, n_cells, random_state=random_state + i, start=start) for i, s in enumerate(times)]
+            [model.sample(s, n_cells, random_state=random_state + i) for i, s in enumerate(times)]
         )
     else:
-        Y, rows, source_times = _transported_cells(
-            model,
-            adata,
-            times,
-            n_cells,
-            random_state,
-            pinned=prediction == "pinned",
-            curvature_neighbours=curvature_neighbours,
-            mean_bend=mean_bend,
-        )
+        Y, rows, source_times = _transported_cells(model, adata, times, n_cells, random_state)
         obs[_keys.SOURCE_CELL] = np.asarray(adata.obs_names)[rows]
         obs[_keys.SOURCE_TIME] = source_times
     obs.index = [f"gen_{i}" for i in range(len(Y))]
@@ -410,13 +310,5 @@ def interpolate(
         out = AnnData(X=Y.astype(np.float32), obs=obs)
         out.var_names = [f"{model.use_rep}_{j + 1}" for j in range(Y.shape[1])]
     out.obsm[model.use_rep if model.use_rep != "X" else "X_wf"] = Y.astype(np.float32)
-    out.uns["wf_interpolate"] = {
-        "key_added": key_added,
-        "start": start,
-        "n_cells": int(n_cells),
-        "prediction": prediction,
-    }
-    if prediction == "pinned":
-        out.uns["wf_interpolate"]["curvature_neighbours"] = int(curvature_neighbours)
-        out.uns["wf_interpolate"]["mean_bend"] = mean_bend
+    out.uns["wf_interpolate"] = {"key_added": key_added, "n_cells": int(n_cells), "prediction": prediction}
     return out

@@ -149,9 +149,15 @@ class WeightFlow:
         """Fit both stages to the snapshots in ``adata`` (read only; nothing is written)."""
         t, labels = encode_time(adata, self.time_key)
         X = get_representation(adata, self.use_rep)
-        return self._fit_arrays(X, t, labels=labels, progress=progress)
+        return self.fit_arrays(X, t, labels=labels, progress=progress)
 
-    def _fit_arrays(self, X: np.ndarray, t: np.ndarray, *, labels=None, progress: bool = True) -> WeightFlow:
+    def fit_arrays(
+        self, X: np.ndarray, t: np.ndarray, *, labels: list[str] | None = None, progress: bool = True
+    ) -> WeightFlow:
+        """Fit both stages to cells ``X`` (n, d) observed at times ``t`` (n,): the array-level API.
+
+        ``labels`` names the sorted distinct times (ordinal time labels), if any. Returns ``self``.
+        """
         times = check_time_points(t, self.time_key, self.min_cells)
         if X.shape[1] > 100:
             log.warning("modelling %d dimensions; a PCA representation (use_rep='X_pca') is much faster", X.shape[1])

@@ -1,0 +1,211 @@
+r"""The methods of the benchmark: WeightFlow's default call, its ablations, and the baselines.
+
+Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training time course. With
+:math:`t_{\mathrm{prev}} < t < t_{\mathrm{next}}` the training times around the predicted time and
+:math:`s` its time fraction:
+
+- ``weightflow``: the default call, ``wf.tl.fit`` with no options on the training cells, then
+  ``wf.tl.interpolate(adata, t, n_cells=m, random_state=seed)``: fresh cells of the model's density;
+- ``wf_transport``: the same fit, ``prediction="transport"``: observed cells of both neighbours moved
+  to :math:`t` along the fitted flow (:math:`1 - s` of them from :math:`t_{\mathrm{prev}}`);
+- ``wf_nested``: the same fit; ``sample`` or ``transport`` chosen by the inner leave-one-out;
+- ablations (:data:`ABLATIONS`): WeightFlow with one fit setting changed, predicting like ``weightflow``;
+- ``previous`` / ``next``: a neighbouring snapshot unchanged; ``mixture``: :math:`s` of the cells
+  from :math:`t_{\mathrm{next}}`, the rest from :math:`t_{\mathrm{prev}}`;
+- ``ot``: exact-OT displacement interpolation at :math:`s`;
+- ``ot_pace``: the same at the pace clock's fraction (:func:`~wf_sc.benchmark.pace.pace_fraction`),
+  the data-only pace WeightFlow's action prefers;
+- ``ot_bend``: OT interpolation shifted by the bend of the spline through all training means;
+- ``mm_cubic`` / ``mm_pchip``: exact-OT maps chained through all training snapshots, one natural
+  cubic / PCHIP spline per path (:mod:`~wf_sc.benchmark.multimarginal`); ``mm_nested`` chooses
+  between the two by the inner leave-one-out;
+- ``otcfm``: OT conditional flow matching on all training intervals, integrating the real cells of
+  :math:`t_{\mathrm{prev}}` (:class:`~wf_sc.benchmark.otcfm.OTCFM`).
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .baselines import PREDICTORS, ot_bend, ot_interpolation, time_fraction
+from .mean_path import mean_path_bend
+from .metrics import subsample
+from .multimarginal import multimarginal
+from .otcfm import OTCFM
+from .pace import pace_fraction
+from .protocol import Method, TimeCourse
+
+#: the headline methods, in table order
+METHODS: tuple[str, ...] = (
+    "weightflow",
+    "previous",
+    "next",
+    "mixture",
+    "ot",
+    "ot_pace",
+    "ot_bend",
+    "mm_cubic",
+    "mm_pchip",
+    "otcfm",
+)
+#: WeightFlow variants beside the default call: name -> fit settings changed, or the prediction
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "wf_transport": {},
+    "wf_nested": {},
+    "wf_ode": {"dynamics": "ode"},
+    "wf_linear": {"dynamics": "linear"},
+    "wf_no_action": {"loss_weights": {"ot_action": 0.0}},
+    "wf_constant_pace": {"pace": "constant"},
+    "wf_no_bridge": {"bridge": False},
+}
+#: baselines whose settings are chosen by the inner leave-one-out
+NESTED_BASELINES: tuple[str, ...] = ("mm_nested",)
+#: every method name known
+KNOWN: tuple[str, ...] = (*METHODS, *ABLATIONS, *NESTED_BASELINES)
+#: the predictions ``wf_nested`` chooses among (``wf.tl.interpolate``'s ``prediction``)
+WF_PREDICTIONS: tuple[dict[str, Any], ...] = ({"prediction": "sample"}, {"prediction": "transport"})
+
+
+class Pairwise(Method):
+    """A predictor from the two training snapshots around ``t`` (:data:`~wf_sc.benchmark.baselines.PREDICTORS`)."""
+
+    def __init__(self, name: str):
+        self.fn = PREDICTORS[name]
+
+    def predict(self, train, t, n, seed, rng, setting):
+        t_prev, t_next = train.neighbours(t)
+        return self.fn(train.at(t_prev), train.at(t_next), time_fraction(t_prev, t_next, t), n, rng)
+
+
+class OTPace(Method):
+    """Exact-OT interpolation at the pace clock's fraction of the interval."""
+
+    def predict(self, train, t, n, seed, rng, setting):
+        t_prev, t_next = train.neighbours(t)
+        s = pace_fraction(train.snapshots(), train.times, t, rng)
+        return ot_interpolation(train.at(t_prev), train.at(t_next), s, n, rng)
+
+
+class OTBend(Method):
+    """Exact-OT interpolation plus the perpendicular bend of the spline through the training means."""
+
+    def predict(self, train, t, n, seed, rng, setting):
+        t_prev, t_next = train.neighbours(t)
+        s = time_fraction(t_prev, t_next, t)
+        means = np.stack([x.mean(0) for x in train.snapshots()]).astype(np.float64)
+        j = int(np.searchsorted(train.times, t_prev))
+        return ot_bend(train.at(t_prev), train.at(t_next), s, n, rng, bend=mean_path_bend(means, j, s))
+
+
+class MultiMarginal(Method):
+    """Chained exact-OT paths through every training snapshot, one spline per path."""
+
+    def __init__(self, splines: tuple[str, ...]):
+        self.candidates = tuple({"spline": s} for s in splines)
+
+    def predict(self, train, t, n, seed, rng, setting):
+        return multimarginal(train.snapshots(), train.times, t, n, rng, spline=setting["spline"])
+
+
+class OTCFMMethod(Method):
+    """OT-CFM trained on all training intervals, integrating the real cells of ``t_prev``."""
+
+    def __init__(self, kwargs: Mapping[str, Any]):
+        self.kwargs = dict(kwargs)
+
+    def predict(self, train, t, n, seed, rng, setting):
+        t_prev, _ = train.neighbours(t)
+        cfm = OTCFM(random_state=seed, **self.kwargs).fit(train.snapshots(), train.times)
+        return cfm.predict(subsample(train.at(t_prev), n, rng), t_prev, t)
+
+
+class FitCache:
+    """The most recent WeightFlow fits, keyed by training set, seed and settings (shared by the
+    variants that differ only in how they predict)."""
+
+    def __init__(self, size: int = 8):
+        self.size, self.fits = size, OrderedDict()
+
+    def get(self, train: TimeCourse, seed: int, settings: dict[str, Any]):
+        from ..tl._model import WeightFlow
+
+        key = (tuple(train.times.tolist()), len(train.X), float(train.X.sum()), seed, repr(sorted(settings.items())))
+        if key not in self.fits:
+            start = _time.perf_counter()
+            model = WeightFlow("time", "X", random_state=seed, **settings)
+            model.fit_arrays(train.X, train.t, progress=False)
+            self.fits[key] = (model, _time.perf_counter() - start)
+            while len(self.fits) > self.size:
+                self.fits.popitem(last=False)
+        return self.fits[key]
+
+
+class WeightFlowMethod(Method):
+    """WeightFlow fitted on the training cells with ``settings``, predicting as its setting says."""
+
+    def __init__(self, settings: Mapping[str, Any], cache: FitCache, candidates=({"prediction": "sample"},)):
+        self.settings, self.cache, self.candidates = dict(settings), cache, tuple(candidates)
+        self._seconds: float | None = None
+
+    def predict(self, train, t, n, seed, rng, setting):
+        from ..tl._fit import move_observed
+
+        model, fit_seconds = self.cache.get(train, seed, self.settings)
+        start = _time.perf_counter()
+        if setting.get("prediction", "sample") == "sample":
+            pred = model.sample(t, n, random_state=seed)
+        else:
+            pred = move_observed(model, train.X, train.t, train.times, t, n, rng)[0]
+        self._seconds = fit_seconds + _time.perf_counter() - start
+        return pred
+
+    def cost(self) -> float | None:
+        return self._seconds
+
+
+def _merged(settings: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` with ``change`` applied (loss weights merged)."""
+    out = dict(settings)
+    for key, value in change.items():
+        out[key] = {**out.get(key, {}), **value} if key == "loss_weights" else value
+    return out
+
+
+def build(
+    names: list[str], *, weightflow_kwargs: Mapping[str, Any] | None = None, otcfm_kwargs: Mapping[str, Any] | None = None
+) -> dict[str, Method]:
+    """Method objects for ``names`` (from :data:`KNOWN`); WeightFlow variants share one fit cache."""
+    unknown = [m for m in names if m not in KNOWN]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; known are {list(KNOWN)}")
+    if not names:
+        raise ValueError(f"no methods given; known are {list(KNOWN)}")
+    wf = dict(weightflow_kwargs or {})
+    for label, kw in (("weightflow_kwargs", wf), ("otcfm_kwargs", otcfm_kwargs or {})):
+        if "random_state" in kw:
+            raise ValueError(f"{label} must not set random_state: each run uses its seed")
+    cache = FitCache()
+    out: dict[str, Method] = {}
+    for name in dict.fromkeys(names):
+        if name in PREDICTORS:
+            out[name] = Pairwise(name)
+        elif name == "ot_pace":
+            out[name] = OTPace()
+        elif name == "ot_bend":
+            out[name] = OTBend()
+        elif name.startswith("mm_"):
+            out[name] = MultiMarginal(("cubic", "pchip") if name == "mm_nested" else (name[3:],))
+        elif name == "otcfm":
+            out[name] = OTCFMMethod(otcfm_kwargs or {})
+        elif name == "wf_transport":
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "transport"},))
+        elif name == "wf_nested":
+            out[name] = WeightFlowMethod(wf, cache, WF_PREDICTIONS)
+        else:  # weightflow and the fit ablations
+            out[name] = WeightFlowMethod(_merged(wf, ABLATIONS.get(name, {})), cache)
+    return out
