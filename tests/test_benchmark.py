@@ -1,20 +1,20 @@
-"""wf.tl.leave_one_out, the summary helpers and ``python -m wf_sc.benchmark --quick``."""
+"""The nested leave-one-out protocol, wf.tl.leave_one_out, the summaries and ``python -m wf_sc.benchmark``."""
 
 import itertools
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import wf_sc as wf
-from wf_sc.benchmark import summarize, to_markdown
+from wf_sc.benchmark import paired, summarize, to_markdown
 from wf_sc.benchmark.__main__ import main
-from wf_sc.tl._benchmark import COLUMNS, METHODS, METRICS
+from wf_sc.benchmark.methods import ABLATIONS, METHODS, build
+from wf_sc.benchmark.protocol import COLUMNS, METRICS, Method, TimeCourse, choose, leave_one_out
 
 TINY_WF = dict(stage1_max_steps_first=100, stage1_max_steps=50, stage2_steps=5, hidden=8, width=16, device="cpu")
 TINY_CFM = dict(steps=30, batch_size=32, ode_steps=5)
-
-
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,7 @@ def table(flow, snapshots):
         snapshots,
         "time",
         use_rep="X",
+        methods=METHODS,
         seeds=(0, 1),
         weightflow_kwargs=TINY_WF,
         otcfm_kwargs=TINY_CFM,
@@ -48,6 +49,9 @@ def test_tidy_table_has_every_method_metric_and_seed(table):
     expected = set(itertools.product(("floor", *METHODS), (0, 1), METRICS))
     assert combos == expected and len(table) == len(expected)
     assert np.isfinite(table["value"]).all() and (table["value"] >= 0).all()
+    setting = table.groupby("method")["setting"].agg(set)
+    assert setting["weightflow"] == {'{"prediction": "sample"}'} and setting["mm_pchip"] == {'{"spline": "pchip"}'}
+    assert setting["ot"] == {"{}"}
 
 
 def test_fit_seconds(table):
@@ -60,6 +64,65 @@ def test_floor_is_below_the_unmoved_snapshots(table):
     """Sanity on the gradient flow: sampling noise costs far less than not moving at all."""
     w1 = table[table["metric"] == "w1"].groupby("method")["value"].mean()
     assert w1["floor"] < 0.5 * min(w1["previous"], w1["next"]), w1.to_dict()
+    # with two training times the multi-marginal splines are OT interpolation itself (other draws)
+    assert abs(w1["mm_cubic"] - w1["ot"]) < 0.1 * w1["ot"] and abs(w1["mm_pchip"] - w1["ot"]) < 0.1 * w1["ot"]
+
+
+def test_weightflow_row_is_the_default_call(snapshots):
+    """The benchmark's weightflow prediction is wf.tl.fit + wf.tl.interpolate on the training cells."""
+    train = snapshots[snapshots.obs["time"] != 1.0].copy()
+    wf.tl.fit(train, "time", use_rep="X", random_state=4, progress=False, **TINY_WF)
+    expected = wf.tl.interpolate(train, 1.0, n_cells=23, random_state=4).X
+    method = build(["weightflow"], weightflow_kwargs=TINY_WF)["weightflow"]
+    data = TimeCourse(np.asarray(train.X, dtype=float), train.obs["time"].to_numpy())
+    got = method.predict(data, 1.0, 23, 4, np.random.default_rng(0), {})
+    np.testing.assert_array_equal(got, expected)
+
+
+class Spy(Method):
+    """Stand-in method. ``leak``: returns the cells of the target time when its training data holds
+    them (a perfect score) and cells far away otherwise; ``honest``: the previous snapshot. It
+    records the training times of every call."""
+
+    candidates = ({"how": "leak"}, {"how": "honest"})
+
+    def __init__(self):
+        self.calls = []
+
+    def predict(self, train, t, n, seed, rng, setting):
+        self.calls.append((tuple(train.times.tolist()), t))
+        if setting["how"] == "leak":
+            return train.at(t)[:n] if t in train.times else train.X[:n] + 1e3
+        return train.at(train.neighbours(t)[0])[:n]
+
+
+def test_inner_folds_never_see_the_outer_held_out_time():
+    """Five times: each outer fold's choice runs on the training times only. Were the held-out time
+    in any training set, the leaking candidate would score perfectly and be chosen."""
+    rng = np.random.default_rng(0)
+    times = np.repeat([0.0, 1.0, 2.0, 3.0, 4.0], 30)
+    data = TimeCourse(rng.normal(size=(len(times), 2)) + times[:, None], times)
+    spy = Spy()
+    df = leave_one_out(data, {"spy": spy}, seeds=(0,), metrics=("w1",), max_cells=15)
+    assert sorted(df["held_out"].unique()) == [1.0, 2.0, 3.0]
+    chosen = df.loc[df["method"] == "spy", "setting"].map(json.loads)
+    assert all(c == {"how": "honest"} for c in chosen)
+    # every call: the predicted time is not among its training times; per outer fold 2 inner folds
+    # x 2 candidates + 1 final prediction
+    assert all(t not in train for train, t in spy.calls)
+    assert len(spy.calls) == 3 * (2 * 2 + 1)
+    for k, outer in enumerate((1.0, 2.0, 3.0)):
+        fold = spy.calls[k * 5 : (k + 1) * 5]
+        assert all(outer not in train for train, _ in fold), fold
+        assert fold[-1][1] == outer and {t for _, t in fold[:-1]} == {1.0, 2.0, 3.0, 4.0} - {outer, 4.0} - {0.0}
+    # the same stand-in scored with the held-out time in its training data would be perfect
+    leaky = Spy().predict(data, 2.0, 15, 0, rng, {"how": "leak"})
+    np.testing.assert_array_equal(leaky, data.at(2.0)[:15])
+
+
+def test_choose_returns_the_first_setting_without_an_inner_fold():
+    data = TimeCourse(np.arange(8.0).reshape(4, 2), np.array([0.0, 0.0, 1.0, 1.0]))
+    assert choose(Spy(), data, "spy", 0, 10) == ({"how": "leak"}, [])
 
 
 def test_halves_are_disjoint_and_deterministic(snapshots):
@@ -82,93 +145,55 @@ def test_bad_requests_are_refused(snapshots):
         wf.tl.leave_one_out(snapshots, "time", use_rep="X", held_out=0.5, methods=("next",))
     with pytest.raises(ValueError, match="random_state"):
         wf.tl.leave_one_out(snapshots, "time", use_rep="X", weightflow_kwargs={"random_state": 1})
+    with pytest.raises(ValueError, match="unknown metrics"):
+        wf.tl.leave_one_out(snapshots, "time", use_rep="X", methods=("next",), metrics=("w7",))
     two = snapshots[snapshots.obs["time"] < 2].copy()
     with pytest.raises(ValueError, match="at least 3 time points"):
         wf.tl.leave_one_out(two, "time", use_rep="X", methods=("next",))
 
 
-def test_transported_takes_each_neighbour_in_proportion_and_moves_it():
-    """Hand-built: a stand-in model that shifts cells by the elapsed time; s = 1/4 of 8 cells -> 2
-    from the later snapshot, moved back by 1.5, and 6 from the earlier one, moved on by 0.5."""
-    from wf_sc.tl._benchmark import transported
-
-    class Shift:
-        def transport(self, x, t_from, t_to):
-            return x + (t_to - t_from)
-
-    x_prev, x_next = np.arange(20.0).reshape(10, 2), 100 + np.arange(20.0).reshape(10, 2)
-    X, t = np.concatenate([x_prev, x_next]), np.repeat([0.0, 2.0], 10)
-    out = transported(Shift(), X, t, 0.5, 8, np.random.default_rng(0))
-    assert out.shape == (8, 2)
-    head, tail = out[:6] - 0.5, out[6:] + 1.5
-    assert {tuple(r) for r in head} <= {tuple(r) for r in x_prev} and len({tuple(r) for r in head}) == 6
-    assert {tuple(r) for r in tail} <= {tuple(r) for r in x_next} and len({tuple(r) for r in tail}) == 2
-
-
-def test_pinned_transport_ends_on_the_observed_cells_of_the_other_neighbour():
-    """Hand-built, 1-D: the stand-in model moves cells by the elapsed time (a straight path), so the
-    pinned prediction is the straight line between each cell and its OT partner, at u = s = 1/4 for
-    the 6 earlier cells (the three smallest pair with 50, the others with 60) and u = 3/4 for the 2
-    later ones (each paired with one of its three nearest earlier cells)."""
-    from wf_sc.tl._benchmark import transported
-
-    class Shift:
-        def transport(self, x, t_from, t_to):
-            return x + (t_to - t_from)
-
-    x_prev, x_next = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]]), np.array([[50.0], [60.0]])
-    X, t = np.concatenate([x_prev, x_next]), np.repeat([0.0, 2.0], [6, 2])
-    for seed in range(5):
-        rng = np.random.default_rng(seed)
-        out = transported(Shift(), X, t, 0.5, 8, rng, pinned=True).ravel()
-        np.testing.assert_allclose(np.sort(out[:6]), 0.75 * x_prev.ravel() + 0.25 * np.repeat([50.0, 60.0], 3))
-        later = np.sort(out[6:])
-        assert later[0] in 0.25 * 50 + 0.75 * np.array([0.0, 1.0, 2.0])
-        assert later[1] in 0.25 * 60 + 0.75 * np.array([10.0, 11.0, 12.0])
-    plain = transported(Shift(), X, t, 0.5, 8, np.random.default_rng(0))
-    np.testing.assert_allclose(np.sort(plain[:6].ravel()), x_prev.ravel() + 0.5)
-
-
-def test_sampled_ablation_shares_the_fit_and_equals_the_sample_prediction(snapshots, monkeypatch):
+def test_prediction_variants_share_one_fit(snapshots, monkeypatch):
     fits = []
     original = wf.tl.WeightFlow.fit_arrays
     monkeypatch.setattr(wf.tl.WeightFlow, "fit_arrays", lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
     kw = dict(use_rep="X", seeds=(0,), metrics=("w1",), max_cells=60)
-    both = wf.tl.leave_one_out(snapshots, "time", methods=("weightflow", "wf_sampled"), weightflow_kwargs=TINY_WF, **kw)
+    df = wf.tl.leave_one_out(snapshots, "time", methods=("weightflow", "wf_transport"), weightflow_kwargs=TINY_WF, **kw)
     assert len(fits) == 1  # one fit, two predictions
-    sampled = wf.tl.leave_one_out(
-        snapshots, "time", methods=("weightflow",), weightflow_kwargs={**TINY_WF, "prediction": "sample"}, **kw
-    )
-    value = both.set_index("method")["value"]
-    assert sampled.set_index("method").loc["weightflow", "value"] == value["wf_sampled"]
-    assert value["weightflow"] != value["wf_sampled"]
-    with pytest.raises(ValueError, match="unknown prediction"):
-        wf.tl.leave_one_out(snapshots, "time", weightflow_kwargs={"prediction": "magic"}, **kw)
+    value = df.set_index("method")["value"]
+    assert value["weightflow"] != value["wf_transport"]
 
 
-def test_per_cell_curvature_ablation_shares_the_fit(snapshots, monkeypatch):
-    fits = []
-    original = wf.tl.WeightFlow.fit_arrays
-    monkeypatch.setattr(wf.tl.WeightFlow, "fit_arrays", lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
-    kw = dict(use_rep="X", seeds=(0,), metrics=("w1",), max_cells=60)
+def test_ablations_change_one_setting(snapshots):
+    from wf_sc.benchmark.methods import _merged
+
+    base = {"loss_weights": {"nll": 0.5}, "hidden": 8}
+    assert _merged(base, ABLATIONS["wf_no_action"]) == {"loss_weights": {"nll": 0.5, "ot_action": 0.0}, "hidden": 8}
+    assert _merged(base, ABLATIONS["wf_linear"]) == {**base, "dynamics": "linear"}
+    methods = build(["wf_linear", "wf_constant_pace"], weightflow_kwargs=base)
+    assert methods["wf_linear"].settings == {**base, "dynamics": "linear"}
+    assert methods["wf_constant_pace"].settings == {**base, "pace": "constant"}
     df = wf.tl.leave_one_out(
-        snapshots, "time", methods=("weightflow", "wf_pinned_per_cell"), weightflow_kwargs=TINY_WF, **kw
+        snapshots, "time", use_rep="X", methods=("wf_linear",), seeds=(0,), metrics=("w1",), max_cells=60,
+        weightflow_kwargs=dict(stage1_max_steps_first=60, stage1_max_steps=30, hidden=8, width=16),
     )
-    assert len(fits) == 1 and set(df["method"]) == {"floor", "weightflow", "wf_pinned_per_cell"}
-    for bad in (0, 1.5, "all"):
-        with pytest.raises(ValueError, match="curvature_neighbours"):
-            wf.tl.leave_one_out(snapshots, "time", weightflow_kwargs={"curvature_neighbours": bad}, **kw)
+    assert list(df["method"]) == ["floor", "wf_linear"]
+    assert np.isfinite(df["value"]).all()
+
+
+def _rows(values: dict[str, dict[int, tuple[float, float]]]) -> pd.DataFrame:
+    rows = []
+    for method, per_seed in values.items():
+        for seed, vals in per_seed.items():
+            for held, v in zip((1.0, 2.0), vals):
+                rows.append(dict(dataset="d", metric="w1", held_out=held, method=method, seed=seed, value=v,
+                                 fit_seconds=np.nan if method == "floor" else 2.0, setting="{}"))
+    return pd.DataFrame(rows)
 
 
 def test_summarize_and_markdown_by_hand():
-    rows = []
-    common = dict(dataset="d", metric="w1")
     # method m: seed 0 has values 1, 3 at the two held-out times (mean 2), seed 1 has 4, 4 (mean 4)
-    for seed, values in ((0, (1.0, 3.0)), (1, (4.0, 4.0))):
-        for held, v in zip((1.0, 2.0), values):
-            rows.append(dict(common, held_out=held, method="m", seed=seed, value=v, fit_seconds=2.0))
-            rows.append(dict(common, held_out=held, method="floor", seed=seed, value=0.5, fit_seconds=np.nan))
-    summary = summarize(pd.DataFrame(rows))
+    df = _rows({"m": {0: (1.0, 3.0), 1: (4.0, 4.0)}, "floor": {0: (0.5, 0.5), 1: (0.5, 0.5)}})
+    summary = summarize(df)
     m = summary[summary["method"] == "m"].iloc[0]
     assert m["mean"] == pytest.approx(3.0) and m["std"] == pytest.approx(np.sqrt(2.0))
     assert m["n_seeds"] == 2 and m["n_held_out"] == 2 and m["fit_seconds"] == pytest.approx(2.0)
@@ -178,31 +203,50 @@ def test_summarize_and_markdown_by_hand():
     assert "| floor | 0.500 ± 0.000 | — |" in text
 
 
-def test_cli_quick_writes_the_report(tmp_path, capsys):
+def test_paired_differences_by_hand():
+    # per-seed means: weightflow 2, 4, 3; ot 3, 3, 5 -> differences -1, +1, -2
+    df = _rows(
+        {
+            "weightflow": {0: (1.0, 3.0), 1: (4.0, 4.0), 2: (3.0, 3.0)},
+            "ot": {0: (3.0, 3.0), 1: (2.0, 4.0), 2: (5.0, 5.0)},
+            "floor": {0: (0.1, 0.1), 1: (0.1, 0.1), 2: (0.1, 0.1)},
+        }
+    )
+    row = paired(df).set_index("baseline").loc["ot"]
+    d = np.array([-1.0, 1.0, -2.0])
+    assert row["diff"] == pytest.approx(d.mean()) and row["sd"] == pytest.approx(d.std(ddof=1))
+    assert row["se"] == pytest.approx(d.std(ddof=1) / np.sqrt(3))
+    assert row["ahead"] == 2 and row["n_seeds"] == 3
+    assert "floor" not in set(paired(df)["baseline"])
+
+
+def test_cli_quick_writes_the_report_and_resumes(tmp_path, capsys):
     out = tmp_path / "bench.md"
     assert main(["--quick", "--out", str(out)]) == 0
     text = out.read_text()
     assert f"python -m wf_sc.benchmark --quick --out {out}" in text
     assert "| method | W1 | W2 | MMD² | fit (s) |" in text
+    assert "| **weightflow** |" in text and "weightflow − method" in text
     for method in ("floor", *METHODS):
         assert f"| {method} |" in text, method
-    assert "torch" in text and "seeds: 0" in text
+    assert "torch" in text and "seeds: 0" in text and "Nested leave-one-timepoint-out" in text
     csv = pd.read_csv(out.with_suffix(".csv"))
     assert list(csv.columns) == list(COLUMNS) and set(csv["dataset"]) == {"gradient_flow"}
     assert "wrote" in capsys.readouterr().out
 
-    # --resume takes the complete dataset from the CSV instead of fitting again: same rows
+    # --resume runs nothing that the CSV has: same rows
     assert main(["--quick", "--resume", "--out", str(out)]) == 0
     again = pd.read_csv(out.with_suffix(".csv"))
     pd.testing.assert_frame_equal(again, csv)
-    assert "resumed run: the rows of gradient_flow (weightflow, previous" in out.read_text()
+    assert "kept (`--resume`)" in out.read_text()
 
-    # --rerun runs one method again and keeps every other row (the floor included) unchanged
+    # --rerun runs one method again and keeps every other row unchanged
     assert main(["--quick", "--resume", "--rerun", "mixture", "--out", str(out)]) == 0
-    third = pd.read_csv(out.with_suffix(".csv"))
+    third = pd.read_csv(out.with_suffix(".csv")).sort_values(["method", "metric"], ignore_index=True)
     # mixture is deterministic given its (seed, time, name) stream: same rows, only its timing is new
-    pd.testing.assert_frame_equal(third.drop(columns="fit_seconds"), csv.drop(columns="fit_seconds"))
-    assert "mixture" not in out.read_text().split("resumed run:")[1].split("\n")[0]
+    pd.testing.assert_frame_equal(
+        third.drop(columns="fit_seconds"), csv.sort_values(["method", "metric"], ignore_index=True).drop(columns="fit_seconds")
+    )
 
 
 def test_cli_set_changes_weightflow_settings_and_says_so(tmp_path, capsys):
@@ -223,49 +267,5 @@ def test_cli_set_changes_weightflow_settings_and_says_so(tmp_path, capsys):
     assert "chosen per fit" in capsys.readouterr().err
     assert main(["--quick", "--set", "bridge", "--out", str(changed)]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
-    assert main(["--quick", "--set", "prediction=magic", "--out", str(changed)]) == 2
-    assert "unknown prediction" in capsys.readouterr().err
-
-
-def test_ablations_change_one_setting_and_run(snapshots):
-    from wf_sc.tl._benchmark import ABLATIONS, _ablated
-
-    base = {"loss_weights": {"action": 0.1}, "hidden": 8}
-    assert _ablated(base, "wf_no_data_term") == {"loss_weights": {"action": 0.1, "nll": 0.0}, "hidden": 8}
-    assert _ablated(base, "wf_linear") == {**base, "dynamics": "linear"}
-    assert _ablated(base, "weightflow") == base
-    # "no action" switches off both action terms; the linear-path ablation changes only the path
-    assert _ablated(base, "wf_no_action")["loss_weights"] == {"action": 0.0, "ot_action": 0.0}
-    assert _ablated(base, "wf_kr_action")["loss_weights"] == {"action": 0.05, "ot_action": 0.0}
-    assert _ablated(base, "wf_kr_action")["bridge"] is False  # the transport-drift action needs the free path
-    assert _ablated(base, "wf_linear_path") == {**base, "path": "linear"}
-    assert _ablated(base, "wf_hidden64") == {**base, "hidden": 64}  # overrides the caller's backbone size
-    assert _ablated(base, "wf_all_start") == {**base, "field_start": "all"}
-    assert _ablated(base, "wf_no_bridge") == {**base, "bridge": False}
-    assert _ablated(base, "wf_weak_action")["loss_weights"] == {"action": 0.1, "ot_action": 0.05}
-    assert _ablated(base, "wf_constant_pace") == {**base, "pace": "constant"}
-    assert set(ABLATIONS) >= {"wf_no_warm_start", "wf_ode", "wf_linear", "wf_no_data_term", "wf_complete_graph"}
-    df = wf.tl.leave_one_out(
-        snapshots, "time", use_rep="X", methods=("wf_linear",), seeds=(0,), metrics=("w1",), max_cells=60,
-        weightflow_kwargs=dict(stage1_max_steps_first=60, stage1_max_steps=30, hidden=8, width=16),
-    )
-    assert list(df["method"]) == ["floor", "wf_linear"]
-    assert np.isfinite(df["value"]).all()
-
-
-def test_pinned_prediction_explains_coinciding_snapshot_means():
-    """Two consecutive snapshots with the same mean give the spline no chord: a clear error that
-    names the way out, and mean_bend='model' still predicts."""
-    from wf_sc.tl._benchmark import transported
-
-    class Shift:
-        def transport(self, x, t_from, t_to):
-            return x + (t_to - t_from)
-
-    cloud = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
-    X = np.concatenate([cloud, cloud, cloud + 3.0])
-    t = np.repeat([0.0, 1.0, 2.0], 4)
-    with pytest.raises(ValueError, match="coincide.*mean_bend='model'"):
-        transported(Shift(), X, t, 0.5, 4, np.random.default_rng(0), pinned=True)
-    out = transported(Shift(), X, t, 0.5, 4, np.random.default_rng(0), pinned=True, mean_bend="model")
-    assert out.shape == (4, 2) and np.isfinite(out).all()
+    assert main(["--quick", "--methods", "magic", "--out", str(changed)]) == 2
+    assert "unknown methods" in capsys.readouterr().err

@@ -15,8 +15,8 @@ VKEY = "wf_velocity"
 LOG_DENSITY = "wf_log_density"
 #: numeric time written by :func:`wf_sc.pp.prepare` (obs)
 TIME = "wf_time"
-#: origin of each cell made by ``wf.tl.interpolate`` with ``prediction="transport"`` or
-#: ``"pinned"`` (obs): the observed cell it was moved from and that cell's time
+#: origin of each cell made by ``wf.tl.interpolate`` with ``prediction="transport"`` (obs): the
+#: observed cell it was moved from and that cell's time
 SOURCE_CELL = "source_cell"
 SOURCE_TIME = "source_time"
 #: default representation

@@ -1,20 +1,13 @@
-"""wf_sc._core.baselines: the pairwise predictors and OT-CFM."""
+"""wf_sc.benchmark: the pairwise predictors, OT-CFM, the pace fraction and multi-marginal splines."""
 
 import numpy as np
 import pytest
 
-from wf_sc._core.baselines import (
-    OTCFM,
-    PREDICTORS,
-    minibatch_ot_pairs,
-    mixture,
-    next_snapshot,
-    ot_interpolation,
-    ot_partners,
-    previous,
-    time_fraction,
-)
-from wf_sc._core.metrics import w1
+from wf_sc.benchmark.baselines import PREDICTORS, mixture, next_snapshot, ot_interpolation, previous, time_fraction
+from wf_sc.benchmark.metrics import w1
+from wf_sc.benchmark.multimarginal import chained_paths, multimarginal
+from wf_sc.benchmark.otcfm import OTCFM, minibatch_ot_pairs
+from wf_sc.benchmark.pace import pace_fraction
 
 
 
@@ -43,24 +36,6 @@ def test_ot_interpolation_of_a_translate_is_the_half_translate(cloud):
     rng = np.random.default_rng(1)
     np.testing.assert_allclose(_sorted_rows(ot_interpolation(cloud, cloud + c, 0.0, 80, rng)), _sorted_rows(cloud))
     np.testing.assert_allclose(_sorted_rows(ot_interpolation(cloud, cloud + c, 1.0, 80, rng)), _sorted_rows(cloud + c))
-
-
-def test_ot_partners_of_a_translate_are_the_own_translates(cloud):
-    c = np.array([3.0, -1.5])
-    np.testing.assert_allclose(ot_partners(cloud, cloud + c, np.random.default_rng(0)), cloud + c, atol=1e-12)
-
-
-def test_ot_partners_split_each_row_by_the_plan():
-    """1-D, six cells against two: the monotone plan gives the three smallest to the lower cell; a
-    target with twice the cells gives each row one of its own two cells, both used equally often."""
-    a = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]])
-    z = ot_partners(a, np.array([[50.0], [60.0]]), np.random.default_rng(0))
-    np.testing.assert_array_equal(z.ravel(), [50, 50, 50, 60, 60, 60])
-    b = np.repeat(a, 2, axis=0) + np.tile([[0.0], [0.1]], (6, 1))
-    draws = np.stack([ot_partners(a, b, np.random.default_rng(i)).ravel() for i in range(200)])
-    assert np.all((draws - a.ravel() >= 0) & (draws - a.ravel() <= 0.1 + 1e-12))
-    assert 0.4 < np.isclose(draws - a.ravel(), 0.1).mean() < 0.6
-    assert ot_partners(a[:0], b, np.random.default_rng(0)).shape == (0, 1)
 
 
 def test_ot_interpolation_sizes_and_cap(cloud):
@@ -133,3 +108,55 @@ def test_otcfm_refuses_bad_input():
         OTCFM(steps=1).fit([np.zeros((5, 2))], [0.0])
     with pytest.raises(RuntimeError, match="not fitted"):
         OTCFM().predict(np.zeros((3, 2)), 0.0, 1.0)
+
+
+def test_chained_paths_follow_the_plans_of_translates(cloud):
+    """Translates: every exact plan is the identity, so each path is one cell translated."""
+    shifts = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 2.0], [3.0, 2.0]])
+    paths = chained_paths([cloud + c for c in shifts], 50, np.random.default_rng(0))
+    assert paths.shape == (4, 50, 2)
+    np.testing.assert_allclose(paths - paths[0], np.broadcast_to(shifts[:, None, :], paths.shape), atol=1e-12)
+
+
+def test_multimarginal_splines_by_hand(cloud):
+    """A cloud moving along x = t^2 at times 0, 1, 2, 3: the natural cubic spline through
+    (0, 0), (1, 1), (2, 4), (3, 9) at t = 1.5 is 2.2 (hand-computed: second derivatives 0, 1.2, 1.2, 0);
+    PCHIP gives 2.21875 (slopes 0.4, 1.6 at the knots, 2.0 inside Fritsch-Carlson's limits)."""
+    times = np.arange(4.0)
+    snaps = [cloud + [t**2, 0.0] for t in times]
+    rng = np.random.default_rng(0)
+    cubic = multimarginal(snaps, times, 1.5, 40, rng, spline="cubic")
+    pchip = multimarginal(snaps, times, 1.5, 40, rng, spline="pchip")
+    from scipy.interpolate import CubicSpline, PchipInterpolator
+
+    x_cubic = float(CubicSpline(times, times**2, bc_type="natural")(1.5))
+    x_pchip = float(PchipInterpolator(times, times**2)(1.5))
+    assert x_cubic == pytest.approx(2.2)
+    for out, shift in ((cubic, x_cubic), (pchip, x_pchip)):
+        start = out - [shift, 0.0]
+        # every predicted cell is a cell of the cloud moved by the spline's shift
+        d = np.abs(start[:, None, :] - cloud[None]).sum(-1).min(1)
+        np.testing.assert_allclose(d, 0, atol=1e-9)
+    with pytest.raises(ValueError, match="unknown spline"):
+        multimarginal(snaps, times, 1.5, 4, rng, spline="akima")
+
+
+def test_multimarginal_with_two_snapshots_is_displacement_interpolation(cloud):
+    c = np.array([2.0, -1.0])
+    for spline in ("cubic", "pchip"):
+        out = multimarginal([cloud, cloud + c], np.array([0.0, 2.0]), 0.5, 80, np.random.default_rng(1), spline=spline)
+        d = np.abs((out - c / 4)[:, None, :] - cloud[None]).sum(-1).min(1)
+        np.testing.assert_allclose(d, 0, atol=1e-9)
+
+
+def test_pace_fraction_follows_the_neighbouring_speeds(cloud):
+    """Equal steps: the plain fraction. A slow first and a fast last interval: in the middle
+    interval the population has moved less than its time fraction says at first."""
+    rng = np.random.default_rng(0)
+    times = np.array([0.0, 1.0, 2.0, 3.0])
+    even = [cloud + [k, 0.0] for k in range(4)]
+    assert pace_fraction(even, times, 1.5, rng) == pytest.approx(0.5, abs=1e-9)
+    speeding = [cloud + [x, 0.0] for x in (0.0, 0.2, 1.2, 5.2)]
+    s = pace_fraction(speeding, times, 1.5, rng)
+    assert 0.2 < s < 0.5
+    assert pace_fraction(even[:2], times[:2], 0.25, rng) == pytest.approx(0.25)

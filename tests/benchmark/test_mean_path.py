@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from wf_sc._core.mean_path import chord_knots, mean_path_bend, mean_path_departure, replace_mean_bend
+from wf_sc.benchmark.mean_path import chord_knots, mean_path_bend, mean_path_departure
 
 
 def test_bend_of_three_means_by_hand():
@@ -45,16 +45,6 @@ def test_bend_follows_a_circle():
     assert 0.85 < np.linalg.norm(point) < 1.0
 
 
-def test_replace_mean_bend_keeps_the_pace_and_the_cells_differences():
-    rng = np.random.default_rng(1)
-    c = rng.normal(size=(50, 3))
-    chord = np.array([2.0, 0.0, 0.0])
-    bend = np.array([0.0, 0.3, -0.1])
-    out = replace_mean_bend(c, bend, chord)
-    np.testing.assert_allclose(out - out.mean(0), c - c.mean(0))
-    np.testing.assert_allclose(out.mean(0), [c.mean(0)[0], 0.3, -0.1])
-
-
 def test_bad_input_is_refused():
     means = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
     with pytest.raises(ValueError, match="interval"):
@@ -65,5 +55,3 @@ def test_bad_input_is_refused():
         mean_path_bend(np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]), 0, 0.5)
     with pytest.raises(ValueError, match="at least two"):
         mean_path_bend(means[:1], 0, 0.5)
-    with pytest.raises(ValueError, match="length zero"):
-        replace_mean_bend(np.zeros((3, 2)), np.zeros(2), np.zeros(2))

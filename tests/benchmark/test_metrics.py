@@ -1,9 +1,9 @@
-"""wf_sc._core.metrics: W1, W2 and RBF-MMD on hand-computable cases."""
+"""wf_sc.benchmark.metrics: W1, W2 and RBF-MMD on hand-computable cases."""
 
 import numpy as np
 import pytest
 
-from wf_sc._core.metrics import RELATIVE_BANDWIDTHS, median_distance, mmd_rbf, subsample, w1, w2
+from wf_sc.benchmark.metrics import RELATIVE_BANDWIDTHS, median_distance, mmd_rbf, subsample, w1, w2
 
 
 @pytest.fixture

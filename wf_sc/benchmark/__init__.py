@@ -18,7 +18,7 @@ from .._logging import get_logger
 from .datasets import DATASETS, Dataset
 from .methods import ABLATIONS, KNOWN, METHODS, build
 from .protocol import COLUMNS, FLOOR, METRICS, TimeCourse, leave_one_out
-from .report import report
+from .report import command_block, report
 from .summary import paired, summarize, to_markdown
 
 log = get_logger(__name__)
@@ -29,9 +29,7 @@ __all__ = [
     "METHODS",
     "QUICK",
     "Dataset",
-    "TimeCourse",
     "command_line",
-    "leave_one_out",
     "paired",
     "report",
     "run_suite",
@@ -99,6 +97,7 @@ def run_suite(
     settings: Mapping[str, Any] | None = None,
     done: pd.DataFrame | None = None,
     on_rows: Callable[[pd.DataFrame], None] | None = None,
+    fit_cache: str | None = None,
 ) -> pd.DataFrame:
     """Run the nested leave-one-out (:func:`~wf_sc.benchmark.protocol.leave_one_out`) on each dataset.
 
@@ -127,6 +126,9 @@ def run_suite(
     on_rows
         Called with the whole table so far after each (dataset, seed) (to save it, so that an
         interrupted run can be resumed with ``done``).
+    fit_cache
+        Folder where WeightFlow fits are saved and reused (a later run of other prediction
+        variants, or of a nested choice, then refits nothing it has).
 
     Returns
     -------
@@ -165,7 +167,7 @@ def run_suite(
             start = time.perf_counter()
             table = leave_one_out(
                 data,
-                build(todo, weightflow_kwargs=wf_kwargs, otcfm_kwargs=cfm_kwargs),
+                build(todo, weightflow_kwargs=wf_kwargs, otcfm_kwargs=cfm_kwargs, fit_cache=fit_cache),
                 seeds=[seed],
                 max_cells=max_cells,
                 reference=reference,

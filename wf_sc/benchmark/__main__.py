@@ -93,6 +93,19 @@ def _parser() -> argparse.ArgumentParser:
         "missing from it",
     )
     p.add_argument(
+        "--fit-cache",
+        default=None,
+        metavar="DIR",
+        help="save every WeightFlow fit in DIR and reuse the fits found there (prediction variants and nested "
+        "choices run later then refit nothing)",
+    )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rebuild the report from the rows of the CSV beside --out (those of --datasets, "
+        "--seeds and --methods)",
+    )
+    p.add_argument(
         "--rerun",
         nargs="+",
         default=[],
@@ -153,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threads is not None and threads < 1:
         print("wf_sc.benchmark: --threads must be >= 1", file=sys.stderr)
         return 2
+    if args.report_only:
+        return _report_only(args, argv, csv, out, seeds, methods, settings)
     done = None
     if args.resume and csv.exists():
         import pandas as pd
@@ -179,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 settings=settings,
                 done=done,
                 on_rows=save,
+                fit_cache=args.fit_cache,
             )
     except (ValueError, KeyError) as err:
         print(f"wf_sc.benchmark: {err}", file=sys.stderr)
@@ -206,6 +222,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         save(df)
     print(to_markdown(summarize(df)), end="")
     print(f"\nwrote {out} and {csv} ({seconds:.1f} s)")
+    return 0
+
+
+def _report_only(args, argv, csv: Path, out: Path, seeds, methods, settings) -> int:
+    """``--report-only``: the report of the CSV's rows, nothing run."""
+    import pandas as pd
+
+    from .protocol import FLOOR
+
+    if not csv.exists():
+        print(f"wf_sc.benchmark: --report-only needs the CSV {csv}", file=sys.stderr)
+        return 2
+    df = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+    names = args.datasets or list(dict.fromkeys(df["dataset"]))
+    df = df[df["dataset"].isin(names) & df["seed"].isin(seeds) & df["method"].isin([FLOOR, *methods])]
+    order = {m: i for i, m in enumerate((FLOOR, *methods))}
+    df = df.sort_values(["method"], key=lambda c: c.map(order), kind="stable", ignore_index=True)
+    text = report(
+        df,
+        command=command_line(argv),
+        seeds=sorted(set(df["seed"])),
+        quick=args.quick,
+        device=args.device,
+        max_cells=args.max_cells,
+        seconds=None,
+        csv_name=csv.name,
+        wf_settings={**(QUICK["weightflow"] if args.quick else {}), **settings},
+        cfm_settings=QUICK["otcfm"] if args.quick else OTCFM_FULL,
+    )
+    out.write_text(text)
+    print(to_markdown(summarize(df)), end="")
+    print(f"\nwrote {out} from {csv}")
     return 0
 
 

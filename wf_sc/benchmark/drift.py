@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import command_block
+from .report import command_block
 
 TIMES = (0.0, 0.5, 1.0, 1.5, 2.0)
 EVAL_TIMES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)

@@ -1,26 +1,15 @@
-"""The bend of the population's mean path, read from the means of all observed snapshots.
+"""The bend of the population's mean path, read from the means of all training snapshots.
 
 Inside one interval, two snapshots say where the population's mean starts and ends, not which way
-it bends on the way: displacement interpolation, and a path of least action, put the mean on the
-chord between them. Across several intervals the snapshot means trace a curve, and its bend is
-shared: on EMT 10-D the whole gap between OT interpolation and the sampling floor is the held-out
-population's mean lying off that chord (``docs/mean_path.md``).
-
-:func:`mean_path_bend` reads the bend off a natural cubic spline through the snapshot means, and
-:func:`replace_mean_bend` gives it to the pinned prediction (:func:`wf_sc._core.transport.pin_to_observed`)
-in place of the model's own: only the component perpendicular to the chord, so how far along the
-interval the population has come (its pace) stays the model's.
+it bends on the way: displacement interpolation puts the mean on the chord between them. Across
+several intervals the snapshot means trace a curve; :func:`mean_path_bend` reads its bend off a
+natural cubic spline through them. The benchmark's ``ot_bend`` baseline adds it to OT interpolation.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.interpolate import CubicSpline
-
-#: how the pinned prediction bends its mean off the chord: from the spline through the snapshot
-#: means (``"snapshots"``, default) or as the model moves its cells (``"model"``)
-MEAN_BENDS: tuple[str, ...] = ("snapshots", "model")
-
 
 def chord_knots(means: np.ndarray) -> np.ndarray:
     r"""Chord-length parameters of the snapshot means :math:`\mu_0, \dots, \mu_K`: (K + 1,).
@@ -86,25 +75,3 @@ def mean_path_bend(means: np.ndarray, j: int, f: float) -> np.ndarray:
     chord = np.asarray(means, dtype=np.float64)[j + 1] - np.asarray(means, dtype=np.float64)[j]
     a = chord / np.linalg.norm(chord)
     return dev - (dev @ a) * a
-
-
-def replace_mean_bend(curvature: np.ndarray, bend: np.ndarray, chord: np.ndarray) -> np.ndarray:
-    r"""Cells' departures :math:`c_i` whose mean bends as ``bend`` perpendicular to ``chord``: (n, d).
-
-    With :math:`\bar c` the mean departure and :math:`a` the unit chord direction,
-
-    .. math:: c_i' = c_i - (I - a a^\top)\,\bar c + b,
-
-    so the mean's component along the chord (how far the population has come) and every cell's
-    difference from the mean stay as they were, and the mean's perpendicular component becomes
-    :math:`b` (:func:`mean_path_bend`, itself perpendicular to :math:`a`).
-    """
-    curvature = np.asarray(curvature)
-    a = np.asarray(chord, dtype=np.float64)
-    norm = np.linalg.norm(a)
-    if norm <= 0:
-        raise ValueError("the chord has length zero")
-    a = a / norm
-    mean = curvature.mean(0).astype(np.float64)
-    perp = mean - (mean @ a) * a
-    return (curvature - perp + np.asarray(bend, dtype=np.float64)).astype(curvature.dtype, copy=False)

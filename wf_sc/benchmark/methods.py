@@ -25,12 +25,15 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
 
 from __future__ import annotations
 
+import hashlib
 import time as _time
 from collections import OrderedDict
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from .baselines import PREDICTORS, ot_bend, ot_interpolation, time_fraction
 from .mean_path import mean_path_bend
@@ -99,7 +102,11 @@ class OTBend(Method):
         s = time_fraction(t_prev, t_next, t)
         means = np.stack([x.mean(0) for x in train.snapshots()]).astype(np.float64)
         j = int(np.searchsorted(train.times, t_prev))
-        return ot_bend(train.at(t_prev), train.at(t_next), s, n, rng, bend=mean_path_bend(means, j, s))
+        try:
+            bend = mean_path_bend(means, j, s)
+        except ValueError:  # two consecutive means coincide: no chord to bend away from
+            bend = np.zeros(means.shape[1])
+        return ot_bend(train.at(t_prev), train.at(t_next), s, n, rng, bend=bend)
 
 
 class MultiMarginal(Method):
@@ -125,23 +132,35 @@ class OTCFMMethod(Method):
 
 
 class FitCache:
-    """The most recent WeightFlow fits, keyed by training set, seed and settings (shared by the
-    variants that differ only in how they predict)."""
+    """WeightFlow fits keyed by training data, seed and settings, shared by the variants that differ
+    only in how they predict; with ``directory``, also saved there and reused by later runs."""
 
-    def __init__(self, size: int = 8):
+    def __init__(self, size: int = 8, directory: str | Path | None = None):
         self.size, self.fits = size, OrderedDict()
+        self.directory = None if directory is None else Path(directory)
 
     def get(self, train: TimeCourse, seed: int, settings: dict[str, Any]):
         from ..tl._model import WeightFlow
 
-        key = (tuple(train.times.tolist()), len(train.X), float(train.X.sum()), seed, repr(sorted(settings.items())))
-        if key not in self.fits:
+        digest = hashlib.sha1(np.ascontiguousarray(train.X).tobytes() + np.ascontiguousarray(train.t).tobytes())
+        digest.update(repr((seed, sorted(settings.items()))).encode())
+        key = digest.hexdigest()
+        if key in self.fits:
+            return self.fits[key]
+        path = None if self.directory is None else self.directory / f"{key}.pt"
+        if path is not None and path.exists():
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            self.fits[key] = (WeightFlow.from_state(saved["model"], device=settings.get("device", "auto")), saved["seconds"])
+        else:
             start = _time.perf_counter()
             model = WeightFlow("time", "X", random_state=seed, **settings)
             model.fit_arrays(train.X, train.t, progress=False)
             self.fits[key] = (model, _time.perf_counter() - start)
-            while len(self.fits) > self.size:
-                self.fits.popitem(last=False)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                torch.save({"model": model.state(), "seconds": self.fits[key][1]}, path)
+        while len(self.fits) > self.size:
+            self.fits.popitem(last=False)
         return self.fits[key]
 
 
@@ -177,9 +196,14 @@ def _merged(settings: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str,
 
 
 def build(
-    names: list[str], *, weightflow_kwargs: Mapping[str, Any] | None = None, otcfm_kwargs: Mapping[str, Any] | None = None
+    names: list[str],
+    *,
+    weightflow_kwargs: Mapping[str, Any] | None = None,
+    otcfm_kwargs: Mapping[str, Any] | None = None,
+    fit_cache: str | Path | None = None,
 ) -> dict[str, Method]:
-    """Method objects for ``names`` (from :data:`KNOWN`); WeightFlow variants share one fit cache."""
+    """Method objects for ``names`` (from :data:`KNOWN`); WeightFlow variants share one fit cache
+    (saved in the folder ``fit_cache`` if given, so later runs reuse the fits)."""
     unknown = [m for m in names if m not in KNOWN]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; known are {list(KNOWN)}")
@@ -189,7 +213,7 @@ def build(
     for label, kw in (("weightflow_kwargs", wf), ("otcfm_kwargs", otcfm_kwargs or {})):
         if "random_state" in kw:
             raise ValueError(f"{label} must not set random_state: each run uses its seed")
-    cache = FitCache()
+    cache = FitCache(directory=fit_cache)
     out: dict[str, Method] = {}
     for name in dict.fromkeys(names):
         if name in PREDICTORS:

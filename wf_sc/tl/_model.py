@@ -302,9 +302,8 @@ class WeightFlow:
         Each cell keeps its conditional quantiles, ``x' = F_{theta(t_to)}^{-1}(F_{theta(t_from)}(x))``
         (:mod:`wf_sc._core.transport`): exactly the cell's path under :meth:`drift`, without an ODE
         solver. Applied to the observed cells of a snapshot, it predicts the population at ``t_to``
-        keeping the detail of the real cells that the density at ``t_from`` smooths away; the
-        benchmark's ``weightflow`` prediction (:func:`wf_sc.tl.leave_one_out`) also pins the moved
-        cells to the observed cells on the other side, ``wf.tl.interpolate(prediction="pinned")``.
+        keeping the detail of the real cells that the density at ``t_from`` smooths away
+        (``wf.tl.interpolate(..., prediction="transport")``).
         """
         core = self._check_fitted()
         if np.ndim(t_from) != 0 or np.ndim(t_to) != 0:
