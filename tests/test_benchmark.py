@@ -269,3 +269,30 @@ def test_cli_set_changes_weightflow_settings_and_says_so(tmp_path, capsys):
     assert "KEY=VALUE" in capsys.readouterr().err
     assert main(["--quick", "--methods", "magic", "--out", str(changed)]) == 2
     assert "unknown methods" in capsys.readouterr().err
+
+
+def test_cli_fit_cache_and_report_only_run_no_fit_again(tmp_path, monkeypatch, capsys):
+    """A second run with the same --fit-cache refits nothing and scores the same; --report-only
+    rebuilds the report from the CSV without running anything."""
+    cache, first, second = tmp_path / "fits", tmp_path / "a.md", tmp_path / "b.md"
+    args = ["--quick", "--methods", "weightflow", "wf_transport", "--fit-cache", str(cache)]
+    assert main([*args, "--out", str(first)]) == 0
+    assert len(list(cache.glob("*.pt"))) == 1  # one fit serves both predictions
+
+    def no_fit(self, *a, **k):
+        raise AssertionError("fitted again")
+
+    monkeypatch.setattr(wf.tl.WeightFlow, "fit_arrays", no_fit)
+    assert main([*args, "--out", str(second)]) == 0
+    a, b = (pd.read_csv(p.with_suffix(".csv")) for p in (first, second))
+    pd.testing.assert_frame_equal(a.drop(columns="fit_seconds"), b.drop(columns="fit_seconds"))
+
+    rebuilt = tmp_path / "rebuilt.md"
+    assert main(["--quick", "--report-only", "--csv", str(first.with_suffix(".csv")), "--methods", "weightflow",
+                 "--title", "WeightFlow variants", "--out", str(rebuilt)]) == 0
+    text = rebuilt.read_text()
+    assert text.startswith("# WeightFlow variants") and "--report-only" in text and "| wf_transport |" not in text
+    assert "| **weightflow** |" in text and "[`a.csv`](a.csv)" in text
+    capsys.readouterr()
+    assert main(["--report-only", "--csv", str(tmp_path / "none.csv"), "--out", str(rebuilt)]) == 2
+    assert "needs the CSV" in capsys.readouterr().err

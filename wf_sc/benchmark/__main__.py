@@ -100,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
         "choices run later then refit nothing)",
     )
     p.add_argument(
+        "--csv",
+        default=None,
+        help="the tidy table to write, resume from or report (default: beside --out, with the suffix .csv)",
+    )
+    p.add_argument("--title", default="Leave-one-timepoint-out benchmark", help="the report's title")
+    p.add_argument(
         "--report-only",
         action="store_true",
         help="run nothing: rebuild the report from the rows of the CSV beside --out (those of --datasets, "
@@ -144,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(tempfile.gettempdir()) / "wf_sc_benchmarks_quick.md"
     else:
         out = Path("docs") / "benchmarks.md"
-    csv = out.with_suffix(".csv")
+    csv = Path(args.csv) if args.csv else out.with_suffix(".csv")
 
     try:
         settings = parse_settings(args.set)
@@ -215,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         resumed=done is not None and len(done) > 0,
         wf_settings={**(QUICK["weightflow"] if args.quick else {}), **settings},
         cfm_settings=QUICK["otcfm"] if args.quick else OTCFM_FULL,
+        title=args.title,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
@@ -247,9 +254,10 @@ def _report_only(args, argv, csv: Path, out: Path, seeds, methods, settings) -> 
         device=args.device,
         max_cells=args.max_cells,
         seconds=None,
-        csv_name=csv.name,
+        csv_name=os.path.relpath(csv, out.parent),
         wf_settings={**(QUICK["weightflow"] if args.quick else {}), **settings},
         cfm_settings=QUICK["otcfm"] if args.quick else OTCFM_FULL,
+        title=args.title,
     )
     out.write_text(text)
     print(to_markdown(summarize(df)), end="")

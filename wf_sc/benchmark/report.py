@@ -72,6 +72,17 @@ def headline(df: pd.DataFrame, dataset: str, method: str = "weightflow") -> str:
     return "\n".join(lines)
 
 
+def choice_counts(df: pd.DataFrame) -> list[str]:
+    """``"method: setting × count, ..."`` for the methods that chose among several settings."""
+    out = []
+    for method in ("wf_nested", "mm_nested"):
+        part = df[(df["method"] == method) & (df["metric"] == df["metric"].iloc[0])] if len(df) else df
+        if len(part):
+            counts = part["setting"].value_counts()
+            out.append(f"{method}: " + ", ".join(f"`{k}` × {v}" for k, v in counts.items()))
+    return out
+
+
 def report(
     df: pd.DataFrame,
     *,
@@ -86,6 +97,7 @@ def report(
     resumed: bool = False,
     wf_settings: Mapping[str, Any] | None = None,
     cfm_settings: Mapping[str, Any] | None = None,
+    title: str = "Leave-one-timepoint-out benchmark",
 ) -> str:
     """The report: the template (``report_template.md``) filled in, then one section per dataset.
 
@@ -100,6 +112,7 @@ def report(
         ) + ".\n"
     given = dict(wf_settings or {})
     text = Template((files(__package__) / "report_template.md").read_text()).substitute(
+        title=title,
         quick_title=" (quick smoke run: tiny budgets, not a result)" if quick else "",
         command=command,
         date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -127,5 +140,8 @@ def report(
         blocks += [f"Held out: {', '.join(f'{h:g}' for h in held)}; {n_seeds} seeds.", ""]
         if "weightflow" in set(df.loc[df["dataset"] == name, "method"]):
             blocks += [headline(df, name), ""]
+        choices = choice_counts(df[df["dataset"] == name])
+        if choices:
+            blocks += ["Settings chosen by the inner leave-one-out (outer folds): " + "; ".join(choices) + ".", ""]
         blocks += ["All metrics:", "", to_markdown(summary[summary["dataset"] == name]).rstrip("\n"), ""]
     return "\n".join(blocks)
