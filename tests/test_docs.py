@@ -49,7 +49,7 @@ def test_docs_build_without_warnings(tmp_path):
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"sphinx-build failed:\n{result.stdout[-5000:]}\n{result.stderr[-10000:]}"
     html = tmp_path / "html"
-    for page in ["index", "installation", "api", "method", "tutorials", "plots", "benchmarks", "ablations", "pace", "drift", "performance"]:
+    for page in ["index", "installation", "api", "method", "tutorials", "plots", "benchmarks", "ablations", "reliability", "drift", "performance"]:
         assert (html / f"{page}.html").is_file(), page
     gallery = (html / "plots.html").read_text()
     assert gallery.count("<img") >= 6, "the plot gallery lost its figures"

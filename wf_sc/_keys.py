@@ -22,6 +22,9 @@ SOURCE_TIME = "source_time"
 #: default representation
 USE_REP = "X_pca"
 
+#: ``uns[key_added]['model']['format']`` of a record written by ``wf.tl.fit``
+RECORD_FORMAT = "wf_sc.WeightFlow"
+
 # sub-keys of uns[key_added]
 PARAMS = "params"
 TIMES = "times"
@@ -57,3 +60,41 @@ def output_keys(key_added: str = UNS) -> tuple[str, str]:
     if key_added == UNS:
         return VKEY, LOG_DENSITY
     return f"{key_added}_velocity", f"{key_added}_log_density"
+
+
+def is_fit_record(entry) -> bool:
+    """Whether an ``uns`` entry is a record written by ``wf.tl.fit`` (its ``model`` has our format)."""
+    try:
+        return str(entry[MODEL]["format"]) == RECORD_FORMAT
+    except (KeyError, TypeError, IndexError):
+        return False
+
+
+def check_free(adata, key_added: str = UNS) -> None:
+    """Refuse a fit that would overwrite keys it did not write.
+
+    ``uns[key_added]`` may only be replaced when it is a record of an earlier fit
+    (:func:`is_fit_record`); ``obsm``/``obs`` keys of :func:`output_keys` only when that record
+    names them. Otherwise the error names the key in the way and a free ``key_added``.
+    """
+    vkey, dkey = output_keys(key_added)
+    old = adata.uns.get(key_added)
+    ours = old is not None and is_fit_record(old)
+    named = dict(old.get("keys", {})) if ours and hasattr(old, "get") else {}
+    taken = []
+    if old is not None and not ours:
+        taken.append(f"adata.uns[{key_added!r}]")
+    if vkey in adata.obsm and named.get("velocity") != vkey:
+        taken.append(f"adata.obsm[{vkey!r}]")
+    if dkey in adata.obs.columns and named.get("log_density") != dkey:
+        taken.append(f"adata.obs[{dkey!r}]")
+    if taken:
+        free = next(
+            k
+            for k in (f"{UNS}_{i}" if i else UNS for i in range(1000))
+            if k not in adata.uns and output_keys(k)[0] not in adata.obsm and output_keys(k)[1] not in adata.obs
+        )
+        raise ValueError(
+            f"key_added={key_added!r} would overwrite {', '.join(taken)}, which no WeightFlow fit wrote. "
+            f"Nothing was changed; pass a free name, e.g. key_added={free!r}."
+        )

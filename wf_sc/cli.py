@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,20 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--save-model", default=None, help="also save the model (torch, weights only) here")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress bars or log messages")
     return p
+
+
+#: the Python spelling of a setting in a message -> its command-line option
+_OPTIONS = {"time_key": "--time-key", "use_rep": "--use-rep", "key_added": "--key-added", "random_state": "--seed",
+            "device": "--device", "stage2_steps": "--stage2-steps"}
+
+
+def _for_the_shell(message: str) -> str:
+    """A package message with settings spelled as this command's options (``time_key=...`` -> ``--time-key ...``)."""
+    for name, option in _OPTIONS.items():
+        message = re.sub(rf"\b{name}=", f"{option} ", message)
+        if "_" in name:  # a bare Python name; plain words such as "device" stay
+            message = re.sub(rf"\b{name}\b(?!\])", option, message)
+    return message
 
 
 def _fit(args) -> int:
@@ -80,7 +95,7 @@ def _fit(args) -> int:
         )
     except (KeyError, ValueError, TypeError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"wf-sc: {msg}", file=sys.stderr)
+        print(f"wf-sc: {_for_the_shell(str(msg))}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - start
     adata.write_h5ad(output)
@@ -91,7 +106,7 @@ def _fit(args) -> int:
     print(f"data:        {source}: {adata.n_obs} cells, {adata.obsm[vkey].shape[1]} dims ({use_rep})")
     print(f"times:       {np.round(rec['times'], 4).tolist()}")
     print(f"fit:         {seconds:.1f} s")
-    print(f"NLL/cell:    {np.round(rec['nll']['validation'], 3).tolist()} (validation, per time)")
+    print(f"NLL/cell:    {np.round(rec['nll']['validation'], 3).tolist()} (validation, per time, in {use_rep} units)")
     print(f"speed:       median |drift| {np.median(np.linalg.norm(adata.obsm[vkey], axis=1)):.3g} per time unit")
     print(f"written:     {output} (uns['{args.key_added}'], obsm['{vkey}'], obs['{dkey}'])")
     return 0

@@ -128,5 +128,5 @@ def fit_anchors(
         steps.append(n_steps)
         if progress is not None:
             progress.update(1)
-            progress.set_postfix(time=k, val_nll=f"{va:.3f}")
+            progress.set_postfix(time=k, val_nll_std=f"{va:.3f}")
     return AnchorFit(torch.stack(anchors), train_nll, val_nll, curves, steps)

@@ -54,6 +54,13 @@ class CoreConfig:
     bridge: bool = True
 
     def __post_init__(self):
+        for name, low, high in (
+            ("dim", 1, 100_000), ("n_times", 2, 100_000), ("hidden", 1, 4096), ("n_components", 1, 256),
+            ("width", 1, 4096), ("n_layers", 0, 64), ("heads", 1, 64), ("steps", 1, 1000),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
         if self.path not in PATHS:
             raise ValueError(f"unknown control path {self.path!r}, known are {list(PATHS)}")
         if self.path == "linear" and self.method == "rk4" and self.dynamics == "cde":
@@ -78,7 +85,8 @@ class CoreConfig:
 class WeightFlowCore(nn.Module):
     """The fitted WeightFlow model in standardized space.
 
-    Buffers: ``x_mean``, ``x_scale`` (d,); ``t_range`` (2,) the first and last training time;
+    Buffers: ``x_mean``, ``x_scale`` (d,); ``t_range`` (2,) the first and last training time (float64,
+    so that large or finely spaced times survive);
     ``tau`` (K+1,) normalized anchor times; ``anchors`` (K+1, P); ``codes`` (K+1, n_codes).
     """
 
@@ -89,7 +97,7 @@ class WeightFlowCore(nn.Module):
         K1, P = config.n_times, self.backbone.n_params
         self.register_buffer("x_mean", torch.zeros(config.dim))
         self.register_buffer("x_scale", torch.ones(config.dim))
-        self.register_buffer("t_range", torch.tensor([0.0, 1.0]))
+        self.register_buffer("t_range", torch.tensor([0.0, 1.0], dtype=torch.float64))
         self.register_buffer("tau", torch.linspace(0, 1, K1))
         self.register_buffer("anchors", torch.zeros(K1, P))
         self.register_buffer("codes", torch.zeros(K1, config.n_codes))
@@ -112,6 +120,7 @@ class WeightFlowCore(nn.Module):
         """Record the standardization and the training times (sorted, real units)."""
         self.x_mean.copy_(x_mean)
         self.x_scale.copy_(x_scale)
+        times = times.double()
         self.t_range.copy_(torch.stack([times[0], times[-1]]))
         self.tau.copy_((times - times[0]) / (times[-1] - times[0]))
 
@@ -160,11 +169,12 @@ class WeightFlowCore(nn.Module):
 
     # ------------------------------------------------------------------ time
     def to_tau(self, t: Tensor) -> Tensor:
-        """Real time -> normalized time ``tau``."""
-        return (t - self.t_range[0]) / (self.t_range[1] - self.t_range[0])
+        """Real time -> normalized time ``tau = (t - t_0) / (t_K - t_0)``, computed in float64."""
+        return (t.double() - self.t_range[0]) / (self.t_range[1] - self.t_range[0])
 
     def tau_to_time(self, tau: Tensor) -> Tensor:
-        return self.t_range[0] + tau * (self.t_range[1] - self.t_range[0])
+        """Normalized time -> real time (float64)."""
+        return self.t_range[0] + tau.double() * (self.t_range[1] - self.t_range[0])
 
     # ------------------------------------------------------------------ dynamics
     def integrate_from(self, k: int, targets: Tensor) -> tuple[Tensor, Tensor, Tensor]:

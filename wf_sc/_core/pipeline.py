@@ -42,12 +42,29 @@ class TrainConfig:
     pace_cells: int = 512
 
     def __post_init__(self):
+        for name in ("stage1_max_steps_first", "stage1_max_steps", "stage2_steps", "patience"):
+            _check_int(name, getattr(self, name), 0)
+        for name in ("stage1_batch_size", "stage2_batch_size", "action_cells", "action_times", "pace_cells"):
+            _check_int(name, getattr(self, name), 1)
+        for name in ("stage1_lr", "stage2_lr"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10:
+                raise ValueError(f"{name} must be a learning rate in (0, 10), got {value!r}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {self.val_fraction!r}")
+        if self.max_horizon is not None:
+            _check_int("max_horizon", self.max_horizon, 1)
         if self.pace not in PACES:
             raise ValueError(f"unknown pace {self.pace!r}, known are {list(PACES)}")
         if self.field_start not in FIELD_STARTS:
             raise ValueError(f"unknown field_start {self.field_start!r}, known are {list(FIELD_STARTS)}")
         if self.action_points < 1:
             raise ValueError(f"action_points must be >= 1, got {self.action_points}")
+
+
+def _check_int(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 def standardization(snapshots: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

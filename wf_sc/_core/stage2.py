@@ -107,5 +107,5 @@ def train_field(
         history["total"].append(float(total.detach()))
         if progress is not None:
             progress.update(1)
-            progress.set_postfix(loss=f"{float(total):.4f}")
+            progress.set_postfix(loss=f"{history['total'][-1]:.4f}")
     return history

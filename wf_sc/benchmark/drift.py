@@ -10,7 +10,8 @@ at the observed times and at the unobserved midpoints 0.25, 0.75, 1.25, 1.75. Me
 - ``transport_reversed``: the same method with the coordinates in reverse order (a second fit on
   the reversed data; the KR map depends on the order, this shows by how much);
 - ``ot_model``: the barycentric projection of exact OT from the cells to ``n`` model cells at
-  :math:`t + h` (h = 0.1), divided by :math:`h`: a drift from the same model without the transport
+  :math:`t + h` (h = 0.1; :math:`h = -0.1` at the last observed time, where the model ends), divided
+  by :math:`h`: a drift from the same model without the transport
   map;
 - ``ot_snapshots`` (no model): the barycentric projection of exact OT from the cells to the next
   observed snapshot, divided by the time to it: the naive velocity from the data alone.
@@ -89,7 +90,7 @@ def run(dims: Sequence[int] = (2, 5), seeds: Sequence[int] = (0, 1, 2), n_cells:
             for t in EVAL_TIMES:
                 x = flow.population(t, n_eval, random_state=1000 * seed + int(100 * t))
                 true = flow.velocity(x, t)
-                h = 0.1
+                h = 0.1 if t + 0.1 <= TIMES[-1] else -0.1  # a backward difference at the last time
                 preds = {
                     "transport": fits["transport"].drift(x.astype(np.float32), t),
                     "transport_reversed": fits["transport_reversed"].drift(x[:, ::-1].astype(np.float32), t)[:, ::-1],

@@ -72,6 +72,30 @@ def headline(df: pd.DataFrame, dataset: str, method: str = "weightflow") -> str:
     return "\n".join(lines)
 
 
+def summary_table(df: pd.DataFrame, method: str = "weightflow") -> str:
+    """Markdown: per dataset the floor, ``method`` and the best baseline by mean W1 (WeightFlow's
+    variants excluded), with the
+    paired difference of ``method`` against that best one (± its standard error) and the seeds ahead."""
+    lines = [
+        f"| dataset | seeds | floor | {method} | best baseline | {method} − best (± SE) | {method} ahead |",
+        "|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for name in dict.fromkeys(df["dataset"]):
+        part = df[(df["dataset"] == name) & (df["metric"] == "w1")]
+        means = summarize(part).set_index("method")["mean"]
+        if method not in means:
+            continue
+        others = means.drop([m for m in means.index if m in (method, FLOOR) or m in ABLATIONS])
+        best = others.idxmin()
+        d = paired(part, method).set_index("baseline").loc[best]
+        n = part.loc[part["method"] == method, "seed"].nunique()
+        lines.append(
+            f"| {name} | {n} | {means.get(FLOOR, np.nan):.4g} | {means[method]:.4g} | {best} {means[best]:.4g} | "
+            f"{d['diff']:+.3g} ± {d['se']:.2g} | {d['ahead']}/{d['n_seeds']} |".replace(" ± nan", "")
+        )
+    return "\n".join(lines)
+
+
 def choice_counts(df: pd.DataFrame) -> list[str]:
     """``"method: setting × count, ..."`` for the methods that chose among several settings."""
     out = []
@@ -128,6 +152,8 @@ def report(
         ablations=ablations,
     )
     blocks = [text]
+    if "weightflow" in set(df["method"]):
+        blocks += ["### Summary", "", summary_table(df), ""]
     summary = summarize(df)
     for name in dict.fromkeys(df["dataset"]):
         spec = DATASETS.get(name)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import numpy as np
 import pandas as pd
 from anndata import AnnData
@@ -41,6 +44,7 @@ def encode_time(adata: AnnData, time_key: str) -> tuple[np.ndarray, list[str] | 
             values = col.cat.codes.to_numpy().astype(float)
             values[values < 0] = np.nan
             labels = [str(c) for c in cats]
+            _warn_ordinal(labels, time_key)
         else:
             raise ValueError(
                 f"obs[{time_key!r}] is an unordered categorical with non-numeric labels {list(cats)[:8]}; "
@@ -78,9 +82,42 @@ def encode_time(adata: AnnData, time_key: str) -> tuple[np.ndarray, list[str] | 
     return values, labels
 
 
+#: consecutive time points closer than this fraction of the whole range cannot be told apart in the
+#: model's float32 arithmetic
+MIN_TIME_GAP = 1e-5
+
+
+def _warn_ordinal(labels: list[str], time_key: str) -> None:
+    """Ordinal labels are placed at 0, 1, 2, ...: say so, and say when numbers in them disagree."""
+    numbers = [re.search(r"-?\d+(?:\.\d+)?", lab) for lab in labels]
+    fix = (
+        f"To use real times, store them as numbers, e.g. adata.obs['day'] = adata.obs[{time_key!r}]"
+        ".map({...label: time...}).astype(float), and fit with time_key='day'."
+    )
+    if all(numbers):
+        values = [float(m.group()) for m in numbers]
+        if any(b <= a for a, b in zip(values, values[1:])):
+            warnings.warn(
+                f"the categories of obs[{time_key!r}] are ordered {labels}, but the numbers in the labels say "
+                f"{[lab for _, lab in sorted(zip(values, labels))]}; the fit follows the category order. If that "
+                f"is wrong, reorder the categories (pd.Categorical(..., categories=[...in time order...], "
+                f"ordered=True)). {fix}",
+                UserWarning,
+                stacklevel=4,
+            )
+            return
+    warnings.warn(
+        f"obs[{time_key!r}] holds ordinal labels {labels[:8]}; they are placed at times 0..{len(labels) - 1}, "
+        f"evenly spaced, and drift is per label step. {fix}",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
 def check_time_points(t: np.ndarray, time_key: str, min_cells: int = MIN_CELLS) -> np.ndarray:
-    """Sorted distinct times, refusing fewer than 2 time points or a time point with too few cells."""
-    times, counts = np.unique(t, return_counts=True)
+    """Sorted distinct times (float64), refusing fewer than 2 time points, a time point with too few
+    cells, or time points too close to tell apart."""
+    times, counts = np.unique(np.asarray(t, dtype=np.float64), return_counts=True)
     if len(times) < 2:
         raise ValueError(
             f"obs[{time_key!r}] has {len(times)} distinct time point(s) ({times.tolist()}); "
@@ -92,7 +129,49 @@ def check_time_points(t: np.ndarray, time_key: str, min_cells: int = MIN_CELLS) 
             f"time point(s) {small.tolist()} of obs[{time_key!r}] have fewer than {min_cells} cells "
             f"(counts: {dict(zip(times.tolist(), counts.tolist()))}); drop or merge them."
         )
+    gaps = np.diff(times) / (times[-1] - times[0])
+    if len(times) > 2 and gaps.min() < MIN_TIME_GAP:
+        j = int(np.argmin(gaps))
+        raise ValueError(
+            f"time points {float(times[j])!r} and {float(times[j + 1])!r} of obs[{time_key!r}] are closer than "
+            f"{MIN_TIME_GAP:g} of the whole range [{times[0]:g}, {times[-1]:g}] and cannot be told apart; "
+            "if they are one time point, give them one value; if not, check the time units."
+        )
     return times
+
+
+def check_representation(X: np.ndarray, use_rep: str) -> None:
+    """Warn about dimensions that a density model cannot fit sensibly.
+
+    Constant dimensions give the density no width (log-densities grow without bound), count-like
+    values (non-negative integers) are discrete, and more than 100 dimensions are slow.
+    """
+    std = X.std(0)
+    flat = np.flatnonzero(std <= 1e-6 * max(float(std.max()), 1e-30))
+    if len(flat):
+        warnings.warn(
+            f"representation {use_rep!r} has {len(flat)} constant dimension(s) (first: {flat[:5].tolist()}); the "
+            "fitted density has no width there and its log-densities are meaningless. Drop them, or fit on "
+            "principal components (wf.pp.prepare / sc.pp.pca).",
+            UserWarning,
+            stacklevel=3,
+        )
+    sample = X[: min(len(X), 2000)]
+    if sample.size and (sample >= 0).all() and np.allclose(sample, np.round(sample)) and (sample == 0).mean() > 0.3:
+        warnings.warn(
+            f"representation {use_rep!r} looks like raw counts (non-negative integers, mostly zeros); a continuous "
+            "density fits them badly. Normalize and log-transform (sc.pp.normalize_total, sc.pp.log1p), then "
+            "fit on principal components.",
+            UserWarning,
+            stacklevel=3,
+        )
+    if X.shape[1] > 100:
+        warnings.warn(
+            f"modelling {X.shape[1]} dimensions of {use_rep!r}; fitting is slow and the density thin. Fit on "
+            "principal components (use_rep='X_pca', 30-50 components).",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def get_representation(adata: AnnData, use_rep: str) -> np.ndarray:

@@ -11,7 +11,7 @@ from anndata import AnnData
 
 from .. import _keys
 from .._logging import get_logger
-from ._model import WeightFlow, _to_numpy_tree
+from ._model import WeightFlow, _seed, _to_numpy_tree, check_count
 
 log = get_logger(__name__)
 
@@ -102,7 +102,7 @@ def fit(
     use_rep: str = _keys.USE_REP,
     key_added: str = _keys.UNS,
     device: str = "auto",
-    random_state: int = 0,
+    random_state: int | None = 0,
     population_times: Sequence[float] | None = None,
     n_population_cells: int = 300,
     progress: bool = True,
@@ -128,11 +128,14 @@ def fit(
         Representation to model: a key of ``adata.obsm`` (default ``"X_pca"``) or ``"X"``.
     key_added
         Namespace in ``adata.uns``; a non-default key also renames the per-cell outputs (see
-        Returns) so several fits can live side by side.
+        Returns) so several fits can live side by side. Only keys an earlier fit wrote are
+        replaced: a name taken by anything else (``"pca"``, ``"neighbors"``, a user's array) is
+        refused before any work, with a free name in the message.
     device
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:i]"``.
     random_state
-        Seed; the same seed gives the same results on CPU.
+        Seed; the same seed gives the same results on CPU. ``None`` draws one (recorded in
+        ``uns[key_added]['params']``).
     population_times
         Times at which to store generated populations; default: observed times and midpoints.
     n_population_cells
@@ -163,17 +166,26 @@ def fit(
         Log-density of each cell at its own time in ``use_rep`` space
         (``{key_added}_log_density`` for a non-default ``key_added``).
     """
-    adata = adata.copy() if copy else adata
-    model = WeightFlow(time_key, use_rep, device=device, random_state=random_state, **kwargs)
-    model.fit(adata, progress=progress)
+    _keys.check_free(adata, key_added)
+    check_count(n_population_cells, "n_population_cells")
+    if population_times is not None:
+        population_times = np.atleast_1d(np.asarray(population_times, dtype=float))
+        if population_times.ndim != 1 or len(population_times) == 0 or not np.isfinite(population_times).all():
+            raise ValueError(
+                f"population_times must be a non-empty sequence of finite times, got {population_times.tolist()}; "
+                "leave it None for the observed times and their midpoints"
+            )
     from ..pp._prepare import encode_time, get_representation
 
-    t, _ = encode_time(adata, time_key)
+    t, labels = encode_time(adata, time_key)
     X = get_representation(adata, use_rep)
+    model = WeightFlow(time_key, use_rep, device=device, random_state=random_state, **kwargs)
+    model.fit_arrays(X, t, labels=labels, progress=progress)
+    adata = adata.copy() if copy else adata
     velocity = model.drift(X, t).astype(np.float32)
     log_density = model.log_density(X, t).astype(np.float64)
     grid = population_grid(model.times) if population_times is None else np.asarray(population_times, float)
-    pops = [model.sample(s, n_population_cells, random_state=random_state + i) for i, s in enumerate(grid)]
+    pops = [model.sample(s, n_population_cells, random_state=model.random_state + i) for i, s in enumerate(grid)]
     uns = _fit_record(model, grid, pops, key_added)
     _write(adata, key_added, uns, velocity, log_density)
     return adata if copy else None
@@ -237,7 +249,7 @@ def interpolate(
     n_cells: int = 1000,
     key_added: str = _keys.UNS,
     decode: bool = False,
-    random_state: int = 0,
+    random_state: int | None = 0,
     prediction: Literal["sample", "transport"] = "sample",
 ) -> AnnData:
     """Generate cells from the fitted model at any times (observed or not).
@@ -276,6 +288,8 @@ def interpolate(
     genes (``var_names`` of ``adata``) with ``decode=True``. ``adata`` is not modified.
     """
     model = WeightFlow.from_adata(adata, key_added)
+    check_count(n_cells, "n_cells")
+    random_state = _seed(random_state)
     times = np.atleast_1d(np.asarray(times, dtype=float))
     if times.ndim != 1 or len(times) == 0:
         raise ValueError("times must be a number or a non-empty 1-D sequence of numbers")

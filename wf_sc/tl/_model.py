@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time as _time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, fields
@@ -17,12 +18,15 @@ from .. import _keys
 from .._core.flow import CoreConfig, WeightFlowCore
 from .._core.pipeline import TrainConfig, fit_weightflow
 from .._logging import get_logger
-from ..pp._prepare import MIN_CELLS, check_time_points, encode_time, get_representation
+from ..pp._prepare import MIN_CELLS, check_representation, check_time_points, encode_time, get_representation
 
 log = get_logger(__name__)
 
-FORMAT = "wf_sc.WeightFlow"
+FORMAT = _keys.RECORD_FORMAT
 FORMAT_VERSION = 1
+#: times this far outside the fitted range (as a fraction of it) are held at its ends with a warning;
+#: closer ones are rounding and are held silently
+TIME_MARGIN = 1e-6
 _CORE_FIELDS = {f.name for f in fields(CoreConfig)} - {"dim", "n_times"}
 _TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
 
@@ -84,7 +88,8 @@ class WeightFlow:
     device
         ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda[:i]"``.
     random_state
-        Seed of every random choice (initialization, minibatches, validation split).
+        Seed of every random choice (initialization, minibatches, validation split); ``None`` draws
+        one (recorded in ``params``, so the fit can be repeated).
     min_cells
         Fewest cells allowed at one time point.
     n_threads
@@ -121,7 +126,7 @@ class WeightFlow:
         use_rep: str = _keys.USE_REP,
         *,
         device: str = "auto",
-        random_state: int = 0,
+        random_state: int | None = 0,
         min_cells: int = MIN_CELLS,
         n_threads: int | None = 1,
         **kwargs: Any,
@@ -132,7 +137,7 @@ class WeightFlow:
                 f"unknown WeightFlow settings {sorted(unknown)}; known are {sorted(_CORE_FIELDS | _TRAIN_FIELDS)}"
             )
         self.time_key, self.use_rep = time_key, use_rep
-        self.device_request, self.random_state = device, int(random_state)
+        self.device_request, self.random_state = device, _seed(random_state)
         self.device = resolve_device(device)
         self.min_cells = int(min_cells)
         if n_threads is not None and int(n_threads) < 1:
@@ -158,9 +163,9 @@ class WeightFlow:
 
         ``labels`` names the sorted distinct times (ordinal time labels), if any. Returns ``self``.
         """
+        t = np.asarray(t, dtype=np.float64)
         times = check_time_points(t, self.time_key, self.min_cells)
-        if X.shape[1] > 100:
-            log.warning("modelling %d dimensions; a PCA representation (use_rep='X_pca') is much faster", X.shape[1])
+        check_representation(X, self.use_rep)
         config = CoreConfig(dim=X.shape[1], n_times=len(times), **self.core_kwargs)
         dev = self.device
         snapshots = [torch.as_tensor(X[t == s], dtype=torch.float32, device=dev) for s in times]
@@ -172,7 +177,7 @@ class WeightFlow:
             torch.manual_seed(self.random_state)
             generator = torch.Generator().manual_seed(self.random_state)  # CPU; sampling gets its own
             core, history = fit_weightflow(
-                snapshots, torch.as_tensor(times, dtype=torch.float32), config, self.train, generator, tqdm
+                snapshots, torch.as_tensor(times, dtype=torch.float64), config, self.train, generator, tqdm
             )
         history["fit_seconds"] = _time.perf_counter() - start
         self.core, self.history, self.time_labels = core, history, labels
@@ -197,14 +202,30 @@ class WeightFlow:
         return self._check_fitted().config.dim
 
     def _tau(self, t) -> torch.Tensor:
+        """Normalized times of ``t`` (float32), held at the fitted range's ends outside it (with a warning)."""
         core = self._check_fitted()
-        t = torch.as_tensor(np.atleast_1d(np.asarray(t, dtype=float)), dtype=torch.float32, device=core.tau.device)
-        if not torch.isfinite(t).all():
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        if not np.isfinite(t).all():
             raise ValueError("times must be finite")
-        lo, hi = float(core.t_range[0]), float(core.t_range[1])
-        if (t < lo).any() or (t > hi).any():
-            log.warning("times outside the fitted range [%g, %g] are extrapolated", lo, hi)
-        return core.to_tau(t)
+        tau = core.to_tau(torch.as_tensor(t, device=core.tau.device))
+        outside = (tau < -TIME_MARGIN) | (tau > 1 + TIME_MARGIN)
+        if outside.any():
+            lo, hi = float(core.t_range[0]), float(core.t_range[1])
+            bad = sorted(set(t[outside.cpu().numpy()].tolist()))
+            warnings.warn(
+                f"times {bad[:5]} lie outside the fitted range [{lo:g}, {hi:g}]; the model says nothing there, so "
+                f"the population is held at the nearest fitted time ({lo:g} or {hi:g}) and its drift is 0. "
+                "Fit on snapshots that cover the times you need.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return tau.clamp(0.0, 1.0).float()
+
+    def _outside(self, t) -> np.ndarray:
+        """Which of the times ``t`` lie outside the fitted range (beyond the margin)."""
+        core = self._check_fitted()
+        tau = core.to_tau(torch.as_tensor(np.atleast_1d(np.asarray(t, dtype=np.float64)))).cpu().numpy()
+        return (tau < -TIME_MARGIN) | (tau > 1 + TIME_MARGIN)
 
     def _check_x(self, x) -> torch.Tensor:
         core = self._check_fitted()
@@ -236,6 +257,7 @@ class WeightFlow:
         core = self._check_fitted()
         if np.ndim(t) != 0:
             raise ValueError("sample takes one time; loop or use wf.tl.interpolate for several")
+        check_count(n, "n")
         gen = torch.Generator(device=core.tau.device)
         gen.manual_seed(self.random_state if random_state is None else int(random_state))
         with torch.no_grad(), torch_threads(self.n_threads):
@@ -243,25 +265,29 @@ class WeightFlow:
             x = core.sample(theta, int(n), gen)
         return (x * core.x_scale + core.x_mean).cpu().numpy()
 
-    def _grouped(self, x, t, fn, chunk: int) -> np.ndarray:
-        """Apply ``fn(theta, tau, x_std_chunk)`` to cells grouped by time (one integration per time)."""
+    def _grouped(self, x, t, fn, chunk: int, *, zero_outside: bool = False) -> np.ndarray:
+        """Apply ``fn(theta, tau, x_std_chunk)`` to cells grouped by time (one integration per time);
+        with ``zero_outside``, cells at times outside the fitted range get 0 (a held population)."""
         with torch_threads(self.n_threads):
-            return self._grouped_body(x, t, fn, chunk)
+            return self._grouped_body(x, t, fn, chunk, zero_outside)
 
-    def _grouped_body(self, x, t, fn, chunk: int) -> np.ndarray:
+    def _grouped_body(self, x, t, fn, chunk: int, zero_outside: bool) -> np.ndarray:
         core = self._check_fitted()
         xs = self._check_x(x)
         tt = self._per_cell_times(t, len(xs))
         uniq, inv = np.unique(tt, return_inverse=True)
-        with torch.no_grad():
-            thetas = core.weights(self._tau(uniq))
         taus = self._tau(uniq)
+        with torch.no_grad():
+            thetas = core.weights(taus)
+        held = self._outside(uniq) if zero_outside else np.zeros(len(uniq), dtype=bool)
         out = None
         for i in range(len(uniq)):
             rows = np.flatnonzero(inv == i)
             for a in range(0, len(rows), chunk):
                 r = rows[a : a + chunk]
                 val = fn(thetas[i], taus[i], xs[torch.as_tensor(r, device=xs.device)]).detach().cpu().numpy()
+                if held[i]:
+                    val = np.zeros_like(val)
                 if out is None:
                     out = np.empty((len(xs),) + val.shape[1:], dtype=val.dtype)
                 out[r] = val
@@ -294,7 +320,7 @@ class WeightFlow:
             with torch.no_grad():
                 return core.drift(theta, tau, xb) * unit
 
-        return self._grouped(x, t, fn, chunk)
+        return self._grouped(x, t, fn, chunk, zero_outside=True)
 
     def transport(self, x, t_from: float, t_to: float, *, chunk: int = 8192) -> np.ndarray:
         """Move cells ``x`` (n, d) observed at ``t_from`` to ``t_to`` along the model's flow: (n, d).
@@ -362,12 +388,16 @@ class WeightFlow:
             **{k: v for k, v in core_cfg.items() if k in _CORE_FIELDS},
             **train,
         )
-        core = WeightFlowCore(CoreConfig(**core_cfg))
+        try:
+            core = WeightFlowCore(CoreConfig(**core_cfg))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"saved WeightFlow model has an invalid configuration: {err}") from err
         sd = {k: torch.as_tensor(np.asarray(v)) for k, v in state["state_dict"].items()}
         try:
             core.load_state_dict(sd, strict=True)
         except RuntimeError as err:
             raise ValueError(f"saved weights do not match the saved configuration: {err}") from err
+        _check_loaded(core)
         model.core = core.to(model.device).eval()
         labels = state.get("time_labels")
         model.time_labels = [str(v) for v in labels] if labels is not None and len(labels) else None
@@ -412,6 +442,39 @@ class WeightFlow:
             f"WeightFlow(time_key={self.time_key!r}, use_rep={self.use_rep!r}, dim={c.dim}, "
             f"times={self.times.round(4).tolist()}, weights={self.core.backbone.n_params})"
         )
+
+
+def _check_loaded(core: WeightFlowCore) -> None:
+    """Refuse a saved model whose numbers cannot come from a fit (NaN weights, unordered times)."""
+    bad = [k for k, v in core.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"saved WeightFlow model has non-finite values in {bad[:5]}; it is damaged, fit again")
+    tau, t_range = core.tau, core.t_range
+    if not (t_range[1] > t_range[0]) or tau[0] != 0 or tau[-1] != 1 or not (tau.diff() > 0).all():
+        raise ValueError(
+            f"saved WeightFlow model has unordered times (range {t_range.tolist()}, normalized {tau.tolist()}); "
+            "it is damaged, fit again"
+        )
+    if not (core.x_scale > 0).all():
+        raise ValueError("saved WeightFlow model has a non-positive standardization scale; it is damaged, fit again")
+
+
+def check_count(n, name: str) -> int:
+    """A positive whole number of cells, or a clear error."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"{name} must be a positive integer (a number of cells), got {n!r}")
+    return int(n)
+
+
+def _seed(random_state) -> int:
+    """A seed from an integer, or a fresh one for ``None`` (the scanpy idiom)."""
+    if random_state is None:
+        return int(np.random.default_rng().integers(2**31 - 1))
+    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
+        raise TypeError(f"random_state must be an integer or None, got {random_state!r}")
+    if not 0 <= int(random_state) < 2**63:
+        raise ValueError(f"random_state must be a non-negative integer, got {random_state}")
+    return int(random_state)
 
 
 def _plain(v):

@@ -1,0 +1,234 @@
+"""Nothing silent: awkward inputs get a clear error or a visible warning, and no user key is overwritten.
+
+Every error case checks the message (the problem and the fix) and, with a deep comparison, that the
+AnnData is unchanged. ``docs/reliability.md`` lists the cases.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scanpy as sc
+
+import wf_sc as wf
+from wf_sc.pp._prepare import check_representation
+from wf_sc.tl import WeightFlow
+
+from conftest import TINY_FIT as TINY
+from conftest import make_tiny_adata
+from test_errors import _assert_unchanged, _snapshot
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    adata = make_tiny_adata(times=(0.0, 1.0, 2.0))
+    wf.tl.fit(adata, "time", use_rep="X", **TINY)
+    return adata
+
+
+def _refused(adata, exc, match, **kwargs):
+    snap = _snapshot(adata)
+    with pytest.raises(exc, match=match):
+        wf.tl.fit(adata, "time", **{"use_rep": "X", **TINY, **kwargs})
+    _assert_unchanged(adata, snap)
+
+
+# --------------------------------------------------------------------------- keys a fit did not write
+
+
+def test_fit_refuses_to_overwrite_scanpy_records():
+    adata = make_tiny_adata(dim=4)
+    sc.pp.pca(adata, n_comps=2)
+    adata.uns["neighbors"] = {"params": {"n_neighbors": 15}}
+    _refused(adata, ValueError, r"overwrite adata.uns\['pca'\].*key_added='weightflow'", key_added="pca")
+    _refused(adata, ValueError, r"overwrite adata.uns\['neighbors'\]", key_added="neighbors")
+
+
+def test_fit_refuses_to_overwrite_a_users_arrays():
+    adata = make_tiny_adata()
+    adata.obsm["X_velocity"] = np.ones((adata.n_obs, 2))
+    adata.obs["X_log_density"] = 1.0
+    _refused(adata, ValueError, r"obsm\['X_velocity'\], adata.obs\['X_log_density'\]", key_added="X")
+    adata.obsm["wf_velocity"] = np.ones((adata.n_obs, 2))  # the default key, not written by a fit
+    _refused(adata, ValueError, r"obsm\['wf_velocity'\].*key_added='weightflow_1'")
+
+
+def test_a_fit_replaces_its_own_earlier_record(fitted):
+    adata = fitted.copy()
+    before = adata.uns["weightflow"]["model"]["config"]["random_state"]
+    wf.tl.fit(adata, "time", use_rep="X", random_state=5, **TINY)
+    assert adata.uns["weightflow"]["model"]["config"]["random_state"] == 5 != before
+
+
+# --------------------------------------------------------------------------- times
+
+
+def test_times_outside_the_fitted_range_are_held_with_a_warning(fitted):
+    model = WeightFlow.from_adata(fitted)
+    with pytest.warns(UserWarning, match=r"outside the fitted range \[0, 2\].*held at the nearest"):
+        far = model.sample(10.0, 50, random_state=1)
+    np.testing.assert_array_equal(far, model.sample(2.0, 50, random_state=1))
+    x = fitted.X[:5]
+    with pytest.warns(UserWarning, match="outside the fitted range"):
+        drift = model.drift(x, 100.0)
+    assert (drift == 0).all()
+    with pytest.warns(UserWarning, match="outside the fitted range"):
+        dens = model.log_density(x, 1e6)
+    np.testing.assert_allclose(dens, model.log_density(x, 2.0))
+    with pytest.warns(UserWarning, match=r"times \[-1.0\]"):
+        out = wf.tl.interpolate(fitted, [-1.0, 1.0], n_cells=20)
+    assert np.isfinite(out.X).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.sample(2.0 + 1e-9, 5)  # rounding at the end: no warning
+
+
+def test_large_and_finely_spaced_times_are_handled_in_float64():
+    adata = make_tiny_adata(times=(1e8, 1e8 + 1, 1e8 + 2))
+    wf.tl.fit(adata, "time", use_rep="X", **TINY)
+    model = WeightFlow.from_adata(adata)
+    np.testing.assert_array_equal(model.times, [1e8, 1e8 + 1, 1e8 + 2])
+    assert np.isfinite(model.sample(1e8 + 0.5, 10)).all()
+    close = make_tiny_adata(times=(1.0, 1.0 + 1e-8))
+    wf.tl.fit(close, "time", use_rep="X", **TINY)
+    assert np.isfinite(close.obsm["wf_velocity"]).all()
+
+
+def test_times_that_cannot_be_told_apart_are_refused():
+    adata = make_tiny_adata(times=(0.0, 1.0, 1.0 + 1e-9))
+    _refused(adata, ValueError, r"1\.0 and 1\.000000001.*cannot be told apart")
+
+
+def test_ordinal_labels_are_spaced_evenly_with_a_warning():
+    adata = make_tiny_adata(times=(0.0, 1.0, 2.0))
+    labels = {0.0: "early", 1.0: "mid", 2.0: "late"}
+    adata.obs["stage"] = pd.Categorical(
+        adata.obs["time"].map(labels), categories=["early", "mid", "late"], ordered=True
+    )
+    with pytest.warns(UserWarning, match=r"ordinal labels.*evenly spaced.*time_key='day'"):
+        wf.tl.fit(adata, "stage", use_rep="X", **TINY)
+    np.testing.assert_array_equal(WeightFlow.from_adata(adata).times, [0.0, 1.0, 2.0])
+
+
+def test_category_order_against_the_numbers_in_the_labels_warns():
+    adata = make_tiny_adata(times=(0.0, 2.0, 10.0))
+    adata.obs["day"] = pd.Categorical([f"day{int(t)}" for t in adata.obs["time"]], ordered=True)
+    assert list(adata.obs["day"].cat.categories) == ["day0", "day10", "day2"]  # the lexicographic trap
+    with pytest.warns(UserWarning, match=r"numbers in the labels say \['day0', 'day2', 'day10'\]"):
+        wf.pp.prepare(adata, "day", use_rep="X")
+
+
+# --------------------------------------------------------------------------- the representation
+
+
+def test_constant_and_count_like_dimensions_warn():
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    X[:, 1] = 4.0
+    with pytest.warns(UserWarning, match=r"1 constant dimension\(s\) \(first: \[1\]\)"):
+        check_representation(X, "X")
+    counts = np.random.default_rng(0).poisson(0.5, size=(50, 20)).astype(float)
+    with pytest.warns(UserWarning, match="raw counts.*log1p"):
+        check_representation(counts, "X")
+    with pytest.warns(UserWarning, match="modelling 101 dimensions"):
+        check_representation(np.random.default_rng(0).normal(size=(20, 101)), "X")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_representation(np.random.default_rng(0).normal(size=(50, 3)), "X")
+
+
+def test_a_fit_on_a_constant_column_warns_through_fit():
+    adata = make_tiny_adata(dim=3)
+    adata.X[:, 2] = 1.0
+    with pytest.warns(UserWarning, match="constant dimension"):
+        wf.tl.fit(adata, "time", use_rep="X", **TINY)
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def test_random_state_none_draws_a_recorded_seed():
+    adata = make_tiny_adata()
+    wf.tl.fit(adata, "time", use_rep="X", random_state=None, **TINY)
+    seed = adata.uns["weightflow"]["params"]["random_state"]
+    assert isinstance(int(seed), int)
+    again = make_tiny_adata()
+    wf.tl.fit(again, "time", use_rep="X", random_state=int(seed), **TINY)
+    np.testing.assert_array_equal(adata.obsm["wf_velocity"], again.obsm["wf_velocity"])
+    out = wf.tl.interpolate(adata, 0.5, n_cells=5, random_state=None)
+    assert out.shape == (5, 2)
+
+
+@pytest.mark.parametrize("bad", [-5, 0, 2.5, True])
+def test_bad_cell_counts_are_refused(fitted, bad):
+    snap = _snapshot(fitted)
+    with pytest.raises(ValueError, match="n_cells must be a positive integer"):
+        wf.tl.interpolate(fitted, 0.5, n_cells=bad)
+    _assert_unchanged(fitted, snap)
+
+
+def test_empty_population_times_are_refused_before_fitting(monkeypatch):
+    adata = make_tiny_adata()
+    monkeypatch.setattr(WeightFlow, "fit_arrays", lambda *a, **k: pytest.fail("fitted first"))
+    _refused(adata, ValueError, "population_times must be a non-empty", population_times=[])
+    _refused(adata, ValueError, "n_population_cells must be a positive integer", n_population_cells=-1)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("stage2_steps", -3), ("stage1_lr", 0.0), ("val_fraction", 1.5), ("stage1_batch_size", 0), ("hidden", 0)],
+)
+def test_bad_training_settings_are_refused(setting, value):
+    _refused(make_tiny_adata(), ValueError, setting, **{setting: value})
+
+
+# --------------------------------------------------------------------------- a tampered record
+
+
+@pytest.mark.parametrize(
+    ("tamper", "match"),
+    [
+        (lambda m: m["state_dict"].__setitem__("anchors", np.full_like(m["state_dict"]["anchors"], np.nan)), "non-finite"),
+        (lambda m: m["state_dict"].__setitem__("tau", m["state_dict"]["tau"][::-1].copy()), "unordered times"),
+        (lambda m: m["config"]["core"].__setitem__("steps", 10_000_000), "invalid configuration.*steps"),
+    ],
+    ids=["nan-weights", "reversed-times", "huge-steps"],
+)
+def test_a_tampered_record_is_refused_on_load(fitted, tamper, match):
+    adata = fitted.copy()
+    tamper(adata.uns["weightflow"]["model"])
+    with pytest.raises(ValueError, match=match):
+        wf.tl.interpolate(adata, 0.5, n_cells=5)
+
+
+# --------------------------------------------------------------------------- what a user sees
+
+
+def test_a_default_fit_with_progress_bars_shows_no_warning(tmp_path):
+    """A fresh interpreter with Python's default warning filters (what a script or notebook shows)."""
+    code = (
+        "import wf_sc as wf\n"
+        "from conftest import make_tiny_adata, TINY_FIT\n"
+        "adata = make_tiny_adata()\n"
+        "wf.tl.fit(adata, 'time', use_rep='X', **{**TINY_FIT, 'progress': True})\n"
+        "wf.tl.interpolate(adata, [0.5, 1.5], n_cells=20)\n"
+    )
+    tests = str(__import__("pathlib").Path(__file__).parent)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tests, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "Warning" not in run.stderr, run.stderr
+
+
+def test_the_command_line_speaks_in_options(tmp_path, capsys):
+    from wf_sc.cli import main
+
+    path = tmp_path / "in.h5ad"
+    make_tiny_adata().write_h5ad(path)
+    assert main(["fit", str(path), "--time-key", "day", "--use-rep", "X", "-q", "-o", str(tmp_path / "o.h5ad")]) == 2
+    err = capsys.readouterr().err
+    assert "--time-key" in err and "time_key=" not in err and "Traceback" not in err
