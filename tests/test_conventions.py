@@ -312,3 +312,22 @@ def test_core_import_scan_detects_violations(tmp_path):
     )
     bad = {module for _, _, module, _ in _violations(_imports_in(tmp_path))}
     assert bad == {"anndata", "scanpy", "tl", "wf_sc.tl"}, bad
+
+
+def test_fixed_choices_are_typed_literal():
+    """Options with a fixed set of values carry it in the signature (scanpy's ``Literal`` habit)."""
+    import typing
+
+    from wf_sc.tl._fit import PREDICTIONS
+
+    hints = typing.get_type_hints(wf.tl.interpolate)
+    assert typing.get_origin(hints["prediction"]) is typing.Literal
+    assert typing.get_args(hints["prediction"]) == PREDICTIONS
+    assert inspect.signature(wf.tl.interpolate).parameters["prediction"].default == PREDICTIONS[0] == "sample"
+
+
+def test_core_never_imports_the_benchmark():
+    """The model core knows nothing of the suite that scores it."""
+    imports = _imports_in(ROOT / "wf_sc" / "_core")
+    bad = [item for item in imports if "benchmark" in item[2]]
+    assert not bad, bad

@@ -166,13 +166,15 @@ def test_an_ordered_categorical_of_labels_gives_times_0_to_k(tiny_adata):
     labels = tiny_adata.obs["time"].map({0.0: "early", 1.0: "mid", 2.0: "late"})
     # categories deliberately not in alphabetical order: the declared order must win
     tiny_adata.obs["stage"] = pd.Categorical(labels, categories=["early", "mid", "late"], ordered=True)
-    assert wf.tl.fit(tiny_adata, "stage", use_rep="X", **TINY) is None
+    with pytest.warns(UserWarning, match="evenly spaced"):
+        assert wf.tl.fit(tiny_adata, "stage", use_rep="X", **TINY) is None
     rec = tiny_adata.uns["weightflow"]
     assert np.asarray(rec["times"]).tolist() == [0.0, 1.0, 2.0]
     assert list(rec["time_labels"]) == ["early", "mid", "late"]
     assert np.isfinite(tiny_adata.obs["wf_log_density"]).all()
     # pp.prepare encodes each cell at its label's position
-    wf.pp.prepare(tiny_adata, "stage", use_rep="X")
+    with pytest.warns(UserWarning, match="evenly spaced"):
+        wf.pp.prepare(tiny_adata, "stage", use_rep="X")
     assert (tiny_adata.obs["wf_time"] == tiny_adata.obs["time"]).all()
 
 

@@ -17,7 +17,7 @@ import pytest
 import scanpy as sc
 
 import wf_sc as wf
-from wf_sc.pp._prepare import check_representation
+from wf_sc._bridge import check_representation
 from wf_sc.tl import WeightFlow
 
 from conftest import TINY_FIT as TINY
@@ -232,3 +232,20 @@ def test_the_command_line_speaks_in_options(tmp_path, capsys):
     assert main(["fit", str(path), "--time-key", "day", "--use-rep", "X", "-q", "-o", str(tmp_path / "o.h5ad")]) == 2
     err = capsys.readouterr().err
     assert "--time-key" in err and "time_key=" not in err and "Traceback" not in err
+
+
+def test_a_fit_touches_no_key_it_did_not_write():
+    """scanpy's records, a user's arrays and columns: deep-equal after a fit beside them."""
+    adata = make_tiny_adata(dim=4)
+    sc.pp.pca(adata, n_comps=2)
+    adata.obsm["X_velocity"] = np.ones((adata.n_obs, 2))
+    adata.uns["neighbors"] = {"params": {"n_neighbors": 15}}
+    snap = _snapshot(adata)
+    wf.tl.fit(adata, "time", use_rep="X", **TINY)
+    written = {"uns": {"weightflow"}, "obsm": {"wf_velocity"}, "obs": {"wf_log_density"}}
+    assert set(adata.uns) - set(snap["uns"]) == written["uns"]
+    assert set(adata.obsm) - set(snap["obsm"]) == written["obsm"]
+    assert set(adata.obs.columns) - set(snap["obs"].columns) == written["obs"]
+    del adata.uns["weightflow"], adata.obsm["wf_velocity"]
+    adata.obs = adata.obs.drop(columns="wf_log_density")
+    _assert_unchanged(adata, snap)

@@ -48,7 +48,7 @@ class Dataset:
 
     def time_course(self, quick: bool = False) -> TimeCourse:
         """The dataset as arrays: cells in ``use_rep`` (float64) and their times (``obs['time']``)."""
-        from ..pp._prepare import encode_time, get_representation
+        from .._bridge import encode_time, get_representation
 
         adata = self.load(quick)
         t, _ = encode_time(adata, "time")

@@ -86,6 +86,8 @@ def summary_table(df: pd.DataFrame, method: str = "weightflow") -> str:
         if method not in means:
             continue
         others = means.drop([m for m in means.index if m in (method, FLOOR) or m in ABLATIONS])
+        if not len(others):
+            continue
         best = others.idxmin()
         d = paired(part, method).set_index("baseline").loc[best]
         n = part.loc[part["method"] == method, "seed"].nunique()
@@ -152,8 +154,9 @@ def report(
         ablations=ablations,
     )
     blocks = [text]
-    if "weightflow" in set(df["method"]):
-        blocks += ["### Summary", "", summary_table(df), ""]
+    table = summary_table(df) if "weightflow" in set(df["method"]) else ""
+    if table.count("\n") > 1:
+        blocks += ["### Summary", "", table, ""]
     summary = summarize(df)
     for name in dict.fromkeys(df["dataset"]):
         spec = DATASETS.get(name)

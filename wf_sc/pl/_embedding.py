@@ -11,7 +11,7 @@ from anndata import AnnData
 
 from .. import _keys
 from .._logging import get_logger
-from ..pp._prepare import get_representation
+from .._bridge import get_representation
 from ._utils import Basis, TimeInfo, cell_times, finish, fit_record, load_model, new_axes, obs_colors, param, resolve_basis
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from scipy import sparse
 
 from .. import _keys
 from .._logging import get_logger
-from ..pp._prepare import get_representation
+from .._bridge import get_representation
 from ._utils import TimeInfo, _axis_names, cell_times, finish, fit_record, param
 
 if TYPE_CHECKING:

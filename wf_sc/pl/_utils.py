@@ -16,7 +16,7 @@ from anndata import AnnData
 
 from .. import _keys
 from .._logging import get_logger
-from ..pp._prepare import encode_time, get_representation
+from .._bridge import encode_time, get_representation
 from ._project import EmbeddingProjection, embedding_projection
 
 if TYPE_CHECKING:

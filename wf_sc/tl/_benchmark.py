@@ -10,7 +10,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .. import _keys
-from ..pp._prepare import MIN_CELLS, check_time_points, encode_time, get_representation
+from .._bridge import MIN_CELLS, check_time_points, encode_time, get_representation
 
 #: what :func:`leave_one_out` runs by default: the default call and the baselines of the benchmark
 DEFAULT_METHODS: tuple[str, ...] = ("weightflow", "previous", "next", "mixture", "ot", "mm_cubic", "otcfm")

@@ -10,6 +10,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .. import _keys
+from .._bridge import encode_time, get_representation
 from .._logging import get_logger
 from ._model import WeightFlow, _seed, _to_numpy_tree, check_count
 
@@ -74,8 +75,6 @@ def _transported_cells(
     model: WeightFlow, adata: AnnData, times: np.ndarray, n: int, random_state: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observed cells of ``adata`` moved to each of ``times`` (:func:`move_observed` per time)."""
-    from ..pp._prepare import encode_time, get_representation
-
     t_cells, _ = encode_time(adata, model.time_key)
     X = get_representation(adata, model.use_rep)
     observed = np.unique(t_cells[np.isfinite(t_cells)])
@@ -175,8 +174,6 @@ def fit(
                 f"population_times must be a non-empty sequence of finite times, got {population_times.tolist()}; "
                 "leave it None for the observed times and their midpoints"
             )
-    from ..pp._prepare import encode_time, get_representation
-
     t, labels = encode_time(adata, time_key)
     X = get_representation(adata, use_rep)
     model = WeightFlow(time_key, use_rep, device=device, random_state=random_state, **kwargs)

@@ -18,7 +18,7 @@ from .. import _keys
 from .._core.flow import CoreConfig, WeightFlowCore
 from .._core.pipeline import TrainConfig, fit_weightflow
 from .._logging import get_logger
-from ..pp._prepare import MIN_CELLS, check_representation, check_time_points, encode_time, get_representation
+from .._bridge import MIN_CELLS, check_representation, check_time_points, encode_time, get_representation
 
 log = get_logger(__name__)
 

@@ -250,7 +250,7 @@ def velocity_embedding(
             f"basis {basis!r} not found: no adata.obsm[{bkey!r}] (available: {list(adata.obsm.keys())}); "
             "compute it first, e.g. sc.pp.neighbors(adata, use_rep=...) and sc.tl.umap(adata)."
         )
-    from ..pp._prepare import get_representation
+    from .._bridge import get_representation
 
     X = get_representation(adata, use_rep).astype(np.float64)
     V = np.asarray(adata.obsm[vkey], dtype=np.float64)
