@@ -77,6 +77,7 @@ def test_fit_prints_a_summary_and_nothing_on_stderr_when_quiet(cli_run):
     assert "120 cells, 2 dims (X)" in stdout
     assert "[0.0, 1.0, 2.0]" in stdout
     assert f"written:     {out}" in stdout
+    assert "(validation, per time, in X units)" in stdout  # the summary says which units its NLL is in
 
 
 # --------------------------------------------------------------------------- errors

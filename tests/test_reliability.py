@@ -249,3 +249,132 @@ def test_a_fit_touches_no_key_it_did_not_write():
     del adata.uns["weightflow"], adata.obsm["wf_velocity"]
     adata.obs = adata.obs.drop(columns="wf_log_density")
     _assert_unchanged(adata, snap)
+
+
+# --------------------------------------------------------------------------- cases a new user found
+
+
+@pytest.mark.parametrize("key", ["", "my/fit"])
+def test_key_added_that_h5ad_cannot_store_is_refused(key):
+    _refused(make_tiny_adata(), ValueError, "key_added must be a non-empty name without '/'", key_added=key)
+
+
+def test_saving_a_model_onto_a_folder_is_refused(fitted, tmp_path):
+    with pytest.raises(ValueError, match="is a folder; give a file name"):
+        WeightFlow.from_adata(fitted).save(tmp_path)
+    with pytest.raises(ValueError, match="does not exist"):
+        WeightFlow.from_adata(fitted).save(tmp_path / "missing" / "m.pt")
+
+
+def test_cli_output_folder_is_refused_before_fitting(tmp_path, capsys, monkeypatch):
+    from wf_sc.cli import main
+
+    monkeypatch.setattr(wf.tl, "fit", lambda *a, **k: pytest.fail("fitted first"))
+    path = tmp_path / "in.h5ad"
+    make_tiny_adata().write_h5ad(path)
+    assert main(["fit", str(path), "--use-rep", "X", "-q", "-o", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_a_refit_removes_the_projections_of_the_old_drift(fitted):
+    adata = fitted.copy()
+    adata.obsm["X_umap"] = np.asarray(adata.X[:, :2]) * 2.0
+    wf.tl.velocity_embedding(adata, basis="umap")
+    assert "wf_velocity_umap" in adata.obsm and "wf_velocity_params" in adata.uns
+    wf.tl.fit(adata, "time", use_rep="X", random_state=3, **TINY)
+    assert "wf_velocity_umap" not in adata.obsm and "wf_velocity_params" not in adata.uns
+    assert "X_umap" in adata.obsm  # the embedding itself is the user's
+
+
+def test_interpolate_takes_the_time_labels_of_an_ordinal_fit():
+    adata = make_tiny_adata(times=(0.0, 1.0, 2.0))
+    adata.obs["stage"] = pd.Categorical(
+        adata.obs["time"].map({0.0: "early", 1.0: "mid", 2.0: "late"}), categories=["early", "mid", "late"], ordered=True
+    )
+    with pytest.warns(UserWarning, match="evenly spaced"):
+        wf.tl.fit(adata, "stage", use_rep="X", **TINY)
+    by_label = wf.tl.interpolate(adata, ["mid"], n_cells=10, random_state=2)
+    np.testing.assert_array_equal(by_label.X, wf.tl.interpolate(adata, 1.0, n_cells=10, random_state=2).X)
+    with pytest.raises(ValueError, match=r"got 'D1'; the fit's time labels are \['early', 'mid', 'late'\]"):
+        wf.tl.interpolate(adata, "D1", n_cells=10)
+
+
+def test_the_suggested_fix_for_missing_nullable_times_works():
+    adata = make_tiny_adata()
+    adata.obs["time"] = adata.obs["time"].astype("Int64")
+    adata.obs.iloc[0, adata.obs.columns.get_loc("time")] = pd.NA
+    snap = _snapshot(adata)
+    with pytest.raises(ValueError, match="without a finite time") as info:
+        wf.tl.fit(adata, "time", use_rep="X", **TINY)
+    _assert_unchanged(adata, snap)
+    fix = str(info.value).split("e.g. ")[1].rstrip(".")
+    namespace = {"adata": adata, "np": np}
+    exec(fix, namespace)
+    assert namespace["adata"].n_obs == adata.n_obs - 1
+
+
+def test_values_beyond_float32_are_refused_with_the_fix():
+    adata = make_tiny_adata()
+    adata.X = np.asarray(adata.X, dtype=np.float64) * 1e39
+    _refused(adata, ValueError, "beyond what float32 holds; rescale")
+
+
+def test_more_dimensions_than_cells_in_a_snapshot_warn():
+    adata = make_tiny_adata(n_per_time=12, times=(0.0, 1.0), dim=12)
+    with pytest.warns(UserWarning, match="12 dimensions but the smallest time point has only 12 cells"):
+        wf.tl.fit(adata, "time", use_rep="X", **TINY)
+
+
+def test_prepare_warns_before_reducing_raw_counts():
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(
+        X=__import__("scipy").sparse.csr_matrix(rng.poisson(0.4, size=(60, 30)).astype(np.float32)),
+        obs=pd.DataFrame({"time": np.repeat([0.0, 1.0, 2.0], 20)}, index=[f"c{i}" for i in range(60)]),
+    )
+    with pytest.warns(UserWarning, match="raw counts.*normalize_total"):
+        wf.pp.prepare(adata, "time", n_comps=3)
+
+
+def test_a_continuous_time_column_is_named_as_such_briefly():
+    adata = make_tiny_adata()
+    adata.obs["pt"] = np.linspace(0, 1, adata.n_obs)
+    snap = _snapshot(adata)
+    with pytest.raises(ValueError, match="looks like a continuous time.*pd.cut") as info:
+        wf.tl.fit(adata, "pt", use_rep="X", **TINY)
+    assert len(str(info.value)) < 400
+    _assert_unchanged(adata, snap)
+
+
+def test_leave_one_out_takes_one_method_as_a_string():
+    adata = make_tiny_adata()
+    df = wf.tl.leave_one_out(adata, "time", use_rep="X", methods="ot", seeds=(0,), metrics="w1")
+    assert set(df["method"]) == {"floor", "ot"}
+
+
+def test_transport_after_the_representation_changed_says_so(fitted):
+    wider = np.concatenate([np.asarray(fitted.X), np.zeros((fitted.n_obs, 1), np.float32)], axis=1)
+    adata = ad.AnnData(X=wider, obs=fitted.obs.copy(), uns=fitted.copy().uns)
+    with pytest.raises(ValueError, match="has 3 columns now, but the fit used 2"):
+        wf.tl.interpolate(adata, 0.5, n_cells=10, prediction="transport")
+
+
+def test_duplicate_cell_names_warn_when_naming_source_cells(fitted):
+    adata = fitted.copy()
+    adata.obs_names = ["c"] * adata.n_obs
+    with pytest.warns(UserWarning, match="obs_names_make_unique"):
+        wf.tl.interpolate(adata, 0.5, n_cells=10, prediction="transport")
+
+
+def test_unknown_loss_terms_are_refused_before_fitting(monkeypatch):
+    monkeypatch.setattr(WeightFlow, "fit_arrays", lambda *a, **k: pytest.fail("fitted first"))
+    _refused(make_tiny_adata(), ValueError, r"unknown loss terms \['foo'\]", loss_weights={"foo": 1.0})
+
+
+def test_a_basis_with_nan_names_the_cells(fitted):
+    adata = fitted.copy()
+    adata.obsm["X_umap"] = np.asarray(adata.X[:, :2], dtype=float)
+    adata.obsm["X_umap"][3] = np.nan
+    snap = _snapshot(adata)
+    with pytest.raises(ValueError, match=r"NaN/inf in 1 cells \(first: \['cell3'\]\)"):
+        wf.tl.velocity_embedding(adata, basis="umap")
+    _assert_unchanged(adata, snap)

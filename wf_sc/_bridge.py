@@ -74,7 +74,7 @@ def encode_time(adata: AnnData, time_key: str) -> tuple[np.ndarray, list[str] | 
     if missing.any():
         raise ValueError(
             f"obs[{time_key!r}] has {int(missing.sum())} cells without a finite time; drop them first, "
-            f"e.g. adata = adata[np.isfinite(adata.obs[{time_key!r}])].copy()."
+            f"e.g. adata = adata[np.isfinite(adata.obs[{time_key!r}].astype(float).to_numpy())].copy()."
         )
     return values, labels
 
@@ -122,9 +122,16 @@ def check_time_points(t: np.ndarray, time_key: str, min_cells: int = MIN_CELLS) 
         )
     small = times[counts < min_cells]
     if len(small):
+        if len(times) > 50 and len(small) > len(times) / 2:
+            raise ValueError(
+                f"obs[{time_key!r}] has {len(times)} distinct values, most with fewer than {min_cells} cells: it looks "
+                "like a continuous time (a pseudotime?), not snapshots. Bin it into collection times, e.g. "
+                f"adata.obs['snapshot'] = pd.cut(adata.obs[{time_key!r}], 5).cat.codes, or use the real collection times."
+            )
+        shown = dict(list(zip(times.tolist(), counts.tolist()))[:12])
         raise ValueError(
-            f"time point(s) {small.tolist()} of obs[{time_key!r}] have fewer than {min_cells} cells "
-            f"(counts: {dict(zip(times.tolist(), counts.tolist()))}); drop or merge them."
+            f"{len(small)} time point(s) of obs[{time_key!r}] have fewer than {min_cells} cells (first: "
+            f"{small[:8].tolist()}; counts: {shown}{' ...' if len(times) > 12 else ''}); drop or merge them."
         )
     gaps = np.diff(times) / (times[-1] - times[0])
     if len(times) > 2 and gaps.min() < MIN_TIME_GAP:
@@ -137,11 +144,26 @@ def check_time_points(t: np.ndarray, time_key: str, min_cells: int = MIN_CELLS) 
     return times
 
 
-def check_representation(X: np.ndarray, use_rep: str) -> None:
+def warn_counts(X, what: str, stacklevel: int = 3) -> None:
+    """Warn when ``X`` (dense or sparse) looks like raw counts: non-negative integers, mostly zeros."""
+    sample = X[: min(X.shape[0], 2000)]
+    sample = sample.toarray() if sparse.issparse(sample) else np.asarray(sample)
+    if sample.size and (sample >= 0).all() and np.allclose(sample, np.round(sample)) and (sample == 0).mean() > 0.3:
+        warnings.warn(
+            f"{what} looks like raw counts (non-negative integers, mostly zeros); densities and principal "
+            "components of raw counts are dominated by depth. Normalize and log-transform first "
+            "(sc.pp.normalize_total, sc.pp.log1p), then fit on principal components.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def check_representation(X: np.ndarray, use_rep: str, smallest: int | None = None) -> None:
     """Warn about dimensions that a density model cannot fit sensibly.
 
     Constant dimensions give the density no width (log-densities grow without bound), count-like
-    values (non-negative integers) are discrete, and more than 100 dimensions are slow.
+    values (non-negative integers) are discrete, more than 100 dimensions are slow, and as many
+    dimensions as the smallest snapshot (``smallest``) has cells leave each density underdetermined.
     """
     std = X.std(0)
     flat = np.flatnonzero(std <= 1e-6 * max(float(std.max()), 1e-30))
@@ -153,12 +175,11 @@ def check_representation(X: np.ndarray, use_rep: str) -> None:
             UserWarning,
             stacklevel=3,
         )
-    sample = X[: min(len(X), 2000)]
-    if sample.size and (sample >= 0).all() and np.allclose(sample, np.round(sample)) and (sample == 0).mean() > 0.3:
+    warn_counts(X, f"representation {use_rep!r}", stacklevel=4)
+    if smallest is not None and X.shape[1] >= smallest:
         warnings.warn(
-            f"representation {use_rep!r} looks like raw counts (non-negative integers, mostly zeros); a continuous "
-            "density fits them badly. Normalize and log-transform (sc.pp.normalize_total, sc.pp.log1p), then "
-            "fit on principal components.",
+            f"representation {use_rep!r} has {X.shape[1]} dimensions but the smallest time point has only {smallest} "
+            "cells: each snapshot's density is underdetermined. Fit on fewer principal components.",
             UserWarning,
             stacklevel=3,
         )
@@ -186,6 +207,12 @@ def get_representation(adata: AnnData, use_rep: str) -> np.ndarray:
             f"representation {use_rep!r} not found in adata.obsm (available: {list(adata.obsm.keys())}). "
             "Run wf.pp.prepare(adata, time_key) or sc.pp.pca(adata) to compute 'X_pca', "
             "or pass use_rep='X' to use adata.X directly."
+        )
+    X = np.asarray(X)
+    if X.dtype.kind == "f" and X.dtype.itemsize > 4 and np.isfinite(X).all() and np.abs(X).max() > 1e38:
+        raise ValueError(
+            f"representation {use_rep!r} has values up to {np.abs(X).max():.3g}, beyond what float32 holds; "
+            "rescale it (e.g. divide by its largest absolute value) or fit on principal components."
         )
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2 or X.shape[1] < 1:

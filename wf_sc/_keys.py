@@ -77,6 +77,10 @@ def check_free(adata, key_added: str = UNS) -> None:
     (:func:`is_fit_record`); ``obsm``/``obs`` keys of :func:`output_keys` only when that record
     names them. Otherwise the error names the key in the way and a free ``key_added``.
     """
+    if not isinstance(key_added, str) or not key_added or "/" in key_added:
+        raise ValueError(
+            f"key_added must be a non-empty name without '/' (h5ad files cannot store it), got {key_added!r}"
+        )
     vkey, dkey = output_keys(key_added)
     old = adata.uns.get(key_added)
     ours = old is not None and is_fit_record(old)

@@ -70,6 +70,9 @@ def _fit(args) -> int:
         use_rep = args.use_rep or "X_pca"
         output = Path(args.output or path.with_name(path.stem + "_wf.h5ad"))
         source = str(path)
+    if output.is_dir():
+        print(f"wf-sc: output {output} is a folder; give a file name, e.g. -o {output / 'fitted.h5ad'}", file=sys.stderr)
+        return 2
     if not output.parent.is_dir():
         print(f"wf-sc: output folder {output.parent} does not exist; create it or choose -o", file=sys.stderr)
         return 2

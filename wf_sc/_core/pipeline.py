@@ -10,7 +10,7 @@ import torch
 from .anchors import fit_anchors
 from .flow import FIELD_STARTS, CoreConfig, WeightFlowCore
 from .pace import PACES, PaceClock, interval_speeds
-from .stage2 import train_field
+from .stage2 import check_loss_weights, train_field
 
 
 @dataclass
@@ -54,6 +54,9 @@ class TrainConfig:
             raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {self.val_fraction!r}")
         if self.max_horizon is not None:
             _check_int("max_horizon", self.max_horizon, 1)
+        if not isinstance(self.loss_weights, dict):
+            raise ValueError(f"loss_weights must be a dict of term -> weight, got {self.loss_weights!r}")
+        check_loss_weights(self.loss_weights)
         if self.pace not in PACES:
             raise ValueError(f"unknown pace {self.pace!r}, known are {list(PACES)}")
         if self.field_start not in FIELD_STARTS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from anndata import AnnData
 
 from .. import _keys
-from .._bridge import MIN_CELLS, check_time_points, encode_time, get_representation
+from .._bridge import MIN_CELLS, check_time_points, encode_time, get_representation, warn_counts
 from .._logging import get_logger
 
 log = get_logger(__name__)
@@ -61,6 +61,7 @@ def prepare(
     if needs_pca:
         import scanpy as sc
 
+        warn_counts(adata.X, "adata.X, about to be reduced by PCA")
         n = int(min(n_comps, adata.n_vars - 1, adata.n_obs - 1))
         log.info("computing PCA with %d components (scanpy)", n)
         sc.pp.pca(adata, n_comps=n)

@@ -88,6 +88,8 @@ def leave_one_out(
     t, _ = encode_time(adata, time_key)
     X = get_representation(adata, use_rep).astype(np.float64)
     check_time_points(t, time_key, MIN_CELLS)
+    methods = [methods] if isinstance(methods, str) else list(methods)
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     seeds = [int(s) for s in np.atleast_1d(seeds)]
     if not seeds:
         raise ValueError("no seeds given")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -77,6 +78,18 @@ def _transported_cells(
     """Observed cells of ``adata`` moved to each of ``times`` (:func:`move_observed` per time)."""
     t_cells, _ = encode_time(adata, model.time_key)
     X = get_representation(adata, model.use_rep)
+    if X.shape[1] != model.dim:
+        raise ValueError(
+            f"adata.obsm[{model.use_rep!r}] has {X.shape[1]} columns now, but the fit used {model.dim} (was the "
+            "representation recomputed?); refit with wf.tl.fit, or use prediction='sample'"
+        )
+    if not adata.obs_names.is_unique:
+        warnings.warn(
+            "adata.obs_names are not unique, so obs['source_cell'] cannot name each moved cell's origin; "
+            "run adata.obs_names_make_unique() first",
+            UserWarning,
+            stacklevel=3,
+        )
     observed = np.unique(t_cells[np.isfinite(t_cells)])
     if len(observed) == 0:
         raise ValueError(f"prediction='transport' needs observed cells; adata.obs[{model.time_key!r}] has no times")
@@ -87,6 +100,25 @@ def _transported_cells(
         for i, t in enumerate(times)
     ]
     return tuple(np.concatenate(column) for column in zip(*parts))
+
+
+def _as_times(times, model: WeightFlow) -> np.ndarray:
+    """Times as floats; time labels of an ordinal fit (``"mid"``) become their positions."""
+    values = np.atleast_1d(np.asarray(times, dtype=object))
+    labels = list(model.time_labels or [])
+    out = []
+    for v in values.ravel():
+        if isinstance(v, str) and v in labels:
+            out.append(float(labels.index(v)))
+            continue
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            known = f"; the fit's time labels are {labels} (at positions 0..{len(labels) - 1})" if labels else ""
+            raise ValueError(
+                f"times must be numbers in the units of obs[{model.time_key!r}], got {v!r}{known}"
+            ) from None
+    return np.asarray(out, dtype=float).reshape(values.shape)
 
 
 def population_grid(times: np.ndarray) -> np.ndarray:
@@ -237,6 +269,20 @@ def _write(adata: AnnData, key_added: str, uns: dict, velocity: np.ndarray, log_
             adata.obs[dkey] = before[2]
         raise
     log.info("wrote uns[%r], obsm[%r], obs[%r]", key_added, vkey, dkey)
+    _drop_stale_projections(adata, vkey)
+
+
+def _drop_stale_projections(adata: AnnData, vkey: str) -> None:
+    """A new drift makes its old embedding projections (``wf.tl.velocity_embedding``) stale: remove them."""
+    pkey = _keys.velocity_params(vkey)
+    params = adata.uns.get(pkey)
+    if params is None:
+        return
+    names = [str(b) for b in np.atleast_1d(params.get("embeddings", []))] if hasattr(params, "get") else []
+    for name in names:
+        adata.obsm.pop(_keys.velocity_basis(name, vkey), None)
+    del adata.uns[pkey]
+    log.info("removed the projections of the previous drift %s (uns[%r]); rerun wf.tl.velocity_embedding", names, pkey)
 
 
 def interpolate(
@@ -287,7 +333,7 @@ def interpolate(
     model = WeightFlow.from_adata(adata, key_added)
     check_count(n_cells, "n_cells")
     random_state = _seed(random_state)
-    times = np.atleast_1d(np.asarray(times, dtype=float))
+    times = _as_times(times, model)
     if times.ndim != 1 or len(times) == 0:
         raise ValueError("times must be a number or a non-empty 1-D sequence of numbers")
     if prediction not in PREDICTIONS:

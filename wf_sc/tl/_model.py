@@ -165,7 +165,7 @@ class WeightFlow:
         """
         t = np.asarray(t, dtype=np.float64)
         times = check_time_points(t, self.time_key, self.min_cells)
-        check_representation(X, self.use_rep)
+        check_representation(X, self.use_rep, smallest=int(min((t == s).sum() for s in times)))
         config = CoreConfig(dim=X.shape[1], n_times=len(times), **self.core_kwargs)
         dev = self.device
         snapshots = [torch.as_tensor(X[t == s], dtype=torch.float32, device=dev) for s in times]
@@ -405,7 +405,12 @@ class WeightFlow:
 
     def save(self, path: str | Path) -> None:
         """Save weights and settings with :func:`torch.save` (no pickled code)."""
-        torch.save(self.state(), Path(path))
+        path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder; give a file name to save the model to, e.g. {path / 'model.pt'}")
+        if not path.parent.is_dir():
+            raise ValueError(f"folder {path.parent} does not exist; create it first")
+        torch.save(self.state(), path)
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "auto") -> WeightFlow:

@@ -260,8 +260,14 @@ def velocity_embedding(
             f"shape {X.shape}; refit with wf.tl.fit or pass the matching vkey/key_added."
         )
     E = np.asarray(adata.obsm[bkey], dtype=np.float64)
-    if E.ndim != 2 or not np.isfinite(E).all():
-        raise ValueError(f"basis adata.obsm[{bkey!r}] must be a finite 2-D array (cells x dims), got shape {E.shape}")
+    if E.ndim != 2:
+        raise ValueError(f"basis adata.obsm[{bkey!r}] must be a 2-D array (cells x dims), got shape {E.shape}")
+    if not np.isfinite(E).all():
+        rows = np.flatnonzero(~np.isfinite(E).all(1))
+        raise ValueError(
+            f"basis adata.obsm[{bkey!r}] has NaN/inf in {len(rows)} cells (first: {adata.obs_names[rows[:5]].tolist()}); "
+            "recompute the embedding or drop those cells."
+        )
     if not np.isfinite(V).all():
         raise ValueError(f"drift adata.obsm[{vkey!r}] has NaN/inf; refit with wf.tl.fit")
 
