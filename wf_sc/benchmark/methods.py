@@ -5,7 +5,8 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
 :math:`s` its time fraction:
 
 - ``weightflow``: the default call, ``wf.tl.fit`` with no options on the training cells, then
-  ``wf.tl.interpolate(adata, t, n_cells=m, random_state=seed)``: fresh cells of the model's density;
+  ``wf.tl.interpolate(adata, t, n_cells=m, random_state=seed)`` (its default ``prediction``);
+- ``wf_sample``: the same fit, ``prediction="sample"``: fresh cells of the model's density;
 - ``wf_transport``: the same fit, ``prediction="transport"``: observed cells of both neighbours moved
   to :math:`t` along the fitted flow (:math:`1 - s` of them from :math:`t_{\mathrm{prev}}`);
 - ``wf_nested``: the same fit; ``sample`` or ``transport`` chosen by the inner leave-one-out;
@@ -58,6 +59,7 @@ METHODS: tuple[str, ...] = (
 )
 #: WeightFlow variants beside the default call: name -> fit settings changed, or the prediction
 ABLATIONS: dict[str, dict[str, Any]] = {
+    "wf_sample": {},
     "wf_transport": {},
     "wf_nested": {},
     "wf_ode": {"dynamics": "ode"},
@@ -70,8 +72,17 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 NESTED_BASELINES: tuple[str, ...] = ("mm_nested",)
 #: every method name known
 KNOWN: tuple[str, ...] = (*METHODS, *ABLATIONS, *NESTED_BASELINES)
-#: the predictions ``wf_nested`` chooses among (``wf.tl.interpolate``'s ``prediction``)
+#: the predictions ``wf_nested`` chooses among (``wf.tl.interpolate``'s ``prediction``; its default first)
 WF_PREDICTIONS: tuple[dict[str, Any], ...] = ({"prediction": "sample"}, {"prediction": "transport"})
+
+
+def default_prediction() -> dict[str, Any]:
+    """The prediction of the default call: ``wf.tl.interpolate``'s default ``prediction``."""
+    import inspect
+
+    from ..tl._fit import interpolate
+
+    return {"prediction": inspect.signature(interpolate).parameters["prediction"].default}
 
 
 class Pairwise(Method):
@@ -226,10 +237,10 @@ def build(
             out[name] = MultiMarginal(("cubic", "pchip") if name == "mm_nested" else (name[3:],))
         elif name == "otcfm":
             out[name] = OTCFMMethod(otcfm_kwargs or {})
-        elif name == "wf_transport":
-            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "transport"},))
+        elif name in ("wf_sample", "wf_transport"):
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": name.removeprefix("wf_")},))
         elif name == "wf_nested":
             out[name] = WeightFlowMethod(wf, cache, WF_PREDICTIONS)
-        else:  # weightflow and the fit ablations
-            out[name] = WeightFlowMethod(_merged(wf, ABLATIONS.get(name, {})), cache)
+        else:  # weightflow (the default call) and the fit ablations
+            out[name] = WeightFlowMethod(_merged(wf, ABLATIONS.get(name, {})), cache, (default_prediction(),))
     return out

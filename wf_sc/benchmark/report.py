@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 
 from .datasets import DATASETS
-from .methods import ABLATIONS
+from .methods import ABLATIONS, default_prediction
 from .protocol import FLOOR
 from .summary import paired, summarize, to_markdown
 
 #: what each WeightFlow variant changes, for the report
 ABLATION_TEXT: dict[str, str] = {
+    "wf_sample": "the same fit, `prediction=\"sample\"`: fresh cells of the fitted density",
     "wf_transport": "the same fit, `prediction=\"transport\"`: observed cells of both neighbours moved to t_k along "
     "the fitted flow",
     "wf_nested": "the same fit, `sample` or `transport` chosen by the inner leave-one-out",
@@ -28,6 +29,14 @@ ABLATION_TEXT: dict[str, str] = {
     "wf_no_action": "no population action in Stage 2",
     "wf_constant_pace": "the action prefers constant speed inside each interval instead of the neighbours' pace",
     "wf_no_bridge": "each interval's trajectory is not bridged to end at the next anchor",
+}
+
+
+#: what each prediction of ``wf.tl.interpolate`` gives, for the report
+PREDICTION_TEXT: dict[str, str] = {
+    "sample": "fresh cells of the fitted density at t_k",
+    "transport": "observed cells of both neighbours moved to t_k along the fitted flow, a fraction 1 − s of "
+    "them from t_prev and s from t_next",
 }
 
 
@@ -139,6 +148,8 @@ def report(
     given = dict(wf_settings or {})
     text = Template((files(__package__) / "report_template.md").read_text()).substitute(
         title=title,
+        wf_prediction=default_prediction()["prediction"],
+        wf_prediction_text=PREDICTION_TEXT[default_prediction()["prediction"]],
         quick_title=" (quick smoke run: tiny budgets, not a result)" if quick else "",
         command=command,
         date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
