@@ -54,7 +54,7 @@ def make_tiny_adata(
 def one_torch_thread():
     """Every test on one torch thread: tiny models run fastest so, and do not slow to a crawl when
     the CPU is shared (the setting is restored at the end of the session)."""
-    from wf_sc.tl._model import torch_threads
+    from wf_sc.tl._settings import torch_threads
 
     with torch_threads(1):
         yield

@@ -49,8 +49,7 @@ class CoreConfig:
     dynamics: str = "cde"
     path: str = "cubic"
     #: bridge each anchor interval: the trajectory from anchor k is corrected linearly in time so
-    #: that it ends exactly at anchor k+1 (see :meth:`WeightFlowCore.anchor_gaps`); on by default
-    #: since it measured better (docs/ablations.md, ``wf_no_bridge``)
+    #: that it ends exactly at anchor k+1 (see :meth:`WeightFlowCore.anchor_gaps`)
     bridge: bool = True
 
     def __post_init__(self):

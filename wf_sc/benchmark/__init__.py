@@ -141,7 +141,7 @@ def run_suite(
     wf_kwargs = {**(QUICK["weightflow"] if quick else {}), **_check_settings(settings)}
     cfm_kwargs = dict(QUICK["otcfm"]) if quick else dict(OTCFM_FULL)
     if device != "auto":
-        from ..tl._model import resolve_device
+        from ..tl._settings import resolve_device
 
         resolve_device(device)  # refuse unknown devices before any work
         wf_kwargs["device"] = cfm_kwargs["device"] = device

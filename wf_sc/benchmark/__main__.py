@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
-    from ..tl._model import torch_threads
+    from ..tl._settings import torch_threads
 
     threads = args.threads if args.threads is not None else (1 if args.quick else None)
     if threads is not None and threads < 1:

@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="docs/drift.md")
     args = p.parse_args(argv)
-    from ..tl._model import torch_threads
+    from ..tl._settings import torch_threads
 
     start = time.perf_counter()
     with torch_threads(args.threads):

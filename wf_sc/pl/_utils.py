@@ -179,10 +179,17 @@ def resolve_basis(
     elif key in adata.obsm:
         full = np.asarray(adata.obsm[key], dtype=np.float64)
     else:
-        known = ["X", *adata.obsm.keys()] if use_rep == "X" else [*adata.obsm.keys()]
+        # embeddings a user can plot on: obsm arrays with at least two columns that are not drifts
+        known = [
+            k.removeprefix("X_")
+            for k, v in adata.obsm.items()
+            if np.ndim(v) == 2 and np.shape(v)[1] >= 2 and not k.endswith("_velocity") and "_velocity_" not in k
+        ]
+        name = key.removeprefix("X_")
+        how = {"umap": "sc.pp.neighbors(adata); sc.tl.umap(adata)", "pca": "sc.pp.pca(adata)", "tsne": "sc.tl.tsne(adata)"}
         raise KeyError(
-            f"unknown basis {basis!r}: adata.obsm has no {key!r} (available: {known}). "
-            f"Compute it first (e.g. sc.tl.umap(adata) for 'umap') or use the fit's representation "
+            f"unknown basis {basis!r}: adata.obsm has no {key!r} (embeddings there: {known}). Compute it first "
+            f"({how.get(name, f'put the coordinates in adata.obsm[{key!r}]')}) or plot on the fit's representation, "
             f"basis={use_rep!r}."
         )
     if full.ndim != 2 or max(comps) >= full.shape[1]:

@@ -13,7 +13,9 @@ from anndata import AnnData
 from .. import _keys
 from .._bridge import encode_time, get_representation
 from .._logging import get_logger
-from ._model import WeightFlow, _seed, _to_numpy_tree, check_count
+from ._model import WeightFlow
+from ._record import to_numpy_tree
+from ._settings import check_count, seed
 
 log = get_logger(__name__)
 
@@ -228,7 +230,7 @@ def _fit_record(model: WeightFlow, grid: np.ndarray, pops: list[np.ndarray], key
     params = {k: v for k, v in model.state()["config"].items() if k not in ("core", "train")}
     params.update(model.state()["config"]["core"])
     params.update(model.state()["config"]["train"])
-    return _to_numpy_tree(
+    return to_numpy_tree(
         {
             _keys.PARAMS: params,
             _keys.TIMES: model.times,
@@ -332,7 +334,7 @@ def interpolate(
     """
     model = WeightFlow.from_adata(adata, key_added)
     check_count(n_cells, "n_cells")
-    random_state = _seed(random_state)
+    random_state = seed(random_state)
     times = _as_times(times, model)
     if times.ndim != 1 or len(times) == 0:
         raise ValueError("times must be a number or a non-empty 1-D sequence of numbers")

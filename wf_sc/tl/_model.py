@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time as _time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -15,10 +13,12 @@ import torch
 from anndata import AnnData
 
 from .. import _keys
+from .._bridge import MIN_CELLS, check_representation, check_time_points, encode_time, get_representation
 from .._core.flow import CoreConfig, WeightFlowCore
 from .._core.pipeline import TrainConfig, fit_weightflow
 from .._logging import get_logger
-from .._bridge import MIN_CELLS, check_representation, check_time_points, encode_time, get_representation
+from ._record import check_loaded, plain, to_numpy_tree
+from ._settings import check_count, resolve_device, seed, torch_threads
 
 log = get_logger(__name__)
 
@@ -29,50 +29,6 @@ FORMAT_VERSION = 1
 TIME_MARGIN = 1e-6
 _CORE_FIELDS = {f.name for f in fields(CoreConfig)} - {"dim", "n_times"}
 _TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; refuses unknown or unavailable devices."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:<index>'") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; use device='cpu' or 'auto'")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:<index>'")
-    return dev
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block on ``n`` torch CPU threads and restore the previous setting (``None``: leave it)."""
-    if n is None:
-        yield
-        return
-    saved = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
-
-
-def _to_numpy_tree(obj):
-    """Tensors -> numpy, lists of numbers -> arrays, None dropped (h5ad-safe)."""
-    if isinstance(obj, dict):
-        return {str(k): _to_numpy_tree(v) for k, v in obj.items() if v is not None}
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().numpy()
-    if isinstance(obj, (list, tuple)):
-        if all(isinstance(v, str) for v in obj):
-            return np.asarray(obj, dtype=object) if obj else np.asarray([], dtype=str)
-        return np.asarray(obj, dtype=float)
-    return obj
 
 
 class WeightFlow:
@@ -137,7 +93,7 @@ class WeightFlow:
                 f"unknown WeightFlow settings {sorted(unknown)}; known are {sorted(_CORE_FIELDS | _TRAIN_FIELDS)}"
             )
         self.time_key, self.use_rep = time_key, use_rep
-        self.device_request, self.random_state = device, _seed(random_state)
+        self.device_request, self.random_state = device, seed(random_state)
         self.device = resolve_device(device)
         self.min_cells = int(min_cells)
         if n_threads is not None and int(n_threads) < 1:
@@ -377,9 +333,9 @@ class WeightFlow:
                 f"model format {state['format_version']} is newer than this wf_sc understands ({FORMAT_VERSION}); upgrade wf_sc"
             )
         cfg = state["config"]
-        core_cfg = {k: _plain(v) for k, v in cfg["core"].items()}
+        core_cfg = {k: plain(v) for k, v in cfg["core"].items()}
         core_cfg.setdefault("path", "cubic")  # models saved before the control path was a setting
-        train = {k: _plain(v) for k, v in cfg.get("train", {}).items() if k in _TRAIN_FIELDS}
+        train = {k: plain(v) for k, v in cfg.get("train", {}).items() if k in _TRAIN_FIELDS}
         model = cls(
             time_key=str(cfg["time_key"]),
             use_rep=str(cfg["use_rep"]),
@@ -397,7 +353,7 @@ class WeightFlow:
             core.load_state_dict(sd, strict=True)
         except RuntimeError as err:
             raise ValueError(f"saved weights do not match the saved configuration: {err}") from err
-        _check_loaded(core)
+        check_loaded(core)
         model.core = core.to(model.device).eval()
         labels = state.get("time_labels")
         model.time_labels = [str(v) for v in labels] if labels is not None and len(labels) else None
@@ -425,7 +381,7 @@ class WeightFlow:
 
     def to_uns(self) -> dict:
         """The model as an h5ad-safe dict (numpy arrays, numbers, strings)."""
-        return _to_numpy_tree(self.state())
+        return to_numpy_tree(self.state())
 
     @classmethod
     def from_adata(cls, adata: AnnData, key_added: str = _keys.UNS, *, device: str = "auto") -> WeightFlow:
@@ -449,47 +405,3 @@ class WeightFlow:
         )
 
 
-def _check_loaded(core: WeightFlowCore) -> None:
-    """Refuse a saved model whose numbers cannot come from a fit (NaN weights, unordered times)."""
-    bad = [k for k, v in core.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise ValueError(f"saved WeightFlow model has non-finite values in {bad[:5]}; it is damaged, fit again")
-    tau, t_range = core.tau, core.t_range
-    if not (t_range[1] > t_range[0]) or tau[0] != 0 or tau[-1] != 1 or not (tau.diff() > 0).all():
-        raise ValueError(
-            f"saved WeightFlow model has unordered times (range {t_range.tolist()}, normalized {tau.tolist()}); "
-            "it is damaged, fit again"
-        )
-    if not (core.x_scale > 0).all():
-        raise ValueError("saved WeightFlow model has a non-positive standardization scale; it is damaged, fit again")
-
-
-def check_count(n, name: str) -> int:
-    """A positive whole number of cells, or a clear error."""
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"{name} must be a positive integer (a number of cells), got {n!r}")
-    return int(n)
-
-
-def _seed(random_state) -> int:
-    """A seed from an integer, or a fresh one for ``None`` (the scanpy idiom)."""
-    if random_state is None:
-        return int(np.random.default_rng().integers(2**31 - 1))
-    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
-        raise TypeError(f"random_state must be an integer or None, got {random_state!r}")
-    if not 0 <= int(random_state) < 2**63:
-        raise ValueError(f"random_state must be a non-negative integer, got {random_state}")
-    return int(random_state)
-
-
-def _plain(v):
-    """numpy scalars/0-d arrays (from h5ad) -> Python scalars; dicts recursively."""
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, np.ndarray) and v.ndim == 0:
-        return v.item()
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, bytes):
-        return v.decode()
-    return v
