@@ -304,3 +304,14 @@ def test_queries_accept_negative_stride_arrays(fitted):
     assert flipped.strides[1] < 0
     np.testing.assert_array_equal(model.drift(flipped, 1.0), model.drift(X, 1.0))
     np.testing.assert_array_equal(model.log_density(flipped, 1.0), model.log_density(X, 1.0))
+
+
+def test_per_cell_outputs_in_chunks_equal_one_pass(fitted):
+    """Drift, log-density and transport are computed chunk by chunk; the chunk size changes nothing
+    beyond float32 rounding (batched matrix products sum in another order)."""
+    model = wf.tl.WeightFlow.from_adata(fitted)
+    X = np.asarray(fitted.X, dtype=np.float32)
+    t = fitted.obs["time"].to_numpy()
+    np.testing.assert_allclose(model.drift(X, t, chunk=7), model.drift(X, t, chunk=len(X)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.log_density(X, t, chunk=7), model.log_density(X, t, chunk=len(X)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.transport(X, 0.0, 1.0, chunk=7), model.transport(X, 0.0, 1.0, chunk=len(X)), atol=1e-5)
