@@ -10,8 +10,9 @@ import numpy as np
 from anndata import AnnData
 
 from .. import _keys
-from .._logging import get_logger
 from .._bridge import get_representation
+from .._logging import get_logger
+from ._docs import figure_doc
 from ._utils import Basis, TimeInfo, cell_times, finish, fit_record, load_model, new_axes, obs_colors, param, resolve_basis
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ def integrate_drift(model, x0: np.ndarray, grid: np.ndarray, *, bounds: tuple[np
     return np.stack(path)
 
 
+@figure_doc("trajectory")
 def trajectory(
     adata: AnnData,
     *,
@@ -167,14 +169,7 @@ def trajectory(
         Seed of the generated cells and path starts.
     ax
         Axes to draw on; default: a new figure.
-    show
-        Show the figure (default: scanpy's ``settings.autoshow`` when scanpy is loaded, else True).
-    return_fig
-        Return the figure instead of the axes.
-    save
-        ``True`` or a suffix: save into scanpy's ``settings.figdir`` as
-        ``wf_trajectory{suffix}.{settings.file_format_figs}``; a path with a figure extension
-        (``.png``, ``.pdf``, ``.svg``, ...): save there.
+    {figure_params}
 
     Returns
     -------
@@ -292,6 +287,7 @@ def embedded_velocity(adata: AnnData, rec, basis: Basis, basis_name: str, key: s
     )
 
 
+@figure_doc("drift")
 def drift(
     adata: AnnData,
     *,
@@ -355,13 +351,7 @@ def drift(
         Marker area of the cells; default from the number of cells.
     ax
         Axes to draw on; default: a new figure.
-    show
-        Show the figure (default: scanpy's ``settings.autoshow`` when scanpy is loaded, else True).
-    return_fig
-        Return the figure instead of the axes.
-    save
-        ``True`` or a suffix: save into scanpy's ``settings.figdir`` as
-        ``wf_drift{suffix}.{settings.file_format_figs}``; a path with a figure extension: save there.
+    {figure_params}
 
     Returns
     -------

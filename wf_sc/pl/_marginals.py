@@ -11,8 +11,9 @@ from anndata import AnnData
 from scipy import sparse
 
 from .. import _keys
-from .._logging import get_logger
 from .._bridge import get_representation
+from .._logging import get_logger
+from ._docs import figure_doc
 from ._utils import TimeInfo, _axis_names, cell_times, finish, fit_record, param
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ def _ridge_times(ridge, fitted: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([np.linspace(fitted.min(), fitted.max(), n), fitted]))
 
 
+@figure_doc("marginals")
 def marginals(
     adata: AnnData,
     *,
@@ -189,13 +191,7 @@ def marginals(
     ax
         A 2-D array (rows x columns, including the ridge column) of axes to draw into; default: a
         new figure.
-    show
-        Show the figure (default: scanpy's ``settings.autoshow`` when scanpy is loaded, else True).
-    return_fig
-        Return the figure instead of the axes.
-    save
-        ``True`` or a suffix: save into scanpy's ``settings.figdir`` as
-        ``wf_marginals{suffix}.{settings.file_format_figs}``; a path with a figure extension: save there.
+    {figure_params}
 
     Returns
     -------

@@ -11,6 +11,7 @@ from anndata import AnnData
 
 from .. import _keys
 from .._logging import get_logger
+from ._docs import figure_doc
 from ._utils import TimeInfo, finish, fit_record, load_model, new_axes, param
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
+@figure_doc("weights")
 def weights(
     adata: AnnData,
     *,
@@ -64,13 +66,7 @@ def weights(
         Colour map of time.
     ax
         Axes to draw on; default: a new figure.
-    show
-        Show the figure (default: scanpy's ``settings.autoshow`` when scanpy is loaded, else True).
-    return_fig
-        Return the figure instead of the axes.
-    save
-        ``True`` or a suffix: save into scanpy's ``settings.figdir`` as
-        ``wf_weights{suffix}.{settings.file_format_figs}``; a path with a figure extension: save there.
+    {figure_params}
 
     Returns
     -------
@@ -138,6 +134,7 @@ def _smooth(y: np.ndarray, window: int) -> np.ndarray:
     return pd.Series(y).rolling(window, center=True, min_periods=1).mean().to_numpy()
 
 
+@figure_doc("history")
 def history(
     adata: AnnData,
     *,
@@ -174,13 +171,7 @@ def history(
     ax
         Axes to draw into, one per panel (Stage 1, then one per Stage-2 term); a single Axes when
         there is one panel. Default: a new figure.
-    show
-        Show the figure (default: scanpy's ``settings.autoshow`` when scanpy is loaded, else True).
-    return_fig
-        Return the figure instead of the axes.
-    save
-        ``True`` or a suffix: save into scanpy's ``settings.figdir`` as
-        ``wf_history{suffix}.{settings.file_format_figs}``; a path with a figure extension: save there.
+    {figure_params}
 
     Returns
     -------
