@@ -378,3 +378,10 @@ def test_a_basis_with_nan_names_the_cells(fitted):
     with pytest.raises(ValueError, match=r"NaN/inf in 1 cells \(first: \['cell3'\]\)"):
         wf.tl.velocity_embedding(adata, basis="umap")
     _assert_unchanged(adata, snap)
+
+
+def test_a_record_without_exact_times_still_loads(fitted):
+    """Records written before the training times were kept in float64 rebuild them from tau."""
+    adata = fitted.copy()
+    del adata.uns["weightflow"]["model"]["state_dict"]["times"]
+    np.testing.assert_allclose(WeightFlow.from_adata(adata).times, [0.0, 1.0, 2.0], rtol=1e-6)

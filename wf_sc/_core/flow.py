@@ -85,7 +85,7 @@ class WeightFlowCore(nn.Module):
     """The fitted WeightFlow model in standardized space.
 
     Buffers: ``x_mean``, ``x_scale`` (d,); ``t_range`` (2,) the first and last training time (float64,
-    so that large or finely spaced times survive);
+    so that large or finely spaced times survive); ``times`` (K+1,) the training times as given (float64);
     ``tau`` (K+1,) normalized anchor times; ``anchors`` (K+1, P); ``codes`` (K+1, n_codes).
     """
 
@@ -98,6 +98,7 @@ class WeightFlowCore(nn.Module):
         self.register_buffer("x_scale", torch.ones(config.dim))
         self.register_buffer("t_range", torch.tensor([0.0, 1.0], dtype=torch.float64))
         self.register_buffer("tau", torch.linspace(0, 1, K1))
+        self.register_buffer("times", torch.linspace(0, 1, K1, dtype=torch.float64))
         self.register_buffer("anchors", torch.zeros(K1, P))
         self.register_buffer("codes", torch.zeros(K1, config.n_codes))
         self.graph = build_weight_graph(self.backbone, config.graph)
@@ -120,6 +121,7 @@ class WeightFlowCore(nn.Module):
         self.x_mean.copy_(x_mean)
         self.x_scale.copy_(x_scale)
         times = times.double()
+        self.times.copy_(times)
         self.t_range.copy_(torch.stack([times[0], times[-1]]))
         self.tau.copy_((times - times[0]) / (times[-1] - times[0]))
 

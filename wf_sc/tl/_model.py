@@ -150,7 +150,7 @@ class WeightFlow:
     def times(self) -> np.ndarray:
         """Training times (real units, sorted)."""
         core = self._check_fitted()
-        return core.tau_to_time(core.tau).detach().cpu().numpy().astype(float)
+        return core.times.detach().cpu().numpy().astype(float)
 
     @property
     def dim(self) -> int:
@@ -349,6 +349,9 @@ class WeightFlow:
         except (TypeError, ValueError) as err:
             raise ValueError(f"saved WeightFlow model has an invalid configuration: {err}") from err
         sd = {k: torch.as_tensor(np.asarray(v)) for k, v in state["state_dict"].items()}
+        if "times" not in sd and "tau" in sd and "t_range" in sd:  # records written before the times were kept
+            t_range = sd["t_range"].double()
+            sd["times"] = t_range[0] + sd["tau"].double() * (t_range[1] - t_range[0])
         try:
             core.load_state_dict(sd, strict=True)
         except RuntimeError as err:
