@@ -73,7 +73,7 @@ class WeightFlow:
     Examples
     --------
     >>> model = wf.tl.WeightFlow(time_key="time", use_rep="X").fit(adata)  # doctest: +SKIP
-    >>> cells = model.sample(1.5, n=1000)  # doctest: +SKIP
+    >>> cells = model.sample(1.5, n_cells=1000)  # doctest: +SKIP
     """
 
     def __init__(
@@ -208,17 +208,19 @@ class WeightFlow:
         with torch.no_grad(), torch_threads(self.n_threads):
             return core.weights(self._tau(t), start=start).cpu().numpy()
 
-    def sample(self, t: float, n: int = 1000, *, random_state: int | None = 0, start: str = "nearest") -> np.ndarray:
-        """Generate ``n`` cells of the population at time ``t`` in the ``use_rep`` space: (n, d)."""
+    def sample(
+        self, t: float, n_cells: int = 1000, *, random_state: int | None = 0, start: str = "nearest"
+    ) -> np.ndarray:
+        """Generate ``n_cells`` cells of the population at time ``t`` in the ``use_rep`` space: (n_cells, d)."""
         core = self._check_fitted()
         if np.ndim(t) != 0:
             raise ValueError("sample takes one time; loop or use wf.tl.interpolate for several")
-        check_count(n, "n")
+        check_count(n_cells, "n_cells")
         gen = torch.Generator(device=core.tau.device)
         gen.manual_seed(self.random_state if random_state is None else int(random_state))
         with torch.no_grad(), torch_threads(self.n_threads):
             theta = core.weights(self._tau(t), start=start)[0]
-            x = core.sample(theta, int(n), gen)
+            x = core.sample(theta, int(n_cells), gen)
         return (x * core.x_scale + core.x_mean).cpu().numpy()
 
     def _grouped(self, x, t, fn, chunk: int, *, zero_outside: bool = False) -> np.ndarray:
