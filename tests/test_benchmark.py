@@ -296,3 +296,29 @@ def test_cli_fit_cache_and_report_only_run_no_fit_again(tmp_path, monkeypatch, c
     capsys.readouterr()
     assert main(["--report-only", "--csv", str(tmp_path / "none.csv"), "--out", str(rebuilt)]) == 2
     assert "needs the CSV" in capsys.readouterr().err
+
+
+def test_rerun_replaces_only_the_rows_of_its_datasets(tmp_path):
+    out = tmp_path / "b.md"
+    base = ["--quick", "--methods", "mixture", "ot", "--out", str(out)]
+    assert main([*base, "--datasets", "gradient_flow", "toggle_switch"]) == 0
+    first = pd.read_csv(out.with_suffix(".csv"))
+    assert main([*base, "--datasets", "gradient_flow", "--resume", "--rerun", "mixture"]) == 0
+    second = pd.read_csv(out.with_suffix(".csv"))
+    key = ["dataset", "held_out", "method", "seed", "metric"]
+    assert len(second) == len(first) and not second.duplicated(key).any()
+    keep = first[first["dataset"] == "toggle_switch"].drop(columns="fit_seconds").reset_index(drop=True)
+    again = second[second["dataset"] == "toggle_switch"].drop(columns="fit_seconds").reset_index(drop=True)
+    pd.testing.assert_frame_equal(again, keep)
+
+
+def test_resume_completes_a_partial_method_without_duplicates():
+    from wf_sc.benchmark import run_suite
+
+    full = run_suite(["toggle_switch"], seeds=(0,), quick=True, methods=["mixture", "ot"])
+    partial = full[~((full["method"] == "mixture") & (full["metric"] == "w2"))]
+    again = run_suite(["toggle_switch"], seeds=(0,), quick=True, methods=["mixture", "ot"], done=partial)
+    key = ["dataset", "held_out", "method", "seed", "metric"]
+    assert not again.duplicated(key).any() and len(again) == len(full)
+    merged = again.merge(full, on=key, suffixes=("", "_full"))
+    np.testing.assert_allclose(merged["value"], merged["value_full"])

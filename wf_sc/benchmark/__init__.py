@@ -76,13 +76,19 @@ def _check_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     return settings
 
 
-def _missing(done: pd.DataFrame | None, dataset: str, seed: int, methods: Sequence[str], n_rows: int) -> list[str]:
-    """The methods without all ``n_rows`` rows for (dataset, seed) in an earlier table."""
+def _missing(done: pd.DataFrame | None, dataset: str, seed: int, methods: Sequence[str], cells: set) -> list[str]:
+    """The methods that lack a row for some (held-out time, metric) of ``cells`` for (dataset, seed)."""
     if done is None or not len(done):
         return list(methods)
     part = done[(done["dataset"] == dataset) & (done["seed"] == seed)]
-    counts = part.groupby("method").size()
-    return [m for m in methods if counts.get(m, 0) < n_rows]
+    have = {m: set(zip(g["held_out"].round(9), g["metric"])) for m, g in part.groupby("method")}
+    return [m for m in methods if not cells <= have.get(m, set())]
+
+
+def _concat(kept: pd.DataFrame, tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The earlier rows kept and the new ones, as one table."""
+    parts = [t for t in (kept, *tables) if len(t)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(COLUMNS))
 
 
 def run_suite(
@@ -151,19 +157,21 @@ def run_suite(
         cfm_kwargs["device"] = "cuda" if torch.cuda.is_available() else "cpu"
     methods = list(dict.fromkeys(methods))
     build(methods)  # refuse unknown names before any work
-    kept = [] if done is None else [done]
-    tables: list[pd.DataFrame] = list(kept)
+    kept = done if done is not None else pd.DataFrame(columns=list(COLUMNS))
+    tables: list[pd.DataFrame] = []
     for name in names:
         spec = DATASETS[name]
         data, reference = None, spec.ground_truth(quick)
         for seed in seeds:
             if data is None:
                 data = spec.time_course(quick)
-            n_rows = (len(data.times) - 2) * len(METRICS)
-            todo = _missing(done, name, seed, [FLOOR, *methods], n_rows)
-            todo = [m for m in todo if m != FLOOR]
+            cells = {(round(float(t), 9), m) for t in data.times[1:-1] for m in METRICS}
+            todo = [m for m in _missing(done, name, seed, methods, cells)]
             if not todo:
                 continue
+            # a method run again replaces every earlier row it has for this dataset and seed
+            stale = (kept["dataset"] == name) & (kept["seed"] == seed) & kept["method"].isin(todo)
+            kept = kept[~stale]
             start = time.perf_counter()
             table = leave_one_out(
                 data,
@@ -174,15 +182,13 @@ def run_suite(
                 dataset=name,
                 progress=progress,
             )
-            if done is not None and not _missing(done, name, seed, [FLOOR], n_rows):
+            if not _missing(kept, name, seed, [FLOOR], cells):
                 table = table[table["method"] != FLOOR]  # the earlier run has it (it depends only on the seed)
             tables.append(table)
             log.info("benchmark %s seed %d: %s in %.1f s", name, seed, todo, time.perf_counter() - start)
             if on_rows is not None:
-                on_rows(pd.concat(tables, ignore_index=True))
-    if not tables:
-        return pd.DataFrame(columns=list(COLUMNS))
-    out = pd.concat(tables, ignore_index=True)
+                on_rows(_concat(kept, tables))
+    out = _concat(kept, tables)
     out = out[out["dataset"].isin(names) & out["seed"].isin(list(seeds)) & out["method"].isin([FLOOR, *methods])]
     order = {m: i for i, m in enumerate((FLOOR, *methods))}
     dataset_order = {n: i for i, n in enumerate(names)}

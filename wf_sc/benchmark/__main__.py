@@ -159,9 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     methods = list(args.methods) if args.methods else list(METHODS)
-    unknown = [m for m in methods if m not in KNOWN]
+    unknown = [m for m in [*methods, *args.rerun] if m not in KNOWN]
     if unknown:
         print(f"wf_sc.benchmark: unknown methods {unknown}; known are {list(KNOWN)}", file=sys.stderr)
+        return 2
+    if args.rerun and not args.resume:
+        print("wf_sc.benchmark: --rerun works with --resume (it replaces rows of the CSV)", file=sys.stderr)
         return 2
 
     import torch
@@ -179,7 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         import pandas as pd
 
         done = pd.read_csv(csv, keep_default_na=False, na_values=[""])
-        done = done[~done["method"].isin(args.rerun)]
+        names = args.datasets or (["gradient_flow"] if args.quick else list(DATASETS))
+        # --rerun replaces only the rows of this run's datasets and seeds
+        again = done["method"].isin(args.rerun) & done["dataset"].isin(names) & done["seed"].isin(seeds)
+        done = done[~again]
     start = time.perf_counter()
     threads_used = threads if threads is not None else torch.get_num_threads()
 
@@ -243,6 +249,10 @@ def _report_only(args, argv, csv: Path, out: Path, seeds, methods, settings) -> 
         return 2
     df = pd.read_csv(csv, keep_default_na=False, na_values=[""])
     names = args.datasets or list(dict.fromkeys(df["dataset"]))
+    # without --seeds / --methods: every seed and every method the CSV has
+    seeds = args.seeds if args.seeds else sorted(set(df["seed"]))
+    if not args.methods:
+        methods = [m for m in KNOWN if m in set(df["method"])]
     df = df[df["dataset"].isin(names) & df["seed"].isin(seeds) & df["method"].isin([FLOOR, *methods])]
     order = {m: i for i, m in enumerate((FLOOR, *methods))}
     df = df.sort_values(["method"], key=lambda c: c.map(order), kind="stable", ignore_index=True)

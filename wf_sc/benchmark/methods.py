@@ -27,15 +27,19 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import time as _time
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from .._core.flow import CoreConfig
 from .baselines import PREDICTORS, ot_bend, ot_interpolation, time_fraction
 from .mean_path import mean_path_bend
 from .metrics import subsample
@@ -143,19 +147,34 @@ class OTCFMMethod(Method):
 
 
 class FitCache:
-    """WeightFlow fits keyed by training data, seed and settings, shared by the variants that differ
-    only in how they predict; with ``directory``, also saved there and reused by later runs."""
+    """WeightFlow fits keyed by training data, seed and resolved settings, shared by the variants that
+    differ only in how they predict; with ``directory``, also saved there and reused by later runs.
 
-    def __init__(self, size: int = 8, directory: str | Path | None = None):
+    The key covers every setting with its default filled in and the package version, so a changed
+    default is a new key; a change to the code under the same version is not: clear the folder then.
+    """
+
+    def __init__(self, size: int = 64, directory: str | Path | None = None):
         self.size, self.fits = size, OrderedDict()
         self.directory = None if directory is None else Path(directory)
+
+    @staticmethod
+    def key(train: TimeCourse, seed: int, settings: dict[str, Any]) -> str:
+        """A hex digest of the training cells and times, the seed, the resolved settings and the version."""
+        from .. import __version__
+        from ..tl._model import WeightFlow
+
+        model = WeightFlow("time", "X", random_state=int(seed), **settings)
+        resolved = {"core": model.core_kwargs, "train": asdict(model.train), "version": __version__}
+        resolved["core_defaults"] = {f.name: f.default for f in fields(CoreConfig) if f.name not in ("dim", "n_times")}
+        digest = hashlib.sha1(np.ascontiguousarray(train.X).tobytes() + np.ascontiguousarray(train.t).tobytes())
+        digest.update(json.dumps({"seed": int(seed), **resolved}, sort_keys=True, default=str).encode())
+        return digest.hexdigest()
 
     def get(self, train: TimeCourse, seed: int, settings: dict[str, Any]):
         from ..tl._model import WeightFlow
 
-        digest = hashlib.sha1(np.ascontiguousarray(train.X).tobytes() + np.ascontiguousarray(train.t).tobytes())
-        digest.update(repr((seed, sorted(settings.items()))).encode())
-        key = digest.hexdigest()
+        key = self.key(train, seed, settings)
         if key in self.fits:
             return self.fits[key]
         path = None if self.directory is None else self.directory / f"{key}.pt"
@@ -167,9 +186,11 @@ class FitCache:
             model = WeightFlow("time", "X", random_state=seed, **settings)
             model.fit_arrays(train.X, train.t, progress=False)
             self.fits[key] = (model, _time.perf_counter() - start)
-            if path is not None:
+            if path is not None:  # written whole or not at all: an interrupted run leaves no broken file
                 path.parent.mkdir(parents=True, exist_ok=True)
-                torch.save({"model": model.state(), "seconds": self.fits[key][1]}, path)
+                partial = path.with_suffix(".partial")
+                torch.save({"model": model.state(), "seconds": self.fits[key][1]}, partial)
+                os.replace(partial, path)
         while len(self.fits) > self.size:
             self.fits.popitem(last=False)
         return self.fits[key]

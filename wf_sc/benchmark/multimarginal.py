@@ -36,7 +36,7 @@ def chained_paths(snapshots: list[np.ndarray], n: int, rng: np.random.Generator,
     for a, b in zip(xs[:-1], xs[1:]):
         cum = np.cumsum(exact_plan(a, b)[idx], axis=1)
         u = rng.random(n) * cum[:, -1]
-        idx = np.minimum((cum < u[:, None]).sum(1), len(b) - 1)  # first j with cum_j >= u
+        idx = np.minimum((cum <= u[:, None]).sum(1), len(b) - 1)  # first j with cum_j > u (skips zero mass)
         path.append(b[idx])
     return np.stack(path)
 

@@ -95,7 +95,7 @@ def _transported_cells(
     observed = np.unique(t_cells[np.isfinite(t_cells)])
     if len(observed) == 0:
         raise ValueError(f"prediction='transport' needs observed cells; adata.obs[{model.time_key!r}] has no times")
-    # the model stores its times in float32: snap them to the observed values they came from
+    # the observed values the model's training times came from (robust to any rounding)
     fitted = observed[np.abs(observed[:, None] - model.times[None, :]).argmin(0)]
     parts = [
         move_observed(model, X, t_cells, fitted, float(t), n, np.random.default_rng(random_state + i))

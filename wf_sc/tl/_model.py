@@ -180,7 +180,8 @@ class WeightFlow:
     def _outside(self, t) -> np.ndarray:
         """Which of the times ``t`` lie outside the fitted range (beyond the margin)."""
         core = self._check_fitted()
-        tau = core.to_tau(torch.as_tensor(np.atleast_1d(np.asarray(t, dtype=np.float64)))).cpu().numpy()
+        t = torch.as_tensor(np.atleast_1d(np.asarray(t, dtype=np.float64)), device=core.t_range.device)
+        tau = core.to_tau(t).cpu().numpy()
         return (tau < -TIME_MARGIN) | (tau > 1 + TIME_MARGIN)
 
     def _check_x(self, x) -> torch.Tensor:

@@ -40,7 +40,11 @@ def check_loaded(core: WeightFlowCore) -> None:
     if bad:
         raise ValueError(f"saved WeightFlow model has non-finite values in {bad[:5]}; it is damaged, fit again")
     tau, t_range = core.tau, core.t_range
-    if not (t_range[1] > t_range[0]) or tau[0] != 0 or tau[-1] != 1 or not (tau.diff() > 0).all():
+    times = core.times
+    ends = bool(torch.isclose(times[[0, -1]], t_range).all())
+    if not (t_range[1] > t_range[0]) or tau[0] != 0 or tau[-1] != 1 or not (tau.diff() > 0).all() or not (
+        (times.diff() > 0).all() and ends
+    ):
         raise ValueError(
             f"saved WeightFlow model has unordered times (range {t_range.tolist()}, normalized {tau.tolist()}); "
             "it is damaged, fit again"
