@@ -50,7 +50,9 @@ def test_tidy_table_has_every_method_metric_and_seed(table):
     assert combos == expected and len(table) == len(expected)
     assert np.isfinite(table["value"]).all() and (table["value"] >= 0).all()
     setting = table.groupby("method")["setting"].agg(set)
-    assert setting["weightflow"] == {'{"prediction": "sample"}'} and setting["mm_pchip"] == {'{"spline": "pchip"}'}
+    from wf_sc.benchmark.methods import default_prediction
+
+    assert setting["weightflow"] == {json.dumps(default_prediction())} and setting["mm_pchip"] == {'{"spline": "pchip"}'}
     assert setting["ot"] == {"{}"}
 
 
@@ -75,7 +77,7 @@ def test_weightflow_row_is_the_default_call(snapshots):
     expected = wf.tl.interpolate(train, 1.0, n_cells=23, random_state=4).X
     method = build(["weightflow"], weightflow_kwargs=TINY_WF)["weightflow"]
     data = TimeCourse(np.asarray(train.X, dtype=float), train.obs["time"].to_numpy())
-    got = method.predict(data, 1.0, 23, 4, np.random.default_rng(0), {})
+    got = method.predict(data, 1.0, 23, 4, np.random.default_rng(0), method.candidates[0])
     np.testing.assert_array_equal(got, expected)
 
 
@@ -160,7 +162,10 @@ def test_prediction_variants_share_one_fit(snapshots, monkeypatch):
     df = wf.tl.leave_one_out(snapshots, "time", methods=("weightflow", "wf_transport"), weightflow_kwargs=TINY_WF, **kw)
     assert len(fits) == 1  # one fit, two predictions
     value = df.set_index("method")["value"]
-    assert value["weightflow"] != value["wf_transport"]
+    # the default call moves observed cells with interpolate's draws: wf_transport is the same prediction
+    assert value["weightflow"] == value["wf_transport"]
+    sample = wf.tl.leave_one_out(snapshots, "time", methods=("wf_sample",), weightflow_kwargs=TINY_WF, **kw)
+    assert sample.set_index("method").loc["wf_sample", "value"] != value["weightflow"]
 
 
 def test_ablations_change_one_setting(snapshots):

@@ -50,7 +50,7 @@ def test_fit_writes_every_documented_field(fitted):
 def test_held_out_population_beats_both_neighbouring_snapshots(fitted, flow):
     """The generated population at the unseen time is closer to the truth than either neighbour."""
     truth = flow.population(HELD_OUT, 600, random_state=7)
-    gen = wf.tl.interpolate(fitted, HELD_OUT, n_cells=600)
+    gen = wf.tl.interpolate(fitted, HELD_OUT, n_cells=600, prediction="sample")
     obs = fitted.obs["time"].to_numpy()
     prev, nxt = fitted.X[obs == 0.5], fitted.X[obs == 1.5]
     d_model, d_prev, d_next = w1(gen.X, truth), w1(prev, truth), w1(nxt, truth)

@@ -208,10 +208,11 @@ class WeightFlowMethod(Method):
 
         model, fit_seconds = self.cache.get(train, seed, self.settings)
         start = _time.perf_counter()
+        # the draws of wf.tl.interpolate(..., random_state=seed) at one time, whatever the method's name
         if setting.get("prediction", "sample") == "sample":
             pred = model.sample(t, n, random_state=seed)
         else:
-            pred = move_observed(model, train.X, train.t, train.times, t, n, rng)[0]
+            pred = move_observed(model, train.X, train.t, train.times, t, n, np.random.default_rng(seed))[0]
         self._seconds = fit_seconds + _time.perf_counter() - start
         return pred
 

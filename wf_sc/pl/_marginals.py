@@ -90,7 +90,10 @@ def _model_values(adata: AnnData, targets, times: np.ndarray, key: str, n_cells:
     decode = any(kind == "gene" for _, kind, _ in targets)
     out = []
     for i, s in enumerate(times):
-        gen = interpolate(adata, float(s), n_cells=n_cells, key_added=key, decode=decode, random_state=random_state + i)
+        gen = interpolate(
+            adata, float(s), n_cells=n_cells, key_added=key, decode=decode, random_state=random_state + i,
+            prediction="sample",
+        )
         Y = np.asarray(gen.obsm[_keys.USE_REP]) if decode else np.asarray(gen.X)
         cols = [Y[:, j] if kind == "dim" else np.asarray(gen.X[:, j]).ravel() for _, kind, j in targets]
         out.append(np.column_stack(cols).astype(np.float64))

@@ -20,9 +20,9 @@ from ._settings import check_count, seed
 log = get_logger(__name__)
 
 
-#: how :func:`interpolate` makes cells at a time: fresh samples of the model's density (the default)
-#: or observed cells moved there along the model's flow (see :func:`move_observed`)
-PREDICTIONS: tuple[str, ...] = ("sample", "transport")
+#: how :func:`interpolate` makes cells at a time: observed cells moved there along the model's flow
+#: (the default; see :func:`move_observed`) or fresh samples of the model's density
+PREDICTIONS: tuple[str, ...] = ("transport", "sample")
 
 
 def source_cells(
@@ -295,7 +295,7 @@ def interpolate(
     key_added: str = _keys.UNS,
     decode: bool = False,
     random_state: int | None = 0,
-    prediction: Literal["sample", "transport"] = "sample",
+    prediction: Literal["transport", "sample"] = "transport",
 ) -> AnnData:
     """Generate cells from the fitted model at any times (observed or not).
 
@@ -318,13 +318,13 @@ def interpolate(
     random_state
         Seed of the sampling.
     prediction
-        ``"sample"``: fresh cells of the model's density at each time (what the leave-one-out
-        benchmark scores, ``docs/benchmarks.md``). ``"transport"``: observed cells of ``adata``
-        moved to each time along the model's flow (:meth:`~wf_sc.tl.WeightFlow.transport`), a
-        fraction ``1 - s`` of them from the last observed time before it and ``s`` from the next
-        (``s`` the time's position between the two; only the nearest snapshot outside the observed
-        range); ``obs['source_cell']`` and ``obs['source_time']`` name each cell's origin, so its
-        annotations can be carried along.
+        ``"transport"``: observed cells of ``adata`` moved to each time along the model's flow
+        (:meth:`~wf_sc.tl.WeightFlow.transport`), a fraction ``1 - s`` of them from the last
+        observed time before it and ``s`` from the next (``s`` the time's position between the
+        two; only the nearest snapshot outside the observed range); ``obs['source_cell']`` and
+        ``obs['source_time']`` name each cell's origin, so its annotations can be carried along.
+        This is what the leave-one-out benchmark scores (``docs/benchmarks.md``). ``"sample"``:
+        fresh cells of the model's density at each time.
 
     Returns
     -------
