@@ -16,7 +16,7 @@ from scipy import sparse
 MIN_CELLS = 10
 
 
-def encode_time(adata: AnnData, time_key: str) -> tuple[np.ndarray, list[str] | None]:
+def encode_time(adata: AnnData, time_key: str, *, warn: bool = True) -> tuple[np.ndarray, list[str] | None]:
     """Numeric time of every cell and, for non-numeric ordered categories, the labels in order.
 
     Numeric columns are used as they are. Categorical or string columns whose values all parse as
@@ -41,7 +41,8 @@ def encode_time(adata: AnnData, time_key: str) -> tuple[np.ndarray, list[str] | 
             values = col.cat.codes.to_numpy().astype(float)
             values[values < 0] = np.nan
             labels = [str(c) for c in cats]
-            _warn_ordinal(labels, time_key)
+            if warn:  # said once, when the time course is fitted or prepared
+                _warn_ordinal(labels, time_key)
         else:
             raise ValueError(
                 f"obs[{time_key!r}] is an unordered categorical with non-numeric labels {list(cats)[:8]}; "

@@ -78,7 +78,7 @@ def _transported_cells(
     model: WeightFlow, adata: AnnData, times: np.ndarray, n: int, random_state: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observed cells of ``adata`` moved to each of ``times`` (:func:`move_observed` per time)."""
-    t_cells, _ = encode_time(adata, model.time_key)
+    t_cells, _ = encode_time(adata, model.time_key, warn=False)
     X = get_representation(adata, model.use_rep)
     if X.shape[1] != model.dim:
         raise ValueError(
