@@ -8,7 +8,8 @@ files once into :func:`data_dir` and verify their SHA-256 before parsing.
 
 from ._fetch import data_dir
 from ._real import dendritic_cells, emt, hematopoiesis, reprogramming
-from ._simulate import GradientFlow, ToggleSwitch, gradient_flow, toggle_switch
+from ._simulate import GradientFlow, gradient_flow
+from ._toggle import ToggleSwitch, toggle_switch
 
 __all__ = [
     "GradientFlow",

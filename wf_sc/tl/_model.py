@@ -17,7 +17,7 @@ from .._bridge import MIN_CELLS, check_representation, check_time_points, encode
 from .._core.flow import CoreConfig, WeightFlowCore
 from .._core.pipeline import TrainConfig, fit_weightflow
 from .._logging import get_logger
-from ._record import check_loaded, plain, to_numpy_tree
+from ._record import build_core, plain, to_numpy_tree
 from ._settings import check_count, resolve_device, seed, torch_threads
 
 log = get_logger(__name__)
@@ -164,10 +164,10 @@ class WeightFlow:
         if not np.isfinite(t).all():
             raise ValueError("times must be finite")
         tau = core.to_tau(torch.as_tensor(t, device=core.tau.device))
-        outside = (tau < -TIME_MARGIN) | (tau > 1 + TIME_MARGIN)
+        outside = self._outside(tau)
         if outside.any():
             lo, hi = float(core.t_range[0]), float(core.t_range[1])
-            bad = sorted(set(t[outside.cpu().numpy()].tolist()))
+            bad = sorted(set(t[outside].tolist()))
             warnings.warn(
                 f"times {bad[:5]} lie outside the fitted range [{lo:g}, {hi:g}]; the model says nothing there, so "
                 f"the population is held at the nearest fitted time ({lo:g} or {hi:g}) and its drift is 0. "
@@ -177,12 +177,10 @@ class WeightFlow:
             )
         return tau.clamp(0.0, 1.0).float()
 
-    def _outside(self, t) -> np.ndarray:
-        """Which of the times ``t`` lie outside the fitted range (beyond the margin)."""
-        core = self._check_fitted()
-        t = torch.as_tensor(np.atleast_1d(np.asarray(t, dtype=np.float64)), device=core.t_range.device)
-        tau = core.to_tau(t).cpu().numpy()
-        return (tau < -TIME_MARGIN) | (tau > 1 + TIME_MARGIN)
+    @staticmethod
+    def _outside(tau: torch.Tensor) -> np.ndarray:
+        """Which normalized times lie outside the fitted range [0, 1] beyond the margin."""
+        return ((tau < -TIME_MARGIN) | (tau > 1 + TIME_MARGIN)).cpu().numpy()
 
     def _check_x(self, x) -> torch.Tensor:
         core = self._check_fitted()
@@ -238,7 +236,8 @@ class WeightFlow:
         taus = self._tau(uniq)
         with torch.no_grad():
             thetas = core.weights(taus)
-        held = self._outside(uniq) if zero_outside else np.zeros(len(uniq), dtype=bool)
+        raw = core.to_tau(torch.as_tensor(uniq, dtype=torch.float64, device=core.tau.device))
+        held = self._outside(raw) if zero_outside else np.zeros(len(uniq), dtype=bool)
         out = None
         for i in range(len(uniq)):
             rows = np.flatnonzero(inv == i)
@@ -347,20 +346,7 @@ class WeightFlow:
             **{k: v for k, v in core_cfg.items() if k in _CORE_FIELDS},
             **train,
         )
-        try:
-            core = WeightFlowCore(CoreConfig(**core_cfg))
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"saved WeightFlow model has an invalid configuration: {err}") from err
-        sd = {k: torch.as_tensor(np.asarray(v)) for k, v in state["state_dict"].items()}
-        if "times" not in sd and "tau" in sd and "t_range" in sd:  # records written before the times were kept
-            t_range = sd["t_range"].double()
-            sd["times"] = t_range[0] + sd["tau"].double() * (t_range[1] - t_range[0])
-        try:
-            core.load_state_dict(sd, strict=True)
-        except RuntimeError as err:
-            raise ValueError(f"saved weights do not match the saved configuration: {err}") from err
-        check_loaded(core)
-        model.core = core.to(model.device).eval()
+        model.core = build_core(core_cfg, state["state_dict"]).to(model.device).eval()
         labels = state.get("time_labels")
         model.time_labels = [str(v) for v in labels] if labels is not None and len(labels) else None
         return model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._core.flow import WeightFlowCore
+from .._core.flow import CoreConfig, WeightFlowCore
 
 
 def to_numpy_tree(obj):
@@ -51,3 +51,21 @@ def check_loaded(core: WeightFlowCore) -> None:
         )
     if not (core.x_scale > 0).all():
         raise ValueError("saved WeightFlow model has a non-positive standardization scale; it is damaged, fit again")
+
+
+def build_core(core_config: dict, state_dict: dict) -> WeightFlowCore:
+    """The fitted core from its saved configuration and weights, checked (:func:`check_loaded`)."""
+    try:
+        core = WeightFlowCore(CoreConfig(**core_config))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"saved WeightFlow model has an invalid configuration: {err}") from err
+    sd = {k: torch.as_tensor(np.asarray(v)) for k, v in state_dict.items()}
+    if "times" not in sd and "tau" in sd and "t_range" in sd:  # records written before the times were kept
+        t_range = sd["t_range"].double()
+        sd["times"] = t_range[0] + sd["tau"].double() * (t_range[1] - t_range[0])
+    try:
+        core.load_state_dict(sd, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"saved weights do not match the saved configuration: {err}") from err
+    check_loaded(core)
+    return core
