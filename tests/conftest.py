@@ -9,16 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from wf_sc.tl import Config
+
 #: model and training settings for smoke fits (about a second on 2 CPU cores at 40 cells x 3 times)
-TINY_FIT = dict(
-    stage1_max_steps_first=100,
-    stage1_max_steps=50,
-    stage2_steps=5,
-    hidden=8,
-    width=16,
-    progress=False,
-    device="cpu",
-)
+TINY_CONFIG = Config(stage1_max_steps_first=100, stage1_max_steps=50, stage2_steps=5, hidden=8, width=16)
+TINY_FIT = dict(config=TINY_CONFIG, progress=False, device="cpu")
 
 
 def make_tiny_adata(

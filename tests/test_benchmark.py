@@ -14,6 +14,8 @@ from wf_sc.benchmark.methods import ABLATIONS, METHODS, build
 from wf_sc.benchmark.protocol import COLUMNS, METRICS, Method, TimeCourse, choose, leave_one_out
 
 TINY_WF = dict(stage1_max_steps_first=100, stage1_max_steps=50, stage2_steps=5, hidden=8, width=16, device="cpu")
+#: the same, as wf.tl.leave_one_out takes it
+TINY_LOO = dict(config=wf.tl.Config(**{k: v for k, v in TINY_WF.items() if k != "device"}), device="cpu")
 TINY_CFM = dict(steps=30, batch_size=32, ode_steps=5)
 
 
@@ -35,7 +37,7 @@ def table(flow, snapshots):
         use_rep="X",
         methods=METHODS,
         seeds=(0, 1),
-        weightflow_kwargs=TINY_WF,
+        **TINY_LOO,
         otcfm_kwargs=TINY_CFM,
         reference=flow.population,
         dataset="tiny",
@@ -73,7 +75,7 @@ def test_floor_is_below_the_unmoved_snapshots(table):
 def test_weightflow_row_is_the_default_call(snapshots):
     """The benchmark's weightflow prediction is wf.tl.fit + wf.tl.interpolate on the training cells."""
     train = snapshots[snapshots.obs["time"] != 1.0].copy()
-    wf.tl.fit(train, "time", use_rep="X", random_state=4, progress=False, **TINY_WF)
+    wf.tl.fit(train, "time", use_rep="X", random_state=4, progress=False, **TINY_LOO)
     expected = wf.tl.interpolate(train, 1.0, n_cells=23, random_state=4).X
     method = build(["weightflow"], weightflow_kwargs=TINY_WF)["weightflow"]
     data = TimeCourse(np.asarray(train.X, dtype=float), train.obs["time"].to_numpy())
@@ -145,8 +147,10 @@ def test_bad_requests_are_refused(snapshots):
         wf.tl.leave_one_out(snapshots, "time", use_rep="X", held_out=2.0, methods=("next",))
     with pytest.raises(ValueError, match="not one of the time points"):
         wf.tl.leave_one_out(snapshots, "time", use_rep="X", held_out=0.5, methods=("next",))
-    with pytest.raises(ValueError, match="random_state"):
-        wf.tl.leave_one_out(snapshots, "time", use_rep="X", weightflow_kwargs={"random_state": 1})
+    with pytest.raises(TypeError, match="wf.tl.Config"):
+        wf.tl.leave_one_out(snapshots, "time", use_rep="X", config={"hidden": 8})
+    with pytest.raises(ValueError, match="effort must be one of"):
+        wf.tl.leave_one_out(snapshots, "time", use_rep="X", methods=("weightflow",), effort="huge")
     with pytest.raises(ValueError, match="unknown metrics"):
         wf.tl.leave_one_out(snapshots, "time", use_rep="X", methods=("next",), metrics=("w7",))
     two = snapshots[snapshots.obs["time"] < 2].copy()
@@ -159,13 +163,10 @@ def test_prediction_variants_share_one_fit(snapshots, monkeypatch):
     original = wf.tl.WeightFlow.fit_arrays
     monkeypatch.setattr(wf.tl.WeightFlow, "fit_arrays", lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
     kw = dict(use_rep="X", seeds=(0,), metrics=("w1",), max_cells=60)
-    df = wf.tl.leave_one_out(snapshots, "time", methods=("weightflow", "wf_transport"), weightflow_kwargs=TINY_WF, **kw)
+    df = wf.tl.leave_one_out(snapshots, "time", methods=("weightflow", "wf_sample"), **TINY_LOO, **kw)
     assert len(fits) == 1  # one fit, two predictions
     value = df.set_index("method")["value"]
-    # the default call moves observed cells with interpolate's draws: wf_transport is the same prediction
-    assert value["weightflow"] == value["wf_transport"]
-    sample = wf.tl.leave_one_out(snapshots, "time", methods=("wf_sample",), weightflow_kwargs=TINY_WF, **kw)
-    assert sample.set_index("method").loc["wf_sample", "value"] != value["weightflow"]
+    assert value["wf_sample"] != value["weightflow"]
 
 
 def test_ablations_change_one_setting(snapshots):
@@ -179,7 +180,7 @@ def test_ablations_change_one_setting(snapshots):
     assert methods["wf_constant_pace"].settings == {**base, "pace": "constant"}
     df = wf.tl.leave_one_out(
         snapshots, "time", use_rep="X", methods=("wf_linear",), seeds=(0,), metrics=("w1",), max_cells=60,
-        weightflow_kwargs=dict(stage1_max_steps_first=60, stage1_max_steps=30, hidden=8, width=16),
+        config=wf.tl.Config(stage1_max_steps_first=60, stage1_max_steps=30, hidden=8, width=16), device="cpu",
     )
     assert list(df["method"]) == ["floor", "wf_linear"]
     assert np.isfinite(df["value"]).all()
@@ -280,7 +281,7 @@ def test_cli_fit_cache_and_report_only_run_no_fit_again(tmp_path, monkeypatch, c
     """A second run with the same --fit-cache refits nothing and scores the same; --report-only
     rebuilds the report from the CSV without running anything."""
     cache, first, second = tmp_path / "fits", tmp_path / "a.md", tmp_path / "b.md"
-    args = ["--quick", "--methods", "weightflow", "wf_transport", "--fit-cache", str(cache)]
+    args = ["--quick", "--methods", "weightflow", "wf_sample", "--fit-cache", str(cache)]
     assert main([*args, "--out", str(first)]) == 0
     assert len(list(cache.glob("*.pt"))) == 1  # one fit serves both predictions
 
@@ -296,7 +297,7 @@ def test_cli_fit_cache_and_report_only_run_no_fit_again(tmp_path, monkeypatch, c
     assert main(["--quick", "--report-only", "--csv", str(first.with_suffix(".csv")), "--methods", "weightflow",
                  "--title", "WeightFlow variants", "--out", str(rebuilt)]) == 0
     text = rebuilt.read_text()
-    assert text.startswith("# WeightFlow variants") and "--report-only" in text and "| wf_transport |" not in text
+    assert text.startswith("# WeightFlow variants") and "--report-only" in text and "| wf_sample |" not in text
     assert "| **weightflow** |" in text and "[`a.csv`](a.csv)" in text
     capsys.readouterr()
     assert main(["--report-only", "--csv", str(tmp_path / "none.csv"), "--out", str(rebuilt)]) == 2

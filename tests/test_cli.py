@@ -28,10 +28,10 @@ def cli_input(tmp_path_factory, tiny_adata_factory):
 def cli_run(cli_input):
     """One successful run for the module: (return code, stdout, stderr, output path, seconds).
 
-    The CLI trains at its default settings except ``--stage2-steps``: about 6-8 s here.
+    The CLI trains at its default settings except ``--set stage2_steps=3``: about 6-8 s here.
     """
     out = cli_input.with_name("out.h5ad")
-    argv = ["fit", str(cli_input), "--use-rep", "X", "--time-key", "day", "--stage2-steps", "3", "-q", "-o", str(out)]
+    argv = ["fit", str(cli_input), "--use-rep", "X", "--time-key", "day", "--set", "stage2_steps=3", "-q", "-o", str(out)]
     stdout, stderr = io.StringIO(), io.StringIO()
     start = time.perf_counter()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):

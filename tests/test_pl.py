@@ -154,13 +154,26 @@ def test_drift_is_a_stream_plot(fitted):
     assert "0" in ax.get_title()
 
 
-def test_drift_on_a_nonlinear_basis_needs_velocity_embedding(fitted):
-    with pytest.raises(ValueError, match=r"wf\.tl\.velocity_embedding\(adata, basis='umap'\)"):
-        wf.pl.drift(fitted, basis="umap", show=False)
-    other = fitted.copy()
-    other.obsm["wf_velocity_umap"] = np.random.default_rng(0).normal(size=(other.n_obs, 2))
-    ax = wf.pl.drift(other, basis="umap", show=False)
+def test_drift_on_a_nonlinear_basis_projects_in_memory_like_velocity_embedding(fitted):
+    """Without a stored projection, pl.drift projects as wf.tl.velocity_embedding would and writes nothing."""
+    from wf_sc.pl._embedding import embedded_velocity
+    from wf_sc.pl._utils import fit_record, resolve_basis
+
+    adata = fitted.copy()
+    before = (set(adata.obsm), set(adata.uns))
+    ax = wf.pl.drift(adata, basis="umap", show=False)
     assert len(_lines(ax)) == 1
+    assert (set(adata.obsm), set(adata.uns)) == before
+    rec = fit_record(adata, "weightflow")
+    basis = resolve_basis(adata, "umap", str(rec["params"]["use_rep"]), (1, 2))
+    in_memory, source = embedded_velocity(adata, rec, basis, "umap", "weightflow", (0, 1))
+    assert "in memory" in source
+    stored = wf.tl.velocity_embedding(adata, basis="umap", copy=True).obsm["wf_velocity_umap"]
+    np.testing.assert_allclose(in_memory, stored[:, :2], rtol=1e-4, atol=1e-5)
+    # a stored projection wins over the in-memory one
+    adata.obsm["wf_velocity_umap"] = np.random.default_rng(0).normal(size=(adata.n_obs, 2))
+    V, source = embedded_velocity(adata, rec, basis, "umap", "weightflow", (0, 1))
+    np.testing.assert_array_equal(V, adata.obsm["wf_velocity_umap"])
 
 
 def test_marginals_grid_and_ridge(fitted):
@@ -207,7 +220,7 @@ def test_history_panels(fitted):
     assert s1.get_title() == "stage 1: anchors"
     curves = [ln for ln in s1.lines if len(ln.get_xdata()) > 1 or ln.get_marker() == "."]
     assert len(curves) == 3  # one per time
-    n_steps = TINY_FIT["stage2_steps"]
+    n_steps = TINY_FIT["config"].stage2_steps
     for a in axes[1:]:
         assert len(a.lines) == 2 and len(a.lines[0].get_xdata()) == n_steps  # raw + smoothed
     one = wf.pl.history(fitted, stage="stage1", show=False)

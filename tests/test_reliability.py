@@ -184,7 +184,25 @@ def test_empty_population_times_are_refused_before_fitting(monkeypatch):
     [("stage2_steps", -3), ("stage1_lr", 0.0), ("val_fraction", 1.5), ("stage1_batch_size", 0), ("hidden", 0)],
 )
 def test_bad_training_settings_are_refused(setting, value):
-    _refused(make_tiny_adata(), ValueError, setting, **{setting: value})
+    """A bad expert setting is refused when the config is made, before any data is read."""
+    with pytest.raises(ValueError, match=setting):
+        wf.tl.Config(**{setting: value})
+
+
+def test_effort_scales_every_step_budget_and_nothing_else(tiny_adata_factory):
+    base = wf.tl.Config(stage1_max_steps_first=100, stage1_max_steps=40, stage2_steps=8, hidden=8, width=16)
+    fast, default, thorough = (base.train_config(e) for e in ("fast", "default", "thorough"))
+    assert (fast.stage1_max_steps_first, fast.stage1_max_steps, fast.stage2_steps) == (25, 10, 2)
+    assert (thorough.stage1_max_steps_first, thorough.stage1_max_steps, thorough.stage2_steps) == (300, 120, 24)
+    assert default == base.train_config() and default.stage2_lr == fast.stage2_lr == thorough.stage2_lr
+    _refused(make_tiny_adata(), ValueError, "effort must be one of", effort="huge")
+    adata = make_tiny_adata()
+    wf.tl.fit(adata, "time", use_rep="X", progress=False, device="cpu", config=base, effort="fast")
+    rec = adata.uns["weightflow"]
+    assert len(rec["history"]["stage2"]["total"]) == 2 and int(rec["params"]["stage2_steps"]) == 2
+    assert rec["params"]["effort"] == "fast"
+    # the reloaded model carries the steps it was trained with
+    assert wf.tl.WeightFlow.from_adata(adata).train.stage2_steps == 2
 
 
 # --------------------------------------------------------------------------- a tampered record
@@ -367,9 +385,9 @@ def test_duplicate_cell_names_warn_when_naming_source_cells(fitted):
         wf.tl.interpolate(adata, 0.5, n_cells=10, prediction="transport")
 
 
-def test_unknown_loss_terms_are_refused_before_fitting(monkeypatch):
-    monkeypatch.setattr(WeightFlow, "fit_arrays", lambda *a, **k: pytest.fail("fitted first"))
-    _refused(make_tiny_adata(), ValueError, r"unknown loss terms \['foo'\]", loss_weights={"foo": 1.0})
+def test_unknown_loss_terms_are_refused_before_fitting():
+    with pytest.raises(ValueError, match=r"unknown loss terms \['foo'\]"):
+        wf.tl.Config(loss_weights={"foo": 1.0})
 
 
 def test_a_basis_with_nan_names_the_cells(fitted):

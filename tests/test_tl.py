@@ -1,5 +1,7 @@
 """wf.tl on simulated time courses with known ground truth."""
 
+import dataclasses
+
 import anndata as ad
 import numpy as np
 import ot
@@ -8,7 +10,7 @@ import torch
 
 import wf_sc as wf
 
-FAST = dict(stage2_steps=80, progress=False)
+FAST = dict(config=wf.tl.Config(stage2_steps=80), progress=False)
 HELD_OUT = 1.0
 
 
@@ -44,7 +46,7 @@ def test_fit_writes_every_documented_field(fitted):
     assert sorted(set(pops["time"].tolist())) == [0.0, 0.25, 0.5, 1.0, 1.5, 1.75, 2.0]
     assert pops["X"].shape == (7 * 300, 2)
     assert len(rec["nll"]["validation"]) == 4
-    assert len(rec["history"]["stage2"]["total"]) == FAST["stage2_steps"]
+    assert len(rec["history"]["stage2"]["total"]) == FAST["config"].stage2_steps
 
 
 def test_held_out_population_beats_both_neighbouring_snapshots(fitted, flow):
@@ -168,7 +170,7 @@ def test_save_load_round_trip(fitted, tmp_path):
 
 def test_fit_is_reproducible_on_cpu(flow):
     adata = flow.sample(times=(0.0, 1.0, 2.0), n_cells=60, random_state=2)
-    small = dict(stage1_max_steps_first=150, stage1_max_steps=60, stage2_steps=8, hidden=8, width=16, progress=False)
+    small = dict(config=wf.tl.Config(stage1_max_steps_first=150, stage1_max_steps=60, stage2_steps=8, hidden=8, width=16), progress=False)
     a = wf.tl.fit(adata, "time", use_rep="X", random_state=3, copy=True, device="cpu", **small)
     b = wf.tl.fit(adata, "time", use_rep="X", random_state=3, copy=True, device="cpu", **small)
     c = wf.tl.fit(adata, "time", use_rep="X", random_state=4, copy=True, device="cpu", **small)
@@ -185,7 +187,7 @@ def test_fit_is_reproducible_on_cpu(flow):
 
 def test_n_threads_applies_during_the_fit_and_is_restored(flow, monkeypatch):
     adata = flow.sample(times=(0.0, 1.0, 2.0), n_cells=60, random_state=2)
-    small = dict(stage1_max_steps_first=30, stage1_max_steps=10, stage2_steps=2, hidden=8, width=16, progress=False)
+    small = dict(config=wf.tl.Config(stage1_max_steps_first=30, stage1_max_steps=10, stage2_steps=2, hidden=8, width=16), progress=False)
     import wf_sc._core.pipeline as pipeline
 
     seen = []
@@ -200,13 +202,14 @@ def test_n_threads_applies_during_the_fit_and_is_restored(flow, monkeypatch):
     torch.set_num_threads(2)
     try:
         wf.tl.fit(adata, "time", use_rep="X", copy=True, **small)  # default: one thread
-        wf.tl.fit(adata, "time", use_rep="X", copy=True, n_threads=None, **small)  # torch's setting
+        torch_setting = dataclasses.replace(small["config"], n_threads=None)
+        wf.tl.fit(adata, "time", use_rep="X", copy=True, progress=False, config=torch_setting)
         assert seen == [1, 2]
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(saved)
-    with pytest.raises(ValueError, match="n_threads must be >= 1"):
-        wf.tl.WeightFlow("time", "X", n_threads=0)
+    with pytest.raises(ValueError, match="n_threads must be an integer >= 1"):
+        wf.tl.Config(n_threads=0)
 
 
 def test_weights_path_passes_through_the_anchors(fitted):
@@ -228,7 +231,7 @@ def test_interpolate_decodes_to_genes():
     adata = ad.AnnData(X=X)
     adata.obs["day"] = t
     sc.pp.pca(adata, n_comps=2)
-    small = dict(stage1_max_steps_first=150, stage1_max_steps=60, stage2_steps=5, hidden=8, width=16, progress=False)
+    small = dict(config=wf.tl.Config(stage1_max_steps_first=150, stage1_max_steps=60, stage2_steps=5, hidden=8, width=16), progress=False)
     wf.tl.fit(adata, "day", **small)
     out = wf.tl.interpolate(adata, [0.5], n_cells=100, decode=True)
     assert out.shape == (100, genes) and list(out.var_names) == list(adata.var_names)
@@ -250,7 +253,7 @@ def pca_fitted():
     adata.obs["day"] = t
     adata.layers["shifted"] = X + np.linspace(1, 4, 12, dtype=np.float32)  # other gene means, same loadings
     sc.pp.pca(adata, n_comps=2)
-    small = dict(stage1_max_steps_first=100, stage1_max_steps=50, stage2_steps=5, hidden=8, width=16)
+    small = dict(config=wf.tl.Config(stage1_max_steps_first=100, stage1_max_steps=50, stage2_steps=5, hidden=8, width=16))
     wf.tl.fit(adata, "day", progress=False, device="cpu", **small)
     return adata
 

@@ -27,7 +27,10 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--key-added", default="weightflow", help="uns namespace (default: weightflow)")
     f.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default: auto)")
     f.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    f.add_argument("--stage2-steps", type=int, default=None, help="Stage 2 optimizer steps")
+    f.add_argument("--effort", default="default", choices=["fast", "default", "thorough"],
+                   help="training length (default: default, the benchmarked budget)")
+    f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="an expert setting of wf.tl.Config (repeatable), e.g. --set hidden=64")
     f.add_argument("--save-model", default=None, help="also save the model (torch, weights only) here")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress bars or log messages")
     return p
@@ -35,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
 
 #: the Python spelling of a setting in a message -> its command-line option
 _OPTIONS = {"time_key": "--time-key", "use_rep": "--use-rep", "key_added": "--key-added", "random_state": "--seed",
-            "device": "--device", "stage2_steps": "--stage2-steps"}
+            "device": "--device", "effort": "--effort"}
 
 
 def _for_the_shell(message: str) -> str:
@@ -51,6 +54,7 @@ def _fit(args) -> int:
     import anndata as ad
 
     import wf_sc as wf
+    from wf_sc.tl._config import parse_settings
 
     if args.input is None:
         adata = wf.datasets.toggle_switch()
@@ -83,9 +87,9 @@ def _fit(args) -> int:
             file=sys.stderr,
         )
         return 2
-    kwargs = {} if args.stage2_steps is None else {"stage2_steps": args.stage2_steps}
     start = time.perf_counter()
     try:
+        config = wf.tl.Config.from_dict(parse_settings(args.set))
         wf.tl.fit(
             adata,
             args.time_key,
@@ -93,8 +97,9 @@ def _fit(args) -> int:
             key_added=args.key_added,
             device=args.device,
             random_state=args.seed,
+            effort=args.effort,
+            config=config,
             progress=not args.quiet,
-            **kwargs,
         )
     except (KeyError, ValueError, TypeError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err

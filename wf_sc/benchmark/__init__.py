@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from .._logging import get_logger
+from ..tl._config import parse_settings
 from .datasets import DATASETS, Dataset
 from .methods import ABLATIONS, KNOWN, METHODS, build
 from .protocol import COLUMNS, FLOOR, METRICS, TimeCourse, leave_one_out
@@ -46,31 +47,16 @@ QUICK: dict[str, dict[str, Any]] = {
 }
 
 
-def parse_settings(items: Sequence[str]) -> dict[str, Any]:
-    """WeightFlow settings from ``KEY=VALUE`` strings (``--set``); VALUE is JSON where it parses,
-    else the bare string (``pace=constant``, ``'loss_weights={"ot_action": 0.05}'``)."""
-    settings: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
-        try:
-            settings[key] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[key] = value
-    return settings
-
-
 def _check_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     """WeightFlow settings for every fit of a run; refuses unknown or per-fit keys before any work."""
-    from ..tl._model import WeightFlow
+    from .methods import make_weightflow
 
     settings = dict(settings or {})
     per_fit = sorted(set(settings) & {"time_key", "use_rep", "random_state", "device"})
     if per_fit:
         raise ValueError(f"settings {per_fit} are chosen per fit by the benchmark (the seed, the dataset, --device)")
     try:
-        WeightFlow(**settings)
+        make_weightflow(0, settings)
     except TypeError as err:
         raise ValueError(str(err)) from None
     return settings

@@ -9,7 +9,7 @@ fits: several hours on a 2-core CPU; ``--resume`` continues an interrupted run):
 
 WeightFlow variants beside it (``--methods`` replaces the default list)::
 
-    python -m wf_sc.benchmark --methods weightflow wf_transport wf_nested wf_ode --out docs/ablations.md --resume
+    python -m wf_sc.benchmark --methods weightflow wf_sample wf_nested wf_ode --out docs/ablations.md --resume
 
 Your own WeightFlow settings against the same baselines (here: the free trajectory and a weaker
 action; the report records them)::

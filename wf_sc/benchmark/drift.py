@@ -73,6 +73,8 @@ def run(dims: Sequence[int] = (2, 5), seeds: Sequence[int] = (0, 1, 2), n_cells:
 
     import wf_sc as wf
 
+    from .methods import make_weightflow
+
     rows = []
     for dim in dims:
         flow = wf.datasets.GradientFlow(dim=dim, random_state=0)
@@ -83,7 +85,7 @@ def run(dims: Sequence[int] = (2, 5), seeds: Sequence[int] = (0, 1, 2), n_cells:
             fits = {}
             for key, data in (("transport", adata), ("transport_reversed", rev)):
                 start = time.perf_counter()
-                fits[key] = wf.tl.WeightFlow("time", "X", random_state=seed, **settings).fit(data, progress=False)
+                fits[key] = make_weightflow(seed, settings).fit(data, progress=False)
                 rows.append(dict(dataset=name, seed=seed, time=np.nan, method=key, metric="fit_seconds",
                                  value=time.perf_counter() - start))
             snaps = {t: np.asarray(adata.X[adata.obs["time"].to_numpy() == t]) for t in TIMES}

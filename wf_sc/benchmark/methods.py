@@ -7,8 +7,6 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
 - ``weightflow``: the default call, ``wf.tl.fit`` with no options on the training cells, then
   ``wf.tl.interpolate(adata, t, n_cells=m, random_state=seed)`` (its default ``prediction``);
 - ``wf_sample``: the same fit, ``prediction="sample"``: fresh cells of the model's density;
-- ``wf_transport``: the same fit, ``prediction="transport"``: observed cells of both neighbours moved
-  to :math:`t` along the fitted flow (:math:`1 - s` of them from :math:`t_{\mathrm{prev}}`);
 - ``wf_nested``: the same fit; ``sample`` or ``transport`` chosen by the inner leave-one-out;
 - ablations (:data:`ABLATIONS`): WeightFlow with one fit setting changed, predicting like ``weightflow``;
 - ``previous`` / ``next``: a neighbouring snapshot unchanged; ``mixture``: :math:`s` of the cells
@@ -64,7 +62,6 @@ METHODS: tuple[str, ...] = (
 #: WeightFlow variants beside the default call: name -> fit settings changed, or the prediction
 ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_sample": {},
-    "wf_transport": {},
     "wf_nested": {},
     "wf_ode": {"dynamics": "ode"},
     "wf_linear": {"dynamics": "linear"},
@@ -146,6 +143,17 @@ class OTCFMMethod(Method):
         return cfm.predict(subsample(train.at(t_prev), n, rng), t_prev, t)
 
 
+def make_weightflow(seed: int, settings: Mapping[str, Any]):
+    """An unfitted WeightFlow on the suite's arrays: ``settings`` holds :class:`~wf_sc.tl.Config`
+    fields, and optionally ``device`` and ``effort``."""
+    from ..tl._config import Config
+    from ..tl._model import WeightFlow
+
+    settings = dict(settings)
+    device, effort = settings.pop("device", "auto"), settings.pop("effort", "default")
+    return WeightFlow("time", "X", device=device, random_state=int(seed), effort=effort, config=Config.from_dict(settings))
+
+
 class FitCache:
     """WeightFlow fits keyed by training data, seed and resolved settings, shared by the variants that
     differ only in how they predict; with ``directory``, also saved there and reused by later runs.
@@ -162,9 +170,8 @@ class FitCache:
     def key(train: TimeCourse, seed: int, settings: dict[str, Any]) -> str:
         """A hex digest of the training cells and times, the seed, the resolved settings and the version."""
         from .. import __version__
-        from ..tl._model import WeightFlow
 
-        model = WeightFlow("time", "X", random_state=int(seed), **settings)
+        model = make_weightflow(seed, settings)
         resolved = {"core": model.core_kwargs, "train": asdict(model.train), "version": __version__}
         resolved["core_defaults"] = {f.name: f.default for f in fields(CoreConfig) if f.name not in ("dim", "n_times")}
         digest = hashlib.sha1(np.ascontiguousarray(train.X).tobytes() + np.ascontiguousarray(train.t).tobytes())
@@ -183,7 +190,7 @@ class FitCache:
             self.fits[key] = (WeightFlow.from_state(saved["model"], device=settings.get("device", "auto")), saved["seconds"])
         else:
             start = _time.perf_counter()
-            model = WeightFlow("time", "X", random_state=seed, **settings)
+            model = make_weightflow(seed, settings)
             model.fit_arrays(train.X, train.t, progress=False)
             self.fits[key] = (model, _time.perf_counter() - start)
             if path is not None:  # written whole or not at all: an interrupted run leaves no broken file
@@ -259,8 +266,8 @@ def build(
             out[name] = MultiMarginal(("cubic", "pchip") if name == "mm_nested" else (name[3:],))
         elif name == "otcfm":
             out[name] = OTCFMMethod(otcfm_kwargs or {})
-        elif name in ("wf_sample", "wf_transport"):
-            out[name] = WeightFlowMethod(wf, cache, ({"prediction": name.removeprefix("wf_")},))
+        elif name == "wf_sample":
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "sample"},))
         elif name == "wf_nested":
             out[name] = WeightFlowMethod(wf, cache, WF_PREDICTIONS)
         else:  # weightflow (the default call) and the fit ablations

@@ -21,8 +21,6 @@ from .summary import paired, summarize, to_markdown
 #: what each WeightFlow variant changes, for the report
 ABLATION_TEXT: dict[str, str] = {
     "wf_sample": "the same fit, `prediction=\"sample\"`: fresh cells of the fitted density",
-    "wf_transport": "the same fit, `prediction=\"transport\"`: observed cells of both neighbours moved to t_k along "
-    "the fitted flow",
     "wf_nested": "the same fit, `sample` or `transport` chosen by the inner leave-one-out",
     "wf_ode": "a neural ODE driven by time alone instead of the CDE",
     "wf_linear": "straight lines between the anchor weights, no Stage 2",

@@ -12,6 +12,7 @@ from anndata import AnnData
 from .. import _keys
 from .._bridge import get_representation
 from .._logging import get_logger
+from ..tl._velocity_embedding import project_drift
 from ._docs import figure_doc
 from ._utils import Basis, TimeInfo, cell_times, finish, fit_record, load_model, new_axes, obs_colors, param, resolve_basis
 
@@ -266,10 +267,7 @@ def trajectory(
 def embedded_velocity(adata: AnnData, rec, basis: Basis, basis_name: str, key: str,
                       comps: tuple[int, int]) -> tuple[np.ndarray, str]:
     """Per-cell drift on the basis and where it came from (see :func:`drift`)."""
-    vkey = _keys.output_keys(key)[0]
-    stored_keys = rec.get("keys", {})
-    if "velocity" in stored_keys:
-        vkey = str(stored_keys["velocity"])
+    vkey = str(rec.get("keys", {}).get("velocity", _keys.output_keys(key)[0]))
     ekey = _keys.velocity_basis(_keys.basis_key(basis_name), vkey)
     if ekey in adata.obsm:
         V = np.asarray(adata.obsm[ekey], dtype=np.float64)
@@ -280,11 +278,10 @@ def embedded_velocity(adata: AnnData, rec, basis: Basis, basis_name: str, key: s
         raise KeyError(f"adata.obsm[{vkey!r}] (the per-cell drift of the fit) is missing; run wf.tl.fit again")
     if basis.exact:
         return basis.projection.vectors(np.asarray(adata.obsm[vkey])), f"obsm[{vkey!r}] (exact linear map)"
-    stem = _keys.basis_key(basis_name).removeprefix("X_")
-    raise ValueError(
-        f"no drift on basis {basis_name!r}: adata.obsm[{ekey!r}] is missing and {basis.key!r} is not a linear map "
-        f"of the fit's representation. Run wf.tl.velocity_embedding(adata, basis={stem!r}) first."
-    )
+    # as scVelo's stream plot does: project in memory, write nothing
+    X = get_representation(adata, str(param(rec, "use_rep", _keys.USE_REP))).astype(np.float64)
+    V, used = project_drift(X, np.asarray(adata.obsm[vkey], dtype=np.float64), np.asarray(basis.coords, np.float64))
+    return V, f"obsm[{vkey!r}] projected in memory ({used}; wf.tl.velocity_embedding stores it)"
 
 
 @figure_doc("drift")
@@ -315,7 +312,8 @@ def drift(
        ``{vkey}_{basis}`` convention, ``{key}_velocity_<basis>`` for a fit with another key);
     2. when the basis is affine in the fit's representation (the representation itself, some of
        its columns, or a PCA of it; detected by least squares): ``obsm['wf_velocity'] A``, exact;
-    3. otherwise an error asking for ``wf.tl.velocity_embedding(adata, basis=...)``.
+    3. otherwise projected in memory as ``wf.tl.velocity_embedding`` would (``"auto"``), without
+       writing anything.
 
     The per-cell vectors are smoothed onto an ``n_grid x n_grid`` grid by a Gaussian kernel of
     ``smooth`` grid steps (see :func:`wf_sc.pl._project.velocity_grid`); grid points away from

@@ -1,8 +1,9 @@
 """Tools: fit WeightFlow to a time course and query it."""
 
+from ._config import Config
 from ._fit import fit, interpolate
 from ._model import WeightFlow
 from ._velocity_embedding import velocity_embedding
 
-__all__ = ["WeightFlow", "fit", "interpolate", "leave_one_out", "velocity_embedding"]
+__all__ = ["Config", "WeightFlow", "fit", "interpolate", "leave_one_out", "velocity_embedding"]
 from ._benchmark import leave_one_out  # noqa: E402

@@ -11,6 +11,7 @@ from anndata import AnnData
 
 from .. import _keys
 from .._bridge import MIN_CELLS, check_time_points, encode_time, get_representation
+from ._config import Config, Effort
 
 #: what :func:`leave_one_out` runs by default: the default call and the baselines of the benchmark
 DEFAULT_METHODS: tuple[str, ...] = ("weightflow", "previous", "next", "mixture", "ot", "mm_cubic", "otcfm")
@@ -26,7 +27,9 @@ def leave_one_out(
     seeds: Sequence[int] = (0, 1, 2),
     held_out: float | Sequence[float] | None = None,
     max_cells: int = 1000,
-    weightflow_kwargs: Mapping[str, Any] | None = None,
+    effort: Effort = "default",
+    config: Config | None = None,
+    device: str = "auto",
     otcfm_kwargs: Mapping[str, Any] | None = None,
     reference: Callable[..., np.ndarray] | None = None,
     dataset: str | None = None,
@@ -59,8 +62,12 @@ def leave_one_out(
         Interior time point(s) to hold out; ``None``: every interior time.
     max_cells
         Most cells on each side of a metric (exact OT costs grow with its square).
-    weightflow_kwargs
-        WeightFlow settings other than the defaults (:class:`~wf_sc.tl.WeightFlow`), e.g. ``device``.
+    effort
+        Training length of every WeightFlow fit, as in :func:`wf_sc.tl.fit`.
+    config
+        WeightFlow settings for experts (:class:`~wf_sc.tl.Config`); every variant starts from it.
+    device
+        Device of the WeightFlow fits, as in :func:`wf_sc.tl.fit`.
     otcfm_kwargs
         Settings of the OT-CFM baseline (:class:`wf_sc.benchmark.otcfm.OTCFM`).
     reference
@@ -93,9 +100,13 @@ def leave_one_out(
     seeds = [int(s) for s in np.atleast_1d(seeds)]
     if not seeds:
         raise ValueError("no seeds given")
+    config = Config() if config is None else config
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a wf.tl.Config, got {type(config).__name__}")
+    settings = {**config.changed(), "effort": effort, "device": device}
     return run(
         TimeCourse(X, t),
-        build(list(methods), weightflow_kwargs=weightflow_kwargs, otcfm_kwargs=otcfm_kwargs),
+        build(list(methods), weightflow_kwargs=settings, otcfm_kwargs=otcfm_kwargs),
         metrics=list(metrics),
         seeds=seeds,
         held_out=held_out,

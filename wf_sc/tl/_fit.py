@@ -13,6 +13,7 @@ from anndata import AnnData
 from .. import _keys
 from .._bridge import encode_time, get_representation
 from .._logging import get_logger
+from ._config import Config, Effort
 from ._model import WeightFlow
 from ._record import to_numpy_tree
 from ._settings import check_count, seed
@@ -138,9 +139,10 @@ def fit(
     random_state: int | None = 0,
     population_times: Sequence[float] | None = None,
     n_population_cells: int = 300,
+    effort: Effort = "default",
+    config: Config | None = None,
     progress: bool = True,
     copy: bool = False,
-    **kwargs: Any,
 ) -> AnnData | None:
     """Fit WeightFlow to a time course and write densities, drift and populations to ``adata``.
 
@@ -173,13 +175,16 @@ def fit(
         Times at which to store generated populations; default: observed times and midpoints.
     n_population_cells
         Generated cells per population time.
+    effort
+        Training length: ``"default"`` (the benchmarked budget), ``"fast"`` (a quarter of the
+        steps, for a first look) or ``"thorough"`` (three times the steps).
+    config
+        Architecture and training settings for experts (:class:`~wf_sc.tl.Config`, e.g.
+        ``wf.tl.Config(hidden=64)``); default: the package defaults.
     progress
         Show progress bars.
     copy
         Return a fitted copy instead of writing to ``adata``.
-    **kwargs
-        Model and training settings passed to :class:`~wf_sc.tl.WeightFlow` (e.g. ``hidden``,
-        ``stage2_steps``, ``loss_weights``, ``min_cells``, ``n_threads``: torch CPU threads, default 1).
 
     Returns
     -------
@@ -210,7 +215,7 @@ def fit(
             )
     t, labels = encode_time(adata, time_key)
     X = get_representation(adata, use_rep)
-    model = WeightFlow(time_key, use_rep, device=device, random_state=random_state, **kwargs)
+    model = WeightFlow(time_key, use_rep, device=device, random_state=random_state, effort=effort, config=config)
     model.fit_arrays(X, t, labels=labels, progress=progress)
     adata = adata.copy() if copy else adata
     velocity = model.drift(X, t).astype(np.float32)

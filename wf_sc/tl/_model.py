@@ -13,10 +13,11 @@ import torch
 from anndata import AnnData
 
 from .. import _keys
-from .._bridge import MIN_CELLS, check_representation, check_time_points, encode_time, get_representation
+from .._bridge import check_representation, check_time_points, encode_time, get_representation
 from .._core.flow import CoreConfig, WeightFlowCore
 from .._core.pipeline import TrainConfig, fit_weightflow
 from .._logging import get_logger
+from ._config import Config, Effort
 from ._record import build_core, plain, to_numpy_tree
 from ._settings import check_count, resolve_device, seed, torch_threads
 
@@ -46,29 +47,13 @@ class WeightFlow:
     random_state
         Seed of every random choice (initialization, minibatches, validation split); ``None`` draws
         one (recorded in ``params``, so the fit can be repeated).
-    min_cells
-        Fewest cells allowed at one time point.
-    n_threads
-        Torch CPU threads while fitting and answering queries (restored afterwards); ``None``
-        leaves torch's setting. The model's matrices are small, so more threads mostly add
-        synchronization, and on a busy machine they can slow a fit down many times
-        (``docs/performance.md``); raise it only after measuring.
-    **kwargs
-        Architecture (``hidden``, ``n_components``, ``graph``, ``width``, ``n_layers``, ``heads``,
-        ``conv``, ``n_codes``, ``steps``, ``method``, ``scale_floor``, ``dynamics``: ``"cde"`` (the
-        method), or for ablations ``"ode"`` (a neural ODE driven by time alone) and ``"linear"``
-        (straight lines between the anchors, no Stage 2), ``path``: control-path interpolation,
-        the paper's ``"cubic"`` spline (default) or ``"linear"``, ``bridge``: end each anchor
-        interval's trajectory exactly at the next anchor, see
-        :meth:`wf_sc._core.flow.WeightFlowCore.weights`) and training settings
-        (``warm_start``, ``field_start`` (``"time"``, default: Stage 2 starts from the least-squares
-        field driven by time alone; ``"all"``: from the field on time and codes, through the anchors), ``stage1_*``,
-        ``stage2_steps``, ``stage2_lr``, ``loss_weights`` (terms ``weight``, ``energy``, ``nll``,
-        ``action``, ``ot_action``), ``action_points`` (populations per anchor interval in
-        ``ot_action``, default 2), ``pace`` (``"neighbours"``: the action prefers the speed
-        interpolated from the neighbouring intervals' snapshot distances; ``"constant"``: constant
-        speed inside every interval), ...);
-        see :class:`wf_sc._core.flow.CoreConfig` and :class:`wf_sc._core.pipeline.TrainConfig`.
+    effort
+        Training length: ``"default"`` (the benchmarked budget), ``"fast"`` (a quarter of the
+        steps, for a first look) or ``"thorough"`` (three times the steps); it multiplies every
+        step budget of ``config``.
+    config
+        Architecture and training settings for experts (:class:`~wf_sc.tl.Config`); default: the
+        package defaults.
 
     Examples
     --------
@@ -83,24 +68,19 @@ class WeightFlow:
         *,
         device: str = "auto",
         random_state: int | None = 0,
-        min_cells: int = MIN_CELLS,
-        n_threads: int | None = 1,
-        **kwargs: Any,
+        effort: Effort = "default",
+        config: Config | None = None,
     ):
-        unknown = set(kwargs) - _CORE_FIELDS - _TRAIN_FIELDS
-        if unknown:
-            raise TypeError(
-                f"unknown WeightFlow settings {sorted(unknown)}; known are {sorted(_CORE_FIELDS | _TRAIN_FIELDS)}"
-            )
+        config = Config() if config is None else config
+        if not isinstance(config, Config):
+            raise TypeError(f"config must be a wf.tl.Config, got {type(config).__name__}; e.g. wf.tl.Config(hidden=64)")
         self.time_key, self.use_rep = time_key, use_rep
         self.device_request, self.random_state = device, seed(random_state)
         self.device = resolve_device(device)
-        self.min_cells = int(min_cells)
-        if n_threads is not None and int(n_threads) < 1:
-            raise ValueError(f"n_threads must be >= 1 or None, got {n_threads}")
-        self.n_threads = None if n_threads is None else int(n_threads)
-        self.core_kwargs = {k: v for k, v in kwargs.items() if k in _CORE_FIELDS}
-        self.train = TrainConfig(**{k: v for k, v in kwargs.items() if k in _TRAIN_FIELDS})
+        self.config, self.effort = config, effort
+        self.train = config.train_config(effort)
+        self.core_kwargs = config.core_kwargs()
+        self.min_cells, self.n_threads = config.min_cells, config.n_threads
         self.core: WeightFlowCore | None = None
         self.history: dict = {}
         self.time_labels: list[str] | None = None
@@ -306,6 +286,7 @@ class WeightFlow:
             "use_rep": self.use_rep,
             "random_state": self.random_state,
             "device": str(self.device_request),
+            "effort": self.effort,
             "core": core.config.to_dict(),
             "train": {k: v for k, v in asdict(self.train).items() if v is not None},
         }
@@ -338,15 +319,19 @@ class WeightFlow:
         core_cfg = {k: plain(v) for k, v in cfg["core"].items()}
         core_cfg.setdefault("path", "cubic")  # models saved before the control path was a setting
         train = {k: plain(v) for k, v in cfg.get("train", {}).items() if k in _TRAIN_FIELDS}
+        core = build_core(core_cfg, state["state_dict"])
+        try:
+            config = Config(**({k: v for k, v in core_cfg.items() if k in _CORE_FIELDS} | train))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"saved WeightFlow model has an invalid configuration: {err}") from err
         model = cls(
             time_key=str(cfg["time_key"]),
             use_rep=str(cfg["use_rep"]),
             device=device,
             random_state=int(cfg["random_state"]),
-            **{k: v for k, v in core_cfg.items() if k in _CORE_FIELDS},
-            **train,
+            config=config,  # the steps as trained, whatever the effort was
         )
-        model.core = build_core(core_cfg, state["state_dict"]).to(model.device).eval()
+        model.core = core.to(model.device).eval()
         labels = state.get("time_labels")
         model.time_labels = [str(v) for v in labels] if labels is not None and len(labels) else None
         return model

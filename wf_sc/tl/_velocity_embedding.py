@@ -142,6 +142,39 @@ def project_jacobian(
 # --------------------------------------------------------------------------- AnnData entry point
 
 
+def project_drift(
+    X: np.ndarray,
+    V: np.ndarray,
+    E: np.ndarray,
+    *,
+    method: str = "auto",
+    n_neighbors: int = 30,
+    identity: bool = False,
+    names: tuple[str, str] = ("the basis", "the representation"),
+) -> tuple[np.ndarray, str]:
+    """The drift ``V`` of cells ``X`` (n, d) projected to their basis coordinates ``E`` (n, m), and
+    the method used (see :func:`velocity_embedding` for the methods); ``identity``: ``E`` is ``X``;
+    ``names`` of the basis and the representation, for messages."""
+    used = method
+    if identity and method in ("auto", "linear"):
+        return V.copy(), "linear"
+    if method in ("auto", "linear"):
+        A, resid = linear_map(X, E)
+        if resid < LINEAR_TOL:
+            return V @ A, "linear"
+        if method == "linear":
+            raise ValueError(
+                f"{names[0]} is not an affine image of {names[1]} (relative residual {resid:.3g}); "
+                "use method='transition' or 'jacobian'."
+            )
+        used = "jacobian"
+    if len(X) < 2:
+        raise ValueError(f"method {used!r} needs at least 2 cells")
+    nb = knn(X, int(n_neighbors))
+    project = project_transition if used == "transition" else project_jacobian
+    return project(X, V, E, nb), used
+
+
 def velocity_embedding(
     adata: AnnData,
     basis: str = "umap",
@@ -271,26 +304,9 @@ def velocity_embedding(
     if not np.isfinite(V).all():
         raise ValueError(f"drift adata.obsm[{vkey!r}] has NaN/inf; refit with wf.tl.fit")
 
-    used = method
-    if bkey == use_rep and method in ("auto", "linear"):
-        V_emb, used = V.copy(), "linear"
-    elif method in ("auto", "linear"):
-        A, resid = linear_map(X, E)
-        if resid < LINEAR_TOL:
-            V_emb, used = V @ A, "linear"
-        elif method == "linear":
-            raise ValueError(
-                f"basis {bkey!r} is not an affine image of {use_rep!r} (relative residual {resid:.3g}); "
-                "use method='transition' or 'jacobian'."
-            )
-        else:
-            used = "jacobian"
-    if used in ("transition", "jacobian"):
-        if len(X) < 2:
-            raise ValueError(f"method {used!r} needs at least 2 cells")
-        nb = knn(X, int(n_neighbors))
-        project = project_transition if used == "transition" else project_jacobian
-        V_emb = project(X, V, E, nb)
+    V_emb, used = project_drift(
+        X, V, E, method=method, n_neighbors=n_neighbors, identity=bkey == use_rep, names=(repr(bkey), repr(use_rep))
+    )
     log.info("projected %r to %r with method %r", vkey, bkey, used)
 
     target = adata.copy() if copy else adata
