@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -37,8 +38,10 @@ def test_smoke_run_and_report(tmp_path, monkeypatch):
     assert not ((cos["method"] == "ot_snapshots") & (cos["time"] == 2.0)).any()
     monkeypatch.setattr("wf_sc.benchmark.drift.run", lambda dims, seeds: df)
     out = tmp_path / "drift.md"
-    assert main(["--dims", "2", "--seeds", "0", "--threads", "2", "--out", str(out)]) == 0
+    csv = tmp_path / "results" / "drift.csv"
+    assert main(["--dims", "2", "--seeds", "0", "--threads", "2", "--out", str(out), "--csv", str(csv)]) == 0
     text = out.read_text()
+    assert "[`drift.csv`](results/drift.csv)" in text and len(pd.read_csv(csv)) == len(df)
     assert "| transport |" in text and "python -m wf_sc.benchmark.drift" in text
     assert "## Results\n\n### gradient_flow_2d" in text  # no H1 -> H3 jump (Sphinx -W)
     assert torch.get_num_threads() == 1  # main's --threads 2 held only while it ran

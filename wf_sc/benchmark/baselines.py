@@ -14,9 +14,7 @@ time fraction :math:`s = (t - t_{\mathrm{prev}}) / (t_{\mathrm{next}} - t_{\math
 :data:`PREDICTORS` maps the benchmark's method names (``previous``, ``next``, ``mixture``,
 ``ot``) to them.
 
-:class:`OTCFM` is the learned baseline: conditional flow matching with minibatch exact-OT
-couplings (Tong et al., TMLR 2024), trained on all training snapshots at once and integrated from
-the real cells at :math:`t_{\mathrm{prev}}`. Pure numpy/torch/POT.
+The learned baseline, OT-CFM, is in :mod:`wf_sc.benchmark.otcfm`. Pure numpy/POT.
 """
 
 from __future__ import annotations
@@ -102,22 +100,7 @@ def draw(x: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
 def previous(x_prev: np.ndarray, x_next: np.ndarray, s: float, n: int, rng: np.random.Generator) -> np.ndarray:
     r"""The earlier snapshot unchanged: :math:`\hat X_t = X_{\mathrm{prev}}` (up to ``n`` of its cells).
 
-    Parameters
-    ----------
-    x_prev
-        Cells at :math:`t_{\mathrm{prev}}`, shape ``(n_prev, d)``.
-    x_next
-        Cells at :math:`t_{\mathrm{next}}` (unused).
-    s
-        Time fraction (unused).
-    n
-        Most cells to return.
-    rng
-        Chooses the cells when ``n_prev > n``.
-
-    Returns
-    -------
-    ``min(n, n_prev)`` distinct cells of ``x_prev``.
+    Shared signature (module docstring); returns ``min(n, n_prev)`` distinct cells of ``x_prev``.
     """
     return subsample(x_prev, n, rng)
 
@@ -125,22 +108,7 @@ def previous(x_prev: np.ndarray, x_next: np.ndarray, s: float, n: int, rng: np.r
 def next_snapshot(x_prev: np.ndarray, x_next: np.ndarray, s: float, n: int, rng: np.random.Generator) -> np.ndarray:
     r"""The later snapshot unchanged: :math:`\hat X_t = X_{\mathrm{next}}` (up to ``n`` of its cells).
 
-    Parameters
-    ----------
-    x_prev
-        Cells at :math:`t_{\mathrm{prev}}` (unused).
-    x_next
-        Cells at :math:`t_{\mathrm{next}}`, shape ``(n_next, d)``.
-    s
-        Time fraction (unused).
-    n
-        Most cells to return.
-    rng
-        Chooses the cells when ``n_next > n``.
-
-    Returns
-    -------
-    ``min(n, n_next)`` distinct cells of ``x_next``.
+    Shared signature (module docstring); returns ``min(n, n_next)`` distinct cells of ``x_next``.
     """
     return subsample(x_next, n, rng)
 

@@ -135,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="docs/drift.md")
+    p.add_argument("--csv", default="benchmarks/results/drift.csv", help="the scores (tidy table) to write")
     args = p.parse_args(argv)
     from ..tl._settings import torch_threads
 
@@ -153,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{platform.platform()}, {os.cpu_count()} CPUs, torch threads {args.threads}",
         f"- seeds: {' '.join(map(str, args.seeds))}; WeightFlow: package defaults; 500 cells per snapshot, "
         "300 fresh true cells per evaluation time",
-        f"- every score: [`{Path(args.out).with_suffix('.csv').name}`]({Path(args.out).with_suffix('.csv').name})",
+        f"- every score: [`{Path(args.csv).name}`]({os.path.relpath(args.csv, Path(args.out).parent)})",
         "",
         "## Results",
         "",
@@ -162,7 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    df.to_csv(out.with_suffix(".csv"), index=False)
+    Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(args.csv, index=False)
     print(tables, end="")
     print(f"wrote {out}")
     return 0

@@ -116,16 +116,7 @@ def w2(a: np.ndarray, b: np.ndarray) -> float:
     .. math::
         W_2(a, b) = \Big(\min_{P \in U(n, m)} \sum_{i, j} P_{ij}\,\lVert a_i - b_j \rVert_2^2\Big)^{1/2}.
 
-    Parameters
-    ----------
-    a
-        First cloud, shape ``(n, d)``.
-    b
-        Second cloud, shape ``(m, d)``.
-
-    Returns
-    -------
-    The distance (in the units of the coordinates).
+    ``a`` (n, d) and ``b`` (m, d) as in :func:`w1`; the distance is in the units of the coordinates.
     """
     a, b = _pair(a, b)
     return float(np.sqrt(max(_emd2(a, b, _cost(a, b, "sqeuclidean")), 0.0)))
