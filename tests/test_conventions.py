@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import wf_sc as wf
@@ -211,7 +213,18 @@ def _run_fit(adata, fit_kwargs):
     wf.tl.fit(adata, "time", use_rep="X", **fit_kwargs)
 
 
-WRITERS = {"wf_sc.pp.prepare": _run_prepare, "wf_sc.tl.fit": _run_fit}
+def _fit_and_cluster(adata, fit_kwargs):
+    _run_fit(adata, fit_kwargs)
+    adata.obs["cluster"] = pd.Categorical(np.where(np.asarray(adata.X)[:, 0] > 0, "a", "b"))
+
+
+def _run_trajectories(adata, fit_kwargs):
+    wf.tl.trajectories(adata, groupby="cluster")
+
+
+WRITERS = {"wf_sc.pp.prepare": _run_prepare, "wf_sc.tl.fit": _run_fit, "wf_sc.tl.trajectories": _run_trajectories}
+#: what a writer needs done first (not counted as its writes)
+BEFORE = {"wf_sc.tl.trajectories": _fit_and_cluster}
 
 
 @pytest.mark.parametrize("qualname", sorted(WRITERS))
@@ -219,6 +232,8 @@ def test_returns_section_lists_every_field_written(qualname, tiny_adata_factory,
     """STYLE: every tl/pp docstring's Returns lists each field it writes (``adata.obsm['...']``)."""
     func = dict(FUNCTIONS)[qualname]
     adata = tiny_adata_factory(dim=5 if qualname == "wf_sc.pp.prepare" else 2)
+    if qualname in BEFORE:
+        BEFORE[qualname](adata, tiny_fit_kwargs)
     before = {attr: set(getattr(adata, attr).keys()) for attr in ("obs", "obsm", "varm", "uns", "layers", "obsp")}
     WRITERS[qualname](adata, tiny_fit_kwargs)
     returns = "\n".join(_sections(func.__doc__)["Returns"])

@@ -21,6 +21,10 @@ SOURCE_CELL = "source_cell"
 SOURCE_TIME = "source_time"
 #: default representation
 USE_REP = "X_pca"
+#: default ``uns`` namespace of ``wf.tl.trajectories`` (paths of cells along the fitted flow)
+TRAJECTORIES = "wf_trajectories"
+#: ``uns[key_added]['format']`` of a record written by ``wf.tl.trajectories``
+TRAJECTORIES_FORMAT = "wf_sc.trajectories"
 
 #: ``uns[key_added]['model']['format']`` of a record written by ``wf.tl.fit``
 RECORD_FORMAT = "wf_sc.WeightFlow"
@@ -60,6 +64,32 @@ def output_keys(key_added: str = UNS) -> tuple[str, str]:
     if key_added == UNS:
         return VKEY, LOG_DENSITY
     return f"{key_added}_velocity", f"{key_added}_log_density"
+
+
+def trajectory_keys(key_added: str = TRAJECTORIES) -> dict[str, str]:
+    """Per-cell outputs of ``wf.tl.trajectories`` stored under ``uns[key_added]``: where each path ends
+    (obsm ``end``), the fate cluster (obs ``fate``) and the fate probabilities (obsm ``fate_probabilities``)."""
+    return {"end": f"{key_added}_end", "fate": f"{key_added}_fate", "fate_probabilities": f"{key_added}_fate_probabilities"}
+
+
+def check_own(adata, key_added: str, fmt: str, *, obs: tuple[str, ...] = (), obsm: tuple[str, ...] = ()) -> None:
+    """Refuse to write ``uns[key_added]`` and the ``obs``/``obsm`` keys unless each is free or was written
+    by an earlier call of the same tool (``uns[key_added]['format'] == fmt`` and listed in its ``keys``)."""
+    if not isinstance(key_added, str) or not key_added or "/" in key_added:
+        raise ValueError(
+            f"key_added must be a non-empty name without '/' (h5ad files cannot store it), got {key_added!r}"
+        )
+    old = adata.uns.get(key_added)
+    ours = hasattr(old, "get") and str(old.get("format", "")) == fmt
+    named = set(dict(old.get("keys", {})).values()) if ours else set()
+    taken = [f"adata.uns[{key_added!r}]"] if old is not None and not ours else []
+    taken += [f"adata.obs[{k!r}]" for k in obs if k in adata.obs.columns and k not in named]
+    taken += [f"adata.obsm[{k!r}]" for k in obsm if k in adata.obsm and k not in named]
+    if taken:
+        raise ValueError(
+            f"key_added={key_added!r} would overwrite {', '.join(taken)}, which this tool did not write. "
+            "Nothing was changed; pass another key_added."
+        )
 
 
 def is_fit_record(entry) -> bool:

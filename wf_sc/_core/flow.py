@@ -16,6 +16,7 @@ from .backbone import GRUMDN
 from .control_path import PATHS, anchor_codes, anchor_scale, build_path
 from .drift import transport_drift
 from .dynamics import integrate, interval_grid, weight_velocity
+from .score import score
 from .transport import kr_transport
 from .vector_field import GraphVectorField
 from .weight_graph import build_weight_graph
@@ -284,6 +285,10 @@ class WeightFlowCore(nn.Module):
 
     def sample(self, theta: Tensor, n: int, generator: torch.Generator | None = None) -> Tensor:
         return self.backbone.sample(theta, n, generator)
+
+    def score(self, theta: Tensor, x_std: Tensor) -> Tensor:
+        """Score ``grad log p_theta`` of cells ``x_std`` in standardized space (:mod:`.score`)."""
+        return score(self.backbone, theta, x_std)
 
     def drift(self, theta: Tensor, tau: Tensor, x_std: Tensor) -> Tensor:
         """Transport drift ``dx_std / d tau`` of cells ``x_std`` under ``theta`` at ``tau``."""

@@ -62,35 +62,62 @@ def _style(ax: Axes, basis: Basis, title: str) -> None:
     ax.set_yticks([])
 
 
-def integrate_drift(model, x0: np.ndarray, grid: np.ndarray, *, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Cells ``x0`` (n, d) moved along the model drift over the time ``grid`` (Heun's method): (len(grid), n, d).
+def _paths(adata: AnnData, paths: str | None, key: str, model, span: tuple[float, float], n: int, n_steps: int,
+           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``(grid, paths (len(grid), n, d))``: ``n`` stored paths of ``uns[paths]`` chosen at random, or
+    ``n`` model cells of the first time moved by the transport map (NaN where a path has no point)."""
+    from ..tl._trajectories import move_along, time_grid
 
-    Each step is ``x' = x + dt/2 [v(x, t) + v(x + dt v(x, t), t + dt)]`` with ``v`` =
-    :meth:`WeightFlow.drift`. The transport drift keeps every cell at fixed conditional quantiles
-    of the evolving density, so the paths follow the model's Knothe-Rosenblatt transport.
-    A cell that leaves ``bounds`` (``lo``, ``hi``), or whose drift is not finite, stops there: its
-    later positions are NaN. (Far out in the tails the conditional densities vanish and the
-    transport drift can blow up.)
-    """
-    x = np.asarray(x0, dtype=np.float64)
-    path = [x]
-    alive = np.ones(len(x), dtype=bool)
-    for t0, t1 in zip(grid[:-1], grid[1:]):
-        dt = float(t1 - t0)
-        nxt = np.full_like(x, np.nan)
-        if alive.any():
-            xa = x[alive]
-            v0 = model.drift(xa, float(t0))
-            v1 = model.drift(xa + dt * v0, float(t1))
-            nxt[alive] = xa + 0.5 * dt * (v0 + v1)
-        ok = np.isfinite(nxt).all(1)
-        if bounds is not None:
-            ok &= ((nxt >= bounds[0]) & (nxt <= bounds[1])).all(1)
-        alive &= ok
-        nxt[~alive] = np.nan
-        x = nxt
-        path.append(x)
-    return np.stack(path)
+    stored = adata.uns.get(paths) if paths else None
+    if stored is not None and str(stored.get("format", "")) == _keys.TRAJECTORIES_FORMAT:
+        cell, t, X = np.asarray(stored["cell"]).astype(str), np.asarray(stored["time"], float), np.asarray(stored["X"])
+        grid, names = np.unique(t), np.unique(cell)
+        chosen = rng.choice(names, size=min(int(n), len(names)), replace=False)
+        out = np.full((len(grid), len(chosen), X.shape[1]), np.nan)
+        rows = np.isin(cell, chosen)
+        out[np.searchsorted(grid, t[rows]), np.searchsorted(np.sort(chosen), cell[rows])] = X[rows]
+        return grid, out
+    model = model or load_model(adata, key)
+    times = model.times[(model.times > span[0]) & (model.times < span[1])]
+    grid = time_grid(np.unique(np.concatenate([span, times])), max(int(n_steps), 1))
+    x0 = model.sample(span[0], int(n), random_state=int(rng.integers(2**31)))
+    return grid, move_along(model, x0, span[0], grid)
+
+
+def _draw_paths(ax, b: Basis, tinfo: TimeInfo, grid: np.ndarray, cell_paths: np.ndarray, bounds) -> list:
+    """Paths (coloured by time, a dot at the start, an arrow at the end); a path is cut where it leaves
+    ``bounds`` and its end marked with a red cross. Returns the legend handles."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+
+    far = np.isfinite(cell_paths).all(2) & ~((cell_paths >= bounds[0]) & (cell_paths <= bounds[1])).all(2)
+    cut = far.any(0)
+    cell_paths = np.where((np.cumsum(far, axis=0) > 0)[..., None], np.nan, cell_paths)
+    T, n, _ = cell_paths.shape
+    valid = np.isfinite(cell_paths).all(2)  # (T, n)
+    pxy = np.full((T, n, 2), np.nan)
+    pxy[valid] = b.projection.points(cell_paths[valid])
+    seg = np.stack([pxy[:-1], pxy[1:]], axis=2)  # (T-1, n, 2, 2)
+    seg_t = np.broadcast_to(((grid[:-1] + grid[1:]) / 2)[:, None], (T - 1, n))
+    keep = valid[1:] & valid[:-1]
+    ax.add_collection(LineCollection(seg[keep], colors="white", linewidths=3.2, zorder=3, capstyle="round"))
+    ax.add_collection(LineCollection(seg[keep], colors=tinfo.color(seg_t[keep]), linewidths=1.6, zorder=4,
+                                     capstyle="round", label="trajectories"))
+    handles = [Line2D([], [], color="0.25", lw=1.6, marker="o", markevery=[0], ms=3, label="cell paths")]
+    idx = np.arange(T)[:, None]
+    first = np.where(valid, idx, T).min(0)
+    last = np.where(valid, idx, -1).max(0)
+    has = last >= 0
+    ax.scatter(*pxy[first[has], np.flatnonzero(has)].T, s=14, c="k", zorder=5, linewidths=0)
+    for i in np.flatnonzero(has & ~cut & (last > first)):
+        ax.annotate("", xy=pxy[last[i], i], xytext=pxy[last[i] - 1, i], zorder=5,
+                    arrowprops=dict(arrowstyle="-|>", color="k", lw=1.0, mutation_scale=9, shrinkA=0, shrinkB=0))
+    if (cut & has).any():
+        ends = pxy[last[cut & has], np.flatnonzero(cut & has)]
+        ax.scatter(*ends.T, marker="x", s=25, c="crimson", linewidths=1.2, zorder=5)
+        handles.append(Line2D([], [], ls="", marker="x", color="crimson", label="path left the data"))
+        log.warning("%d of %d cell paths left the data and were cut there", int((cut & has).sum()), n)
+    return handles
 
 
 @figure_doc("trajectory")
@@ -104,6 +131,7 @@ def trajectory(
     n_cells: int = 100,
     n_trajectories: int = 20,
     n_steps: int = 8,
+    paths: str | None = _keys.TRAJECTORIES,
     color: str | None = None,
     components: Sequence[int] | str = (1, 2),
     n_neighbors: int = 15,
@@ -128,11 +156,11 @@ def trajectory(
     mean basis position of their ``n_neighbors`` nearest real cells in the representation (kNN
     regression; see :mod:`wf_sc.pl._project`). The title says which.
 
-    Paths start from ``n_trajectories`` cells sampled from the model at the first time and are
-    integrated with ``n_steps`` Heun steps of :meth:`~wf_sc.tl.WeightFlow.drift` per interval
-    between fitted times, up to the last time. A path that leaves the data far behind (the
-    transport drift can blow up in empty regions) is stopped and its end marked with a red cross. The transport drift keeps each cell at fixed
-    conditional quantiles, so these paths follow the model's Knothe-Rosenblatt transport.
+    Paths are those stored by :func:`wf_sc.tl.trajectories` in ``adata.uns[paths]`` when there
+    are any (``n_trajectories`` of them, chosen at random); otherwise ``n_trajectories`` cells
+    sampled from the model at the first time are moved by its transport map to ``n_steps`` times
+    per interval between fitted times (:func:`wf_sc.tl._trajectories.move_along`), in memory. A
+    path that leaves the data far behind is cut there and its end marked with a red cross.
 
     Parameters
     ----------
@@ -154,7 +182,10 @@ def trajectory(
     n_trajectories
         Number of cell paths; 0 draws none.
     n_steps
-        Integration steps per interval between consecutive fitted times.
+        Path points per interval between consecutive fitted times (paths made here).
+    paths
+        Namespace of stored paths in ``adata.uns`` (``key_added`` of :func:`wf_sc.tl.trajectories`);
+        ``None`` or absent: paths are made here.
     color
         Column of ``adata.obs`` to colour the real cells by instead of time (a categorical
         column gets a legend, a numeric one a colour bar).
@@ -176,7 +207,6 @@ def trajectory(
     -------
     The axes, the figure with ``return_fig=True``, or None when shown.
     """
-    from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
 
     rec = fit_record(adata, key)
@@ -218,39 +248,9 @@ def trajectory(
         Line2D([], [], ls="", marker="o", mfc="none", mec="0.25", label="generated cells"),
     ]
     if n_trajectories > 0 and t_hi > t_lo:
-        model = model or load_model(adata, key)
-        x0 = model.sample(t_lo, int(n_trajectories), random_state=random_state + 10_000)
-        knots = np.unique(np.concatenate([[t_lo, t_hi], tinfo.times[(tinfo.times > t_lo) & (tinfo.times < t_hi)]]))
-        steps = max(int(n_steps), 1)
-        grid = np.unique(np.concatenate([np.linspace(a, b_, steps + 1) for a, b_ in zip(knots[:-1], knots[1:])]))
+        grid, cell_paths = _paths(adata, paths, key, model, (t_lo, t_hi), n_trajectories, n_steps, rng)
         rep = get_representation(adata, use_rep)
-        lo, hi = rep.min(0), rep.max(0)
-        paths = integrate_drift(model, x0, grid, bounds=(lo - 0.5 * (hi - lo), hi + 0.5 * (hi - lo)))  # (T, n, d)
-        T, n, d = paths.shape
-        valid = np.isfinite(paths).all(2)  # (T, n); a stopped path stays stopped
-        last = valid.sum(0) - 1
-        pxy = np.full((T, n, 2), np.nan)
-        pxy[valid] = b.projection.points(paths[valid])
-        seg = np.stack([pxy[:-1], pxy[1:]], axis=2)  # (T-1, n, 2, 2)
-        seg_t = np.broadcast_to(((grid[:-1] + grid[1:]) / 2)[:, None], (T - 1, n))
-        keep = valid[1:] & valid[:-1]
-        segments, seg_t = seg[keep], seg_t[keep]
-        ax.add_collection(LineCollection(segments, colors="white", linewidths=3.2, zorder=3, capstyle="round"))
-        ax.add_collection(LineCollection(segments, colors=tinfo.color(seg_t), linewidths=1.6, zorder=4,
-                                         capstyle="round", label="trajectories"))
-        ax.scatter(*pxy[0].T, s=14, c="k", zorder=5, linewidths=0)
-        stopped = last < T - 1
-        for i in range(n):
-            if last[i] >= 1 and not stopped[i]:
-                ax.annotate("", xy=pxy[-1, i], xytext=pxy[-2, i], zorder=5,
-                            arrowprops=dict(arrowstyle="-|>", color="k", lw=1.0, mutation_scale=9, shrinkA=0, shrinkB=0))
-        if stopped.any():
-            end = pxy[last[stopped], np.flatnonzero(stopped)]
-            ax.scatter(*end.T, marker="x", s=25, c="crimson", linewidths=1.2, zorder=5)
-            handles.append(Line2D([], [], ls="", marker="x", color="crimson", label="path left the data"))
-            log.warning("%d of %d cell paths left the data (drift blew up in a low-density region) and were stopped",
-                        int(stopped.sum()), n)
-        handles.append(Line2D([], [], color="0.25", lw=1.6, marker="o", markevery=[0], ms=3, label="cell paths"))
+        handles += _draw_paths(ax, b, tinfo, grid, cell_paths, (rep.min(0) - 0.5 * np.ptp(rep, 0), rep.max(0) + 0.5 * np.ptp(rep, 0)))
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.06), ncols=len(handles), fontsize="small",
               frameon=False, handletextpad=0.3, columnspacing=1.0)
     ref = np.concatenate([b.coords, gxy])

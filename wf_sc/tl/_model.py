@@ -260,6 +260,11 @@ class WeightFlow:
 
         return self._grouped(x, t, fn, chunk, zero_outside=True)
 
+    def score(self, x, t, *, chunk: int = 2048) -> np.ndarray:
+        """Score ``grad_x log p_t(x)`` of cells ``x`` (n, d) at time(s) ``t``, in ``use_rep`` units: (n, d)."""
+        core = self._check_fitted()
+        return self._grouped(x, t, lambda theta, tau, xb: core.score(theta, xb) / core.x_scale, chunk)
+
     def transport(self, x, t_from: float, t_to: float, *, chunk: int = 8192) -> np.ndarray:
         """Move cells ``x`` (n, d) observed at ``t_from`` to ``t_to`` along the model's flow: (n, d).
 
