@@ -193,14 +193,34 @@ def check_representation(X: np.ndarray, use_rep: str, smallest: int | None = Non
         )
 
 
+#: rows read at a time from a representation that is not an in-memory array
+READ_CHUNK = 65_536
+
+
+def read_rows(X, chunk: int = READ_CHUNK) -> np.ndarray:
+    """An array-like of cells (numpy, scipy sparse, a backed ``.h5ad`` dataset, dask, zarr, ...) as a
+    dense numpy array, read ``chunk`` rows at a time: only one chunk is ever held in another type."""
+    if isinstance(X, np.ndarray):
+        return X
+    n = X.shape[0]
+    parts = []
+    for a in range(0, n, chunk):
+        part = X[a : min(a + chunk, n)]
+        if hasattr(part, "compute"):  # dask
+            part = part.compute()
+        if sparse.issparse(part):
+            part = part.toarray()
+        parts.append(np.asarray(part, dtype=np.float64 if np.asarray(part).dtype.itemsize > 4 else np.float32))
+    return np.concatenate(parts) if parts else np.zeros((0,) + tuple(X.shape[1:]), dtype=np.float32)
+
+
 def get_representation(adata: AnnData, use_rep: str) -> np.ndarray:
-    """The cells' coordinates ``adata.obsm[use_rep]`` (or ``adata.X`` for ``"X"``) as float32 (n, d)."""
+    """The cells' coordinates ``adata.obsm[use_rep]`` (or ``adata.X`` for ``"X"``) as float32 (n, d);
+    backed, sparse and dask arrays are read in chunks of rows (:func:`read_rows`)."""
     if use_rep == "X":
         X = adata.X
         if X is None:
             raise ValueError("use_rep='X' but adata.X is None.")
-        if sparse.issparse(X):
-            X = X.toarray()
     elif use_rep in adata.obsm:
         X = adata.obsm[use_rep]
     else:
@@ -209,6 +229,7 @@ def get_representation(adata: AnnData, use_rep: str) -> np.ndarray:
             "Run wf.pp.prepare(adata, time_key) or sc.pp.pca(adata) to compute 'X_pca', "
             "or pass use_rep='X' to use adata.X directly."
         )
+    X = read_rows(X)
     X = np.asarray(X)
     if X.dtype.kind == "f" and X.dtype.itemsize > 4 and np.isfinite(X).all() and np.abs(X).max() > 1e38:
         raise ValueError(
