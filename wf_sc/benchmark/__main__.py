@@ -268,6 +268,7 @@ def _report_only(args, argv, csv: Path, out: Path, seeds, methods, settings) -> 
         wf_settings={**(QUICK["weightflow"] if args.quick else {}), **settings},
         cfm_settings=QUICK["otcfm"] if args.quick else OTCFM_FULL,
         title=args.title,
+        threads=args.threads,  # of the runs, as the caller states it; not recorded in the CSV
     )
     out.write_text(text)
     print(to_markdown(summarize(df)), end="")

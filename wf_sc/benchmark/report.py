@@ -52,7 +52,7 @@ def _machine(device: str, threads: int | None) -> str:
     return "\n".join(
         [
             f"- platform: {platform.platform()} ({platform.machine()}), Python {platform.python_version()}",
-            f"- CPUs: {os.cpu_count()} (torch threads: {threads if threads is not None else torch.get_num_threads()})",
+            f"- CPUs: {os.cpu_count()} (torch threads: {threads if threads is not None else 'not recorded'})",
             f"- torch {torch.__version__}; CUDA device: {cuda}; requested device: `{device}`",
             f"- wf_sc {__version__}",
         ]
