@@ -185,12 +185,12 @@ def plot(rows: list[dict], png: Path) -> None:
     plt.close(fig)
 
 
-def to_markdown(rows: list[dict], command: str, png_rel: str) -> str:
-    """The table and the figure, with the command and the machine."""
+def to_markdown(rows: list[dict], command: str) -> str:
+    """The table (included by ``docs/performance.md``), with the command and the machine."""
     lines = ["```", command, "```", "",
              f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; {platform.platform()}, "
              f"{os.cpu_count()} CPUs, one torch/OMP thread per run",
-             "", f"![time and memory against cells]({png_rel})", "",
+             "",
              "| method | cells per time | cells | dims | times | time (s) | peak RSS (MB) | load | status |",
              "|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in rows:
@@ -236,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     plot(rows, Path(args.png))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_markdown(rows, "python benchmarks/scaling.py " + " ".join(argv),
-                               os.path.relpath(args.png, out.parent)))
+    out.write_text(to_markdown(rows, "python benchmarks/scaling.py " + " ".join(argv)))
     print(f"wrote {args.csv}, {args.out} and {args.png}")
     return 0
 

@@ -40,3 +40,19 @@ def test_a_run_past_the_time_limit_is_stopped_and_not_tried_larger(tmp_path, mon
     assert scaling.main(args) == 0
     df = pd.read_csv(csv)
     assert len(df) == 1 and df["status"].iloc[0] == "stopped: over 0.5 s"
+
+
+def test_gpu_check_runs_on_the_cpu(tmp_path):
+    """benchmarks/gpu_check.py falls back to the CPU: a tiny run reports agreement (identical on one
+    device) and the scale part."""
+    import json
+
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "benchmarks" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "gpu.jsonl"
+    args = ["--cells", "80", "--small", "60", "--dim", "3", "--times", "3", "--quick", "--device", "cpu", "--out", str(out)]
+    assert module.main(args) == 0
+    agreement, scale = (json.loads(line) for line in out.read_text().splitlines())
+    assert agreement["max_abs_drift_diff"] == 0.0 and agreement["w1_between_samples"] == 0.0
+    assert scale["cells"] == 240 and scale["seconds"] > 0 and scale["peak_gpu_mb"] is None
