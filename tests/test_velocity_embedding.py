@@ -188,7 +188,7 @@ def test_key_names_follow_vkey_and_key_added():
     adata = _hand_built()
     adata.uns["other"] = {"params": {"use_rep": "X_pca"}, "keys": {"velocity": "other_velocity"}}
     adata.obsm["other_velocity"] = 2 * adata.obsm["wf_velocity"]
-    wf.tl.velocity_embedding(adata, "lin", key_added="other")
+    wf.tl.velocity_embedding(adata, "lin", key="other")
     assert _keys.velocity_basis("lin", "other_velocity") == "other_velocity_lin"
     np.testing.assert_allclose(adata.obsm["other_velocity_lin"], 2 * adata.obsm["wf_velocity"] @ M, atol=1e-4)
     assert list(adata.uns["other_velocity_params"]["embeddings"]) == ["lin"]

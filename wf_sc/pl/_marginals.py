@@ -91,7 +91,7 @@ def _model_values(adata: AnnData, targets, times: np.ndarray, key: str, n_cells:
     out = []
     for i, s in enumerate(times):
         gen = interpolate(
-            adata, float(s), n_cells=n_cells, key_added=key, decode=decode, random_state=random_state + i,
+            adata, float(s), n_cells=n_cells, key=key, decode=decode, random_state=random_state + i,
             prediction="sample",
         )
         Y = np.asarray(gen.obsm[_keys.USE_REP]) if decode else np.asarray(gen.X)

@@ -297,7 +297,7 @@ def interpolate(
     times: float | Sequence[float],
     *,
     n_cells: int = 1000,
-    key_added: str = _keys.UNS,
+    key: str = _keys.UNS,
     decode: bool = False,
     random_state: int | None = 0,
     prediction: Literal["transport", "sample"] = "transport",
@@ -307,12 +307,12 @@ def interpolate(
     Parameters
     ----------
     adata
-        AnnData fitted by :func:`wf_sc.tl.fit` (the model is read from ``uns[key_added]``).
+        AnnData fitted by :func:`wf_sc.tl.fit` (the model is read from ``uns[key]``).
     times
         One time or a sequence of times, in the units of the time column.
     n_cells
         Cells generated per time.
-    key_added
+    key
         Namespace of the fit in ``adata.uns``.
     decode
         Decode the generated PCA coordinates to genes through ``adata.varm['PCs']``,
@@ -337,7 +337,7 @@ def interpolate(
     ``obsm[use_rep]`` (the generated coordinates). ``X`` holds the coordinates, or the decoded
     genes (``var_names`` of ``adata``) with ``decode=True``. ``adata`` is not modified.
     """
-    model = WeightFlow.from_adata(adata, key_added)
+    model = WeightFlow.from_adata(adata, key)
     check_count(n_cells, "n_cells")
     random_state = seed(random_state)
     times = _as_times(times, model)
@@ -374,5 +374,5 @@ def interpolate(
         out = AnnData(X=Y.astype(np.float32), obs=obs)
         out.var_names = [f"{model.use_rep}_{j + 1}" for j in range(Y.shape[1])]
     out.obsm[model.use_rep if model.use_rep != "X" else "X_wf"] = Y.astype(np.float32)
-    out.uns["wf_interpolate"] = {"key_added": key_added, "n_cells": int(n_cells), "prediction": prediction}
+    out.uns["wf_interpolate"] = {"key": key, "n_cells": int(n_cells), "prediction": prediction}
     return out

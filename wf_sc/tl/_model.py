@@ -366,15 +366,15 @@ class WeightFlow:
         return to_numpy_tree(self.state())
 
     @classmethod
-    def from_adata(cls, adata: AnnData, key_added: str = _keys.UNS, *, device: str = "auto") -> WeightFlow:
-        """Rebuild the model stored by :func:`wf_sc.tl.fit` in ``adata.uns[key_added]``."""
-        if key_added not in adata.uns or _keys.MODEL not in adata.uns[key_added]:
+    def from_adata(cls, adata: AnnData, key: str = _keys.UNS, *, device: str = "auto") -> WeightFlow:
+        """Rebuild the model stored by :func:`wf_sc.tl.fit` in ``adata.uns[key]``."""
+        if key not in adata.uns or _keys.MODEL not in adata.uns[key]:
             raise KeyError(
-                f"no fitted WeightFlow in adata.uns[{key_added!r}] (uns keys: {list(adata.uns.keys())}); "
-                "run wf.tl.fit(adata, time_key=...) first or pass the key_added used then."
+                f"no fitted WeightFlow in adata.uns[{key!r}] (uns keys: {list(adata.uns.keys())}); "
+                "run wf.tl.fit(adata, time_key=...) first, or pass key= the key_added of that fit."
             )
-        model = cls.from_state(adata.uns[key_added][_keys.MODEL], device=device)
-        model.history = adata.uns[key_added].get(_keys.HISTORY, {})
+        model = cls.from_state(adata.uns[key][_keys.MODEL], device=device)
+        model.history = adata.uns[key].get(_keys.HISTORY, {})
         return model
 
     def __repr__(self) -> str:

@@ -180,7 +180,7 @@ def velocity_embedding(
     basis: str = "umap",
     *,
     vkey: str | None = None,
-    key_added: str = _keys.UNS,
+    key: str = _keys.UNS,
     method: str = "auto",
     n_neighbors: int = 30,
     copy: bool = False,
@@ -232,9 +232,9 @@ def velocity_embedding(
         Embedding to project to: ``"umap"`` reads ``adata.obsm['X_umap']`` (``"X_umap"`` works too);
         the fit's ``use_rep`` (e.g. ``"pca"``) gives the drift itself.
     vkey
-        obsm key of the drift; default: the fit's (``"wf_velocity"`` for the default ``key_added``).
+        obsm key of the drift; default: the fit's (``"wf_velocity"`` for the default ``key``).
         Outputs are named after it, as in scVelo.
-    key_added
+    key
         Namespace of the fit in ``adata.uns`` (as in :func:`wf_sc.tl.fit`); the projection is
         read from and written to the keys derived from ``vkey``.
     method
@@ -261,17 +261,17 @@ def velocity_embedding(
         raise ValueError(f"unknown method {method!r}; known are {list(METHODS)}")
     if int(n_neighbors) < 1:
         raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors!r}")
-    fit = adata.uns.get(key_added)
+    fit = adata.uns.get(key)
     if not isinstance(fit, Mapping) or _keys.PARAMS not in fit or "use_rep" not in fit[_keys.PARAMS]:
         fits = [k for k, v in adata.uns.items() if isinstance(v, Mapping) and _keys.MODEL in v]
         raise KeyError(
-            f"no WeightFlow fit in adata.uns[{key_added!r}] (fits found: {fits}); run wf.tl.fit(adata, time_key) "
-            "first, or pass key_added= the namespace of your fit."
+            f"no WeightFlow fit in adata.uns[{key!r}] (fits found: {fits}); run wf.tl.fit(adata, time_key) "
+            "first, or pass key= the namespace of your fit."
         )
     use_rep = str(fit[_keys.PARAMS]["use_rep"])
     if vkey is None:
         keys = fit.get("keys", {})
-        vkey = str(keys["velocity"]) if isinstance(keys, Mapping) and "velocity" in keys else _keys.output_keys(key_added)[0]
+        vkey = str(keys["velocity"]) if isinstance(keys, Mapping) and "velocity" in keys else _keys.output_keys(key)[0]
     if vkey not in adata.obsm:
         raise KeyError(
             f"drift {vkey!r} not found in adata.obsm (available: {list(adata.obsm.keys())}); "
@@ -290,7 +290,7 @@ def velocity_embedding(
     if V.shape != X.shape:
         raise ValueError(
             f"drift adata.obsm[{vkey!r}] has shape {V.shape} but the representation {use_rep!r} of the fit has "
-            f"shape {X.shape}; refit with wf.tl.fit or pass the matching vkey/key_added."
+            f"shape {X.shape}; refit with wf.tl.fit or pass the matching vkey/key."
         )
     E = np.asarray(adata.obsm[bkey], dtype=np.float64)
     if E.ndim != 2:
