@@ -20,15 +20,12 @@ sys.path.insert(0, str(ROOT))  # document the source tree, installed or not
 import wf_sc  # noqa: E402,F401  (fail early when the package cannot be imported)
 
 # -- tutorials: copy the stored notebooks next to the sources --------------------------------------
-TUTORIALS = ["quickstart_emt", "dendritic_genes", "benchmark"]
 _dest = HERE / "tutorials"
 _dest.mkdir(exist_ok=True)
-for _name in TUTORIALS:
-    _src = ROOT / "tutorials" / f"{_name}.ipynb"
-    if _src.exists():
-        _out = _dest / _src.name
-        if not _out.exists() or _out.read_bytes() != _src.read_bytes():
-            shutil.copyfile(_src, _out)
+for _src in sorted((ROOT / "tutorials").glob("*.ipynb")):
+    _out = _dest / _src.name
+    if not _out.exists() or _out.read_bytes() != _src.read_bytes():
+        shutil.copyfile(_src, _out)
 
 # -- project ---------------------------------------------------------------------------------------
 project = "wf_sc"

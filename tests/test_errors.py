@@ -8,7 +8,6 @@ the AnnData is unchanged (X, obs, var, obsm, uns compared before/after). Known d
 from __future__ import annotations
 
 import copy
-import pickle
 import re
 
 import anndata as ad

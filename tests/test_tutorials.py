@@ -20,7 +20,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"
 SHARED_DATA = ROOT.parent / "shared" / "data"
-NOTEBOOKS = ["quickstart_emt", "dendritic_genes", "benchmark"]
+NOTEBOOKS = sorted(p.stem for p in TUTORIALS.glob("*.ipynb"))
 
 
 def inject_parameters(nb: nbformat.NotebookNode, **params) -> nbformat.NotebookNode:

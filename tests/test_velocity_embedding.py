@@ -355,6 +355,12 @@ def test_cellrank_velocity_kernel_reads_the_drift(fitted, monkeypatch):
     T = T.toarray() if sparse.issparse(T) else np.asarray(T)
     X, V = adata.obsm["X_pca"].astype(np.float64), adata.obsm["wf_velocity"].astype(np.float64)
     assert np.median(_cos(T @ X - X, V)) > 0.5
+    # and GPCCA finds macrostates on it
+    g = cellrank.estimators.GPCCA(vk)
+    g.compute_schur(n_components=4, method="brandts")
+    g.compute_macrostates(n_states=2)
+    states = g.macrostates
+    assert states.notna().sum() > 0 and len(states.cat.categories) == 2
 
 
 def test_returns_section_lists_every_field_written():

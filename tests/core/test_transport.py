@@ -1,7 +1,5 @@
 """Knothe-Rosenblatt transport of cells between two weight vectors."""
 
-import numpy as np
-import pytest
 import torch
 
 from wf_sc._core.backbone import GRUMDN

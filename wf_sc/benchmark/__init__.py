@@ -7,7 +7,6 @@ markdown. :func:`wf_sc.tl.leave_one_out` runs the same protocol on a user's own 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any

@@ -211,7 +211,7 @@ class WeightFlowMethod(Method):
         self._seconds: float | None = None
 
     def predict(self, train, t, n, seed, rng, setting):
-        from ..tl._fit import move_observed
+        from ..tl._moving import move_observed
 
         model, fit_seconds = self.cache.get(train, seed, self.settings)
         start = _time.perf_counter()

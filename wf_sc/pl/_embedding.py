@@ -66,7 +66,7 @@ def _paths(adata: AnnData, paths: str | None, key: str, model, span: tuple[float
            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``(grid, paths (len(grid), n, d))``: ``n`` stored paths of ``uns[paths]`` chosen at random, or
     ``n`` model cells of the first time moved by the transport map (NaN where a path has no point)."""
-    from ..tl._trajectories import move_along, time_grid
+    from ..tl._moving import move_along, time_grid
 
     stored = adata.uns.get(paths) if paths else None
     if stored is not None and str(stored.get("format", "")) == _keys.TRAJECTORIES_FORMAT:
@@ -159,7 +159,7 @@ def trajectory(
     Paths are those stored by :func:`wf_sc.tl.trajectories` in ``adata.uns[paths]`` when there
     are any (``n_trajectories`` of them, chosen at random); otherwise ``n_trajectories`` cells
     sampled from the model at the first time are moved by its transport map to ``n_steps`` times
-    per interval between fitted times (:func:`wf_sc.tl._trajectories.move_along`), in memory. A
+    per interval between fitted times (:func:`wf_sc.tl._moving.move_along`), in memory. A
     path that leaves the data far behind is cut there and its end marked with a red cross.
 
     Parameters

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,7 @@ from .._bridge import encode_time, get_representation
 from .._logging import get_logger
 from ._config import Config, Effort
 from ._model import WeightFlow
+from ._moving import move_observed
 from ._record import to_numpy_tree
 from ._settings import check_count, seed
 
@@ -24,55 +25,6 @@ log = get_logger(__name__)
 #: how :func:`interpolate` makes cells at a time: observed cells moved there along the model's flow
 #: (the default; see :func:`move_observed`) or fresh samples of the model's density
 PREDICTIONS: tuple[str, ...] = ("transport", "sample")
-
-
-def source_cells(
-    t_cells: np.ndarray, times: np.ndarray, t: float, n: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    r"""Which observed cells to move to time ``t``, and from which time: ``(rows, from_times)``.
-
-    Between observed times :math:`t_{\mathrm{prev}} \le t < t_{\mathrm{next}}`, with
-    :math:`s = (t - t_{\mathrm{prev}}) / (t_{\mathrm{next}} - t_{\mathrm{prev}})`,
-    :math:`n - \mathrm{round}(s n)` cells of :math:`t_{\mathrm{prev}}` and :math:`\mathrm{round}(s n)`
-    of :math:`t_{\mathrm{next}}`, each drawn without replacement when the snapshot has enough cells
-    (the rule of the benchmark's ``mixture``); outside the observed range, all from the nearest end.
-    """
-    times = np.sort(np.asarray(times, dtype=float))
-    if t <= times[0] or t >= times[-1]:
-        parts = [(times[0] if t <= times[0] else times[-1], n)]
-    else:
-        j = int(np.searchsorted(times, t, side="right")) - 1
-        s = (t - times[j]) / (times[j + 1] - times[j])
-        n_next = int(round(s * n))
-        parts = [(times[j], n - n_next), (times[j + 1], n_next)]
-    rows, from_times = [], []
-    for u, m in parts:
-        pool = np.flatnonzero(t_cells == u)
-        if m > 0 and len(pool) == 0:
-            raise ValueError(f"no observed cells at time {u:g} to move to {t:g}")
-        if m > 0:
-            rows.append(pool[rng.choice(len(pool), size=m, replace=m > len(pool))])
-            from_times.append(np.full(m, u))
-    return np.concatenate(rows), np.concatenate(from_times)
-
-
-def move_observed(
-    model: WeightFlow,
-    X: np.ndarray,
-    t_cells: np.ndarray,
-    times: np.ndarray,
-    t: float,
-    n: int,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``n`` observed cells (rows of ``X``, observed at ``t_cells``) moved to ``t``: ``(cells, rows, from_times)``.
-
-    The cells are chosen by :func:`source_cells` and moved with :meth:`WeightFlow.transport`, the
-    earlier snapshot's first.
-    """
-    rows, from_times = source_cells(t_cells, times, t, n, rng)
-    moved = [model.transport(X[rows[from_times == u]], float(u), t) for u in np.unique(from_times)]
-    return np.concatenate(moved), rows, from_times
 
 
 def _transported_cells(

@@ -6,7 +6,6 @@ import time as _time
 import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch

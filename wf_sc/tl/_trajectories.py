@@ -13,52 +13,10 @@ from .. import _keys
 from .._bridge import encode_time, get_representation
 from .._logging import get_logger
 from ._model import WeightFlow
+from ._moving import move_along, time_grid
 from ._settings import seed
 
 log = get_logger(__name__)
-
-#: Euler-Maruyama sub-steps per grid interval of a stochastic path (``sigma > 0``)
-SDE_SUBSTEPS = 10
-
-
-def time_grid(times: np.ndarray, n_steps: int) -> np.ndarray:
-    """The fitted ``times`` with ``n_steps`` equal steps inside each interval between consecutive ones."""
-    times = np.sort(np.asarray(times, dtype=float))
-    inner = [np.linspace(a, b, int(n_steps) + 1)[:-1] for a, b in zip(times[:-1], times[1:])]
-    return np.concatenate([*inner, times[-1:]])
-
-
-def move_along(
-    model: WeightFlow, x0: np.ndarray, t0: float, grid: np.ndarray, *, sigma: float = 0.0, rng=None
-) -> np.ndarray:
-    r"""Cells ``x0`` (n, d) at time ``t0`` moved to each time of ``grid`` at or after ``t0``: (len(grid), n, d),
-    NaN at grid times before ``t0``.
-
-    With ``sigma == 0`` each position is the model's exact transport map,
-    :math:`x(t) = F_{\theta(t)}^{-1}(F_{\theta(t_0)}(x_0))` (:meth:`WeightFlow.transport`): the cell's
-    path under the drift, with no solver error. With ``sigma > 0`` the paths follow the SDE
-    :math:`dX = (v + \tfrac{\sigma^2}{2}\nabla\log p_t)\,dt + \sigma\,dW`, whose marginals stay on the
-    fitted densities (:mod:`wf_sc._core.score`), by :data:`SDE_SUBSTEPS` Euler-Maruyama steps per grid
-    interval.
-    """
-    x0 = np.asarray(x0, dtype=np.float64)
-    out = np.full((len(grid), len(x0), x0.shape[1]), np.nan)
-    ahead = np.flatnonzero(grid >= t0 - 1e-12)
-    if sigma == 0:
-        for g in ahead:
-            out[g] = x0 if np.isclose(grid[g], t0) else model.transport(x0, t0, float(grid[g]))
-        return out
-    rng = np.random.default_rng(0) if rng is None else rng
-    x, t = x0.copy(), float(t0)
-    for g in ahead:
-        for s in np.linspace(t, grid[g], SDE_SUBSTEPS + 1)[1:] if grid[g] > t else ():
-            dt = s - t
-            v = model.drift(x, t) + 0.5 * sigma**2 * model.score(x, t)
-            x = x + v * dt + sigma * np.sqrt(dt) * rng.standard_normal(x.shape)
-            t = s
-        out[g] = x
-    return out
-
 
 def fates(
     end: np.ndarray, reference: np.ndarray, labels: pd.Series, n_neighbors: int
