@@ -153,7 +153,16 @@ def measure(method: str, n: int, args) -> dict:
     elif status == "ok":
         last = (err.strip().splitlines() or ["?"])[-1]
         row["status"] = "not installed" if "No module named 'moscot'" in err else f"failed: {last[:120]}"
+    row["status"] = _short(row["status"])
     return row
+
+
+def _short(status: str) -> str:
+    """A numpy allocation failure reads as what it is: the method ran out of memory."""
+    if "MemoryError" in status and "allocate" in status:
+        need = status.split("allocate", 1)[1].split("for", 1)[0].strip()
+        return f"stopped: out of memory (asked for {need})"
+    return status
 
 
 def plot(rows: list[dict], png: Path) -> None:
@@ -172,7 +181,12 @@ def plot(rows: list[dict], png: Path) -> None:
         axes[0].plot(x, [r["seconds"] for r in mine], "o-", color=f"C{i}", label=method)
         axes[1].plot(x, [r["peak_rss_mb"] / 1024 for r in mine], "o-", color=f"C{i}", label=method)
         for r in (r for r in rows if r["method"] == method and r["status"].startswith("stopped")):
-            axes[0].plot(r["cells_per_time"], r["wall_seconds"], "x", color=f"C{i}", ms=9, mew=2)
+            if r["status"].endswith(" s"):  # over the time limit: a cross on the time panel
+                axes[0].plot(r["cells_per_time"], r["wall_seconds"], "x", color=f"C{i}", ms=9, mew=2)
+            else:  # out of memory: a cross on the memory panel, at what it asked for when known
+                asked = r["status"].split("asked for ")[-1].rstrip(")").split()
+                gb = float(asked[0]) if len(asked) == 2 and asked[1] == "GiB" else r["peak_rss_mb"] / 1024
+                axes[1].plot(r["cells_per_time"], gb, "x", color=f"C{i}", ms=9, mew=2)
     for ax, label in zip(axes, ("time (s)", "peak RSS (GB)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -181,23 +195,26 @@ def plot(rows: list[dict], png: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
     if axes[0].get_legend_handles_labels()[0]:
         axes[0].legend(fontsize="small")
-    axes[0].set_title("x: stopped at the time or memory limit", fontsize=9)
+    axes[0].set_title("x: stopped at the time limit", fontsize=9)
+    axes[1].set_title("x: out of memory (at the memory it asked for)", fontsize=9)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=120)
     plt.close(fig)
 
 
-def to_markdown(rows: list[dict], command: str) -> str:
+def to_markdown(rows: list[dict], command: str, rebuilt: bool = False) -> str:
     """The table (included by ``docs/performance.md``), with the command and the machine."""
+    when = "table rebuilt from the CSV" if rebuilt else "run finished"
     lines = ["```", command, "```", "",
-             f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; {platform.platform()}, "
+             f"- {when}: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; {platform.platform()}, "
              f"{os.cpu_count()} CPUs, one torch/OMP thread per run",
              "",
              "| method | cells per time | cells | dims | times | time (s) | peak RSS (MB) | load | status |",
              "|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in rows:
-        secs = f"{r['seconds']:.1f}" if r["status"] == "ok" else f"> {r['wall_seconds']:.0f}" if "stopped" in r["status"] else ""
+        over_time = r["status"].startswith("stopped") and r["status"].endswith(" s")
+        secs = f"{r['seconds']:.1f}" if r["status"] == "ok" else f"> {r['wall_seconds']:.0f}" if over_time else ""
         lines.append(f"| {r['method']} | {r['cells_per_time']} | {r['cells']} | {r['dim']} | {r['times']} | {secs} | "
                      f"{r['peak_rss_mb']:.0f} | {r['load_before']:.1f} / {r['load_after']:.1f} | {r['status']} |")
     return "\n".join(lines) + "\n"
@@ -219,10 +236,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memory-limit", type=float, default=8.0, help="GB of resident memory per run")
     p.add_argument("--quick", action="store_true", help="tiny training budgets (a smoke run)")
     p.add_argument("--moscot-path", default=None, help="a folder holding moscot (pip install --target), for its run")
+    p.add_argument("--from-csv", action="store_true", help="rebuild the table and figure from --csv, run nothing")
     p.add_argument("--csv", default=str(HERE / "results" / "scaling.csv"))
     p.add_argument("--out", default=str(HERE / "results" / "scaling.md"))
     p.add_argument("--png", default=str(HERE.parent / "docs" / "_static" / "scaling.png"))
     args = p.parse_args(argv)
+    if args.from_csv:
+        import pandas as pd
+
+        rows = [{**r, "status": _short(str(r["status"]))} for r in pd.read_csv(args.csv).to_dict("records")]
+        plot(rows, Path(args.png))
+        Path(args.out).write_text(to_markdown(rows, "python benchmarks/scaling.py " + " ".join(argv), rebuilt=True))
+        print(f"wrote {args.out} and {args.png} from {args.csv}")
+        return 0
     rows, stopped = [], set()
     for n in sorted(args.cells):
         for method in args.methods:
