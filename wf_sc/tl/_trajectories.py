@@ -10,7 +10,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .. import _keys
-from .._bridge import encode_time, get_representation
+from .._bridge import encode_time, get_representation, write_or_restore
 from .._logging import get_logger
 from ._model import WeightFlow
 from ._moving import move_along, time_grid
@@ -135,7 +135,8 @@ def trajectories(
     rows = rows[np.isfinite(t_cells[rows]) & (t_cells[rows] <= grid[-1])]
     if len(rows) == 0:
         raise ValueError("no chosen cell has a time at or before the last grid time")
-    rng = np.random.default_rng(seed(random_state))
+    random_state = seed(random_state)  # drawn once when None, so the record names the seed used
+    rng = np.random.default_rng(random_state)
     paths = np.full((len(grid), len(rows), X.shape[1]), np.nan)  # (grid time, moved cell, dim)
     for t0 in np.unique(t_cells[rows]):
         group = np.flatnonzero(t_cells[rows] == t0)
@@ -153,7 +154,7 @@ def trajectories(
         "time": grid[g_idx],
         "X": paths[g_idx, j_idx].astype(np.float32),
         "params": {"key": key, "use_rep": model.use_rep, "n_steps": int(n_steps), "sigma": float(sigma),
-                   "random_state": int(seed(random_state)), "groupby": groupby or ""},
+                   "random_state": random_state, "groupby": groupby or ""},
         "keys": {"end": out_keys["end"]},
     }
     fate = probs = None
@@ -179,29 +180,7 @@ def trajectories(
 
 
 def _write(adata: AnnData, key_added: str, uns: dict, end, fate, probs) -> None:
-    """Write every output, dropping outputs of an earlier run that this one does not write; on any
-    error restore what was there before."""
+    """Write every output, all or nothing, dropping outputs of an earlier run that this one does not write."""
     keys = _keys.trajectory_keys(key_added)
-    stores = {keys["end"]: adata.obsm, keys["fate"]: adata.obs, keys["fate_probabilities"]: adata.obsm}
-    before = {k: store[k] for k, store in stores.items() if k in store}
-    old_uns = adata.uns.get(key_added)
-    try:
-        for k, store in stores.items():
-            if k in store:
-                del store[k]
-        adata.obsm[keys["end"]] = end
-        if fate is not None:
-            adata.obs[keys["fate"]] = fate
-            adata.obsm[keys["fate_probabilities"]] = probs
-        adata.uns[key_added] = uns
-    except BaseException:
-        for k, store in stores.items():
-            if k in store:
-                del store[k]
-            if k in before:
-                store[k] = before[k]
-        if old_uns is None:
-            adata.uns.pop(key_added, None)
-        else:
-            adata.uns[key_added] = old_uns
-        raise
+    write_or_restore(adata, {("obsm", keys["end"]): end, ("obs", keys["fate"]): fate,
+                             ("obsm", keys["fate_probabilities"]): probs, ("uns", key_added): uns})
