@@ -241,9 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(HERE / "results" / "scaling.md"))
     p.add_argument("--png", default=str(HERE.parent / "docs" / "_static" / "scaling.png"))
     args = p.parse_args(argv)
-    if args.from_csv:
-        import pandas as pd
+    import pandas as pd
 
+    if args.from_csv:
         rows = [{**r, "status": _short(str(r["status"]))} for r in pd.read_csv(args.csv).to_dict("records")]
         plot(rows, Path(args.png))
         Path(args.out).write_text(to_markdown(rows, "python benchmarks/scaling.py " + " ".join(argv), rebuilt=True))
@@ -259,8 +259,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{method} n={n}: {row['status']}, {row['seconds']:.1f} s, {row['peak_rss_mb']:.0f} MB", flush=True)
             if row["status"] != "ok":
                 stopped.add(method)
-            import pandas as pd
-
             Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
             pd.DataFrame(rows).to_csv(args.csv, index=False)  # written as it goes
     plot(rows, Path(args.png))

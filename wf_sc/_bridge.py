@@ -210,7 +210,8 @@ def read_rows(X, chunk: int = READ_CHUNK) -> np.ndarray:
             part = part.compute()
         if sparse.issparse(part):
             part = part.toarray()
-        parts.append(np.asarray(part, dtype=np.float64 if np.asarray(part).dtype.itemsize > 4 else np.float32))
+        part = np.asarray(part)
+        parts.append(part.astype(np.float64 if part.dtype.itemsize > 4 else np.float32, copy=False))
     return np.concatenate(parts) if parts else np.zeros((0,) + tuple(X.shape[1:]), dtype=np.float32)
 
 
@@ -247,3 +248,26 @@ def get_representation(adata: AnnData, use_rep: str) -> np.ndarray:
             "remove or impute them before fitting."
         )
     return X
+
+
+def write_or_restore(adata: AnnData, changes: dict[tuple[str, str], object]) -> None:
+    """Apply ``{(store, key): value}`` to ``adata`` (store ``"uns"``, ``"obsm"`` or ``"obs"``; value
+    ``None`` removes the key), all or nothing: on any error or interrupt every key is restored."""
+
+    def put(store: str, key: str, value) -> None:
+        target = getattr(adata, store)
+        if value is not None:
+            target[key] = value
+        elif store == "obs":
+            target.drop(columns=[key], errors="ignore", inplace=True)
+        else:
+            target.pop(key, None)
+
+    before = {(s, k): getattr(adata, s).get(k) for s, k in changes}
+    try:
+        for (store, key), value in changes.items():
+            put(store, key, value)
+    except BaseException:
+        for (store, key), old in before.items():
+            put(store, key, old)
+        raise

@@ -35,7 +35,8 @@ def score(backbone: GRUMDN, theta: Tensor, x: Tensor) -> Tensor:
     return grad
 
 
-def sde_step(x: Tensor, drift: Tensor, score_x: Tensor, sigma: float, dt: float, noise: Tensor) -> Tensor:
+def sde_step(x, drift, score_x, sigma: float, dt: float, noise):
     r"""One Euler-Maruyama step of the marginal-preserving SDE:
-    :math:`x + (v + \tfrac{\sigma^2}{2} s)\,\Delta t + \sigma \sqrt{\Delta t}\, \xi`, with :math:`\xi` = ``noise``."""
+    :math:`x + (v + \tfrac{\sigma^2}{2} s)\,\Delta t + \sigma \sqrt{\Delta t}\, \xi`, with :math:`\xi` = ``noise``
+    (tensors or numpy arrays)."""
     return x + (drift + 0.5 * sigma**2 * score_x) * dt + sigma * abs(dt) ** 0.5 * noise

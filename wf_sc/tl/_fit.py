@@ -11,7 +11,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .. import _keys
-from .._bridge import encode_time, get_representation
+from .._bridge import encode_time, get_representation, write_or_restore
 from .._logging import get_logger
 from ._config import Config, Effort
 from ._model import WeightFlow
@@ -211,22 +211,7 @@ def _fit_record(model: WeightFlow, grid: np.ndarray, pops: list[np.ndarray], key
 def _write(adata: AnnData, key_added: str, uns: dict, velocity: np.ndarray, log_density: np.ndarray) -> None:
     """Write all outputs; on any interruption restore what was there before."""
     vkey, dkey = _keys.output_keys(key_added)
-    before = (adata.uns.get(key_added), adata.obsm.get(vkey), adata.obs.get(dkey))
-    try:
-        adata.uns[key_added] = uns
-        adata.obsm[vkey] = velocity
-        adata.obs[dkey] = log_density
-    except BaseException:
-        for store, key, old in ((adata.uns, key_added, before[0]), (adata.obsm, vkey, before[1])):
-            if old is None:
-                store.pop(key, None)
-            else:
-                store[key] = old
-        if before[2] is None:
-            adata.obs.drop(columns=[dkey], errors="ignore", inplace=True)
-        else:
-            adata.obs[dkey] = before[2]
-        raise
+    write_or_restore(adata, {("uns", key_added): uns, ("obsm", vkey): velocity, ("obs", dkey): log_density})
     log.info("wrote uns[%r], obsm[%r], obs[%r]", key_added, vkey, dkey)
     _drop_stale_projections(adata, vkey)
 

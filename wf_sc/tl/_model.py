@@ -6,6 +6,7 @@ import time as _time
 import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -78,11 +79,22 @@ class WeightFlow:
         self.device = resolve_device(device)
         self.config, self.effort = config, effort
         self.train = config.train_config(effort)
-        self.core_kwargs = config.core_kwargs()
-        self.min_cells, self.n_threads = config.min_cells, config.n_threads
         self.core: WeightFlowCore | None = None
         self.history: dict = {}
         self.time_labels: list[str] | None = None
+
+    @property
+    def core_kwargs(self) -> dict[str, Any]:
+        """The architecture settings that differ from the defaults (:meth:`Config.core_kwargs`)."""
+        return self.config.core_kwargs()
+
+    @property
+    def min_cells(self) -> int:
+        return self.config.min_cells
+
+    @property
+    def n_threads(self) -> int | None:
+        return self.config.n_threads
 
     # ------------------------------------------------------------------ fitting
     def fit(self, adata: AnnData, *, progress: bool = True) -> WeightFlow:

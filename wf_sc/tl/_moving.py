@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core.score import sde_step
 from ._model import WeightFlow
 
 #: Euler-Maruyama sub-steps per grid interval of a stochastic path (``sigma > 0``)
@@ -92,8 +93,7 @@ def move_along(
     for g in ahead:
         for s in np.linspace(t, grid[g], SDE_SUBSTEPS + 1)[1:] if grid[g] > t else ():
             dt = s - t
-            v = model.drift(x, t) + 0.5 * sigma**2 * model.score(x, t)
-            x = x + v * dt + sigma * np.sqrt(dt) * rng.standard_normal(x.shape)
+            x = sde_step(x, model.drift(x, t), model.score(x, t), sigma, dt, rng.standard_normal(x.shape))
             t = s
         out[g] = x
     return out

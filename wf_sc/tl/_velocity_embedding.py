@@ -13,6 +13,7 @@ from anndata import AnnData
 from scipy.spatial import cKDTree
 
 from .. import _keys
+from .._bridge import write_or_restore
 from .._logging import get_logger
 
 log = get_logger(__name__)
@@ -315,21 +316,12 @@ def _write(adata: AnnData, vkey: str, bkey: str, V_emb: np.ndarray, method: str)
     """Write the projection and the scVelo params; on any interruption restore what was there."""
     okey, pkey = _keys.velocity_basis(bkey, vkey), _keys.velocity_params(vkey)
     name = bkey.removeprefix("X_")
-    old_v, old_p = adata.obsm.get(okey), adata.uns.get(pkey)
+    old_p = adata.uns.get(pkey)
     params = dict(old_p) if isinstance(old_p, Mapping) else {}
     embeddings = [str(b) for b in np.atleast_1d(params.get("embeddings", []))]
     params["embeddings"] = embeddings + ([name] if name not in embeddings else [])
     projection = dict(params.get("projection", {})) if isinstance(params.get("projection"), Mapping) else {}
     projection[name] = method
     params["projection"] = projection
-    try:
-        adata.obsm[okey] = V_emb
-        adata.uns[pkey] = params
-    except BaseException:
-        for store, key, old in ((adata.obsm, okey, old_v), (adata.uns, pkey, old_p)):
-            if old is None:
-                store.pop(key, None)
-            else:
-                store[key] = old
-        raise
+    write_or_restore(adata, {("obsm", okey): V_emb, ("uns", pkey): params})
     log.info("wrote obsm[%r], uns[%r]", okey, pkey)
