@@ -56,3 +56,12 @@ def test_gpu_check_runs_on_the_cpu(tmp_path):
     agreement, scale = (json.loads(line) for line in out.read_text().splitlines())
     assert agreement["max_abs_drift_diff"] == 0.0 and agreement["w1_between_samples"] == 0.0
     assert scale["cells"] == 240 and scale["seconds"] > 0 and scale["peak_gpu_mb"] is None
+
+
+def test_profile_script_runs(capsys):
+    spec = importlib.util.spec_from_file_location("profile_fit", ROOT / "benchmarks" / "profile_fit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--dim", "2", "--cells", "40", "--times", "3", "--top", "5", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("total ") and "stage 2" in out and "fit_weightflow" in out
