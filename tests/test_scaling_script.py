@@ -62,6 +62,6 @@ def test_profile_script_runs(capsys):
     spec = importlib.util.spec_from_file_location("profile_fit", ROOT / "benchmarks" / "profile_fit.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.main(["--dim", "2", "--cells", "40", "--times", "3", "--top", "5", "--quick"]) == 0
+    assert module.main(["--dim", "2", "--cells", "40", "--times", "3", "--top", "40", "--quick"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("total ") and "stage 2" in out and "fit_weightflow" in out

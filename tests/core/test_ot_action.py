@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from wf_sc._core.backbone import GRUMDN
+from wf_sc._core.backbone import GRUMDN, invert_mixture_cdf, mixture_cdf_pdf
 from wf_sc._core.flow import CoreConfig, WeightFlowCore
 from wf_sc._core.objectives import Segment, macro_points, minibatch_w2, population_ot_action
 
@@ -18,7 +18,7 @@ def backbone_theta():
 def test_quantile_inverts_the_conditional_cdfs(backbone_theta):
     backbone, theta = backbone_theta
     u = torch.rand(200, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    x = backbone.quantile(theta, u, n_bisect=60)
+    x = backbone.quantile(theta, u, tol=1e-14)
     torch.testing.assert_close(backbone.cdf(theta, x), u, atol=1e-10, rtol=0)
 
 
@@ -36,10 +36,10 @@ def test_quantile_of_uniforms_follows_the_density(backbone_theta):
 def test_reparameterized_gradient_matches_finite_differences(backbone_theta):
     backbone, theta = backbone_theta
     u = torch.rand(50, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    x = backbone.quantile(theta, u, n_bisect=60)
+    x = backbone.quantile(theta, u, tol=1e-14)
     direction = torch.randn(theta.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     eps = 1e-6
-    fd = (backbone.quantile(theta + eps * direction, u, 60) - backbone.quantile(theta - eps * direction, u, 60)) / (
+    fd = (backbone.quantile(theta + eps * direction, u, tol=1e-14) - backbone.quantile(theta - eps * direction, u, tol=1e-14)) / (
         2 * eps
     )
     theta_r = theta.clone().requires_grad_()
@@ -124,3 +124,46 @@ def test_grid_has_no_near_duplicate_knots_in_float32():
 def test_minibatch_w2_of_identical_float32_clouds_is_exactly_zero():
     x = torch.randn(128, 10, generator=torch.Generator().manual_seed(0)) * 30
     assert float(minibatch_w2(x, x.clone())) == 0.0
+
+
+def _bisect_mixture(log_pi, mu, log_sigma, u, iters=200):
+    """Reference root of F(x) = u by plain bisection on a wide bracket (float64)."""
+    lo = torch.full_like(u, -1e3)
+    hi = torch.full_like(u, 1e3)
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        below = mixture_cdf_pdf(log_pi, mu, log_sigma, mid)[0] < u
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def test_newton_inversion_matches_bisection_on_hard_mixtures():
+    """Well separated, very narrow and very wide components, levels in the far tails."""
+    gen = torch.Generator().manual_seed(7)
+    n, K = 4000, 5
+    mu = torch.randn(n, K, generator=gen, dtype=torch.float64) * 10
+    log_sigma = torch.rand(n, K, generator=gen, dtype=torch.float64) * 7 - 5  # sigma from e^-5 to e^2
+    log_pi = torch.log_softmax(torch.randn(n, K, generator=gen, dtype=torch.float64) * 3, -1)
+    u = torch.rand(n, generator=gen, dtype=torch.float64).clamp(1e-6, 1 - 1e-6)
+    u[:10] = 1e-6
+    u[10:20] = 1 - 1e-6
+    x = invert_mixture_cdf(log_pi, mu, log_sigma, u, max_iter=100, tol=1e-14)
+    ref = _bisect_mixture(log_pi, mu, log_sigma, u)
+    torch.testing.assert_close(mixture_cdf_pdf(log_pi, mu, log_sigma, x)[0], u, atol=1e-12, rtol=0)
+    torch.testing.assert_close(x, ref, atol=1e-8, rtol=1e-8)
+
+
+def test_newton_inversion_at_the_default_tolerance_is_float32_exact():
+    """In float32 the default tolerance puts F(x) within float rounding of u."""
+    gen = torch.Generator().manual_seed(8)
+    n, K = 4000, 5
+    mu = torch.randn(n, K, generator=gen) * 3
+    log_sigma = torch.rand(n, K, generator=gen) * 4 - 3
+    log_pi = torch.log_softmax(torch.randn(n, K, generator=gen), -1)
+    u = torch.rand(n, generator=gen).clamp(1e-6, 1 - 1e-6)
+    x = invert_mixture_cdf(log_pi, mu, log_sigma, u)
+    ref = _bisect_mixture(log_pi.double(), mu.double(), log_sigma.double(), u.double())
+    # float32 resolves F(x) = u to its rounding; x itself only where the density is not tiny
+    cdf = mixture_cdf_pdf(log_pi.double(), mu.double(), log_sigma.double(), x.double())[0]
+    torch.testing.assert_close(cdf, u.double(), atol=2e-6, rtol=0)  # float32 sums of K erf terms
+    torch.testing.assert_close(x.double(), ref, atol=1e-3, rtol=1e-4)

@@ -22,7 +22,7 @@ from .backbone import GRUMDN
 def kr_transport(backbone: GRUMDN, theta_from: Tensor, theta_to: Tensor, x: Tensor) -> Tensor:
     """``F_{theta_to}^{-1}(F_{theta_from}(x))`` for cells ``x`` (n, d) in standardized units: (n, d).
 
-    ``theta_from == theta_to`` returns ``x`` up to the bisection tolerance of
+    ``theta_from == theta_to`` returns ``x`` up to the root-finding tolerance of
     :meth:`~wf_sc._core.backbone.GRUMDN.quantile`.
     """
     return backbone.quantile(theta_to, backbone.cdf(theta_from, x))
