@@ -26,6 +26,11 @@ TRAJECTORIES = "wf_trajectories"
 #: ``uns[key_added]['format']`` of a record written by ``wf.tl.trajectories``
 TRAJECTORIES_FORMAT = "wf_sc.trajectories"
 
+#: default name of ``wf.tl.growth``'s outputs: per-cell rates (obs) and the mass over time (uns)
+GROWTH = "wf_growth"
+#: ``uns[key_added]['format']`` of a record written by ``wf.tl.growth``
+GROWTH_FORMAT = "wf_sc.growth"
+
 #: ``uns[key_added]['model']['format']`` of a record written by ``wf.tl.fit``
 RECORD_FORMAT = "wf_sc.WeightFlow"
 

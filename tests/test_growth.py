@@ -1,0 +1,93 @@
+"""wf.tl.growth against a simulator with known birth and death (wf.datasets.BirthDeath)."""
+
+import anndata as ad
+import numpy as np
+import pytest
+import torch
+
+import wf_sc as wf
+from wf_sc._core.growth import growth_rates
+
+
+@pytest.fixture(scope="module")
+def births():
+    return wf.datasets.birth_death(times=(0.0, 0.5, 1.0, 1.5), n_cells=800, random_state=0)
+
+
+def test_simulator_mass_follows_the_true_rates(births):
+    """M(t) = E[exp(int g)]: growing from 1, and the snapshots tilt towards the proliferating side."""
+    mass = births.uns["simulation"]["mass"]
+    assert mass[0] == 1 and np.all(np.diff(mass) > 0)
+    share = births.obs.groupby("time")["true_growth"].apply(lambda g: (g > 0).mean()).to_numpy()
+    assert share[-1] > share[0] + 0.15
+
+
+def test_rates_recover_the_true_birth_and_death(births):
+    births = births.copy()
+    wf.tl.growth(births, "time", use_rep="X")
+    g, truth, t = births.obs["wf_growth"].to_numpy(), births.obs["true_growth"].to_numpy(), births.obs["time"].to_numpy()
+    assert np.isnan(g[t == 1.5]).all() and np.isfinite(g[t < 1.5]).all()
+    for t0 in (0.0, 0.5, 1.0):
+        est, true = g[t == t0], truth[t == t0]
+        assert np.corrcoef(est, true)[0, 1] > 0.85
+        # relative rates: error well below the spread of the truth (predicting no growth errs by that spread)
+        err = np.sqrt(np.mean(((est - est.mean()) - (true - true.mean())) ** 2))
+        assert err < 0.8 * true.std()
+        # without a prior the mass is held: mean exp(g dt) = 1
+        assert np.mean(np.exp(est * 0.5)) == pytest.approx(1.0, rel=1e-9)
+    np.testing.assert_allclose(births.uns["wf_growth"]["mass"], 1.0)
+
+
+def test_a_prior_sets_the_mass_and_rates_stay_near_it(births):
+    births = births.copy()
+    wf.tl.growth(births, "time", use_rep="X", prior="true_growth")
+    true_mass = births.uns["simulation"]["mass"]
+    np.testing.assert_allclose(births.uns["wf_growth"]["mass"], true_mass, rtol=0.05)
+    t = births.obs["time"].to_numpy()
+    est, truth = births.obs["wf_growth"].to_numpy()[t < 1.5], births.obs["true_growth"].to_numpy()[t < 1.5]
+    assert np.corrcoef(est, truth)[0, 1] > 0.9
+
+
+def test_no_change_gives_no_growth():
+    """Two draws of the same population: rates stay near 0 (sampling noise only)."""
+    rng = np.random.default_rng(0)
+    g = growth_rates(torch.as_tensor(rng.normal(size=(600, 2))), torch.as_tensor(rng.normal(size=(600, 2))), 1.0)
+    assert abs(float(g.mean())) < 0.02 and float(g.std()) < 0.1
+
+
+def test_rates_beyond_max_cells_extend_the_solved_plan():
+    """Cells outside the solved subsample get the same rates as the full solve, up to sampling."""
+    rng = np.random.default_rng(1)
+    x = torch.as_tensor(np.concatenate([rng.normal(size=(300, 2)), rng.normal(size=(300, 2)) + [4, 0]]))
+    y = torch.as_tensor(np.concatenate([rng.normal(size=(150, 2)), rng.normal(size=(450, 2)) + [4, 0]]))
+    full = growth_rates(x, y, 1.0, max_cells=1000)
+    part = growth_rates(x, y, 1.0, max_cells=300, generator=torch.Generator().manual_seed(0))
+    # the cluster that doubles its share grows, the other shrinks, in both
+    for g in (full, part):
+        assert float(g[300:].mean()) > 0.2 and float(g[:300].mean()) < -0.2
+    assert float(np.corrcoef(full.numpy(), part.numpy())[0, 1]) > 0.95
+
+
+def test_growth_round_trips_and_refuses_foreign_keys(births, tmp_path):
+    births = births.copy()
+    wf.tl.growth(births, "time", use_rep="X")
+    births.write_h5ad(tmp_path / "g.h5ad")
+    back = ad.read_h5ad(tmp_path / "g.h5ad")
+    np.testing.assert_array_equal(back.obs["wf_growth"].to_numpy(), births.obs["wf_growth"].to_numpy())
+    np.testing.assert_array_equal(back.uns["wf_growth"]["mass"], births.uns["wf_growth"]["mass"])
+    wf.tl.growth(back, "time", use_rep="X")  # its own output: replaced
+    back.obs["mine"] = 1.0
+    with pytest.raises(ValueError, match="would overwrite"):
+        wf.tl.growth(back, "time", use_rep="X", key_added="mine")
+    assert (back.obs["mine"] == 1.0).all() and "mine" not in back.uns
+
+
+def test_bad_input_is_refused_with_the_fix(births):
+    with pytest.raises(ValueError, match="pass both"):
+        wf.tl.growth(births.copy())
+    with pytest.raises(KeyError, match="not a column"):
+        wf.tl.growth(births.copy(), "time", use_rep="X", prior="proliferation")
+    with pytest.raises(KeyError, match="time column"):
+        wf.tl.growth(births.copy(), "day", use_rep="X")
+    with pytest.raises(ValueError, match="tau"):
+        wf.tl.growth(births.copy(), "time", use_rep="X", tau=(1.0,))
