@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from wf_sc.benchmark.baselines import PREDICTORS, mixture, next_snapshot, ot_interpolation, previous, time_fraction
+from wf_sc.benchmark.baselines import PREDICTORS, mixture, next_snapshot, ot_growth, ot_interpolation, previous, time_fraction
 from wf_sc.benchmark.metrics import w1
 from wf_sc.benchmark.multimarginal import chained_paths, multimarginal
 from wf_sc.benchmark.otcfm import OTCFM, minibatch_ot_pairs
@@ -68,7 +68,7 @@ def test_previous_and_next_are_the_snapshots(cloud):
     nxt = next_snapshot(cloud, other, 0.5, 1000, rng)
     assert prev.shape == (30, 2) and np.isin(prev, cloud).all()
     assert nxt.shape == (80, 2) and (nxt == other).all()
-    assert set(PREDICTORS) == {"previous", "next", "mixture", "ot"}
+    assert set(PREDICTORS) == {"previous", "next", "mixture", "ot", "ot_growth"}
 
 
 def test_minibatch_ot_pairs_match_a_translate(cloud):
@@ -160,3 +160,35 @@ def test_pace_fraction_follows_the_neighbouring_speeds(cloud):
     s = pace_fraction(speeding, times, 1.5, rng)
     assert 0.2 < s < 0.5
     assert pace_fraction(even[:2], times[:2], 0.25, rng) == pytest.approx(0.25)
+
+
+def _two_static_clusters(rng, share_prev, share_next, n=400):
+    """Two fixed, well separated clusters whose shares change by growth alone."""
+    def draw(share):
+        k = int(round(share * n))
+        return np.concatenate([rng.normal(size=(k, 2)) * 0.3, rng.normal(size=(n - k, 2)) * 0.3 + [6.0, 0.0]])
+    return draw(share_prev), draw(share_next)
+
+
+def test_ot_growth_keeps_cells_in_their_state_where_ot_moves_them_across():
+    """Cluster A goes from half to a quarter of the cells by death: OT carries a quarter of the cells
+    across the gap, ot_growth lets them die and puts no cell in between."""
+    rng = np.random.default_rng(0)
+    prev, nxt = _two_static_clusters(rng, 0.5, 0.25)
+    between = lambda x: ((x[:, 0] > 1.5) & (x[:, 0] < 4.5)).mean()  # noqa: E731
+    ot_mid = ot_interpolation(prev, nxt, 0.5, 2000, rng)
+    growth_mid = ot_growth(prev, nxt, 0.5, 2000, rng)
+    assert between(ot_mid) > 0.15
+    assert between(growth_mid) < 0.02
+    # the share of A moves from 1/2 towards 1/4 without crossing
+    share_a = (growth_mid[:, 0] < 3).mean()
+    assert 0.27 < share_a < 0.48
+
+
+@pytest.mark.parametrize("s", [0.0, 1.0])
+def test_ot_growth_ends_on_the_snapshots(s):
+    rng = np.random.default_rng(1)
+    prev, nxt = _two_static_clusters(rng, 0.5, 0.25)
+    pred = ot_growth(prev, nxt, s, 3000, rng)
+    target = prev if s == 0 else nxt
+    assert (pred[:, 0] < 3).mean() == pytest.approx((target[:, 0] < 3).mean(), abs=0.03)

@@ -9,10 +9,11 @@ time fraction :math:`s = (t - t_{\mathrm{prev}}) / (t_{\mathrm{next}} - t_{\math
 
 - :func:`previous`, :func:`next_snapshot`: the neighbouring snapshot unchanged;
 - :func:`mixture`: a time-weighted mixture of the two snapshots;
-- :func:`ot_interpolation`: exact-OT displacement (McCann) interpolation.
+- :func:`ot_interpolation`: exact-OT displacement (McCann) interpolation;
+- :func:`ot_growth`: the same, with growth and death from unbalanced transport.
 
 :data:`PREDICTORS` maps the benchmark's method names (``previous``, ``next``, ``mixture``,
-``ot``) to them.
+``ot``, ``ot_growth``) to them.
 
 The learned baseline, OT-CFM, is in :mod:`wf_sc.benchmark.otcfm`. Pure numpy/POT.
 """
@@ -198,7 +199,48 @@ def ot_interpolation(
     return (1.0 - s) * a[rows[pick]] + s * b[cols[pick]]
 
 
-PREDICTORS = {"previous": previous, "next": next_snapshot, "mixture": mixture, "ot": ot_interpolation}
+def ot_growth(
+    x_prev: np.ndarray,
+    x_next: np.ndarray,
+    s: float,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    cap: int | None = OT_CAP,
+) -> np.ndarray:
+    r"""Exact-OT interpolation in which cells divide and die instead of crossing between states.
+
+    Each earlier cell :math:`x_i` first gets its number of descendants over the interval,
+    :math:`e^{g_i} = n\,(\pi 1)_i` from unbalanced transport to the later snapshot
+    (:func:`wf_sc._core.growth.growth_rates`, with the interval as time unit). The exact plan
+    :math:`P^\star` then couples the grown population (weights :math:`\propto e^{g_i}`) to the later
+    one, and a pair carries, at fraction :math:`s`, the share of the descendants born by then:
+
+    .. math:: \hat x = (1 - s)\,x_i + s\,y_j, \qquad (i, j) \sim P^\star_{ij}\, e^{-(1 - s) g_i},
+
+    so :math:`s = 0` gives the earlier snapshot and :math:`s = 1` the later one. Same signature and
+    ``cap`` as :func:`ot_interpolation`.
+    """
+    import torch
+
+    from .._core.growth import growth_rates
+
+    if not 0.0 <= s <= 1.0:
+        raise ValueError(f"the time fraction must lie in [0, 1], got {s}")
+    a = np.asarray(subsample(x_prev, cap, rng), dtype=np.float64)
+    b = np.asarray(subsample(x_next, cap, rng), dtype=np.float64)
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    g = growth_rates(torch.as_tensor(a), torch.as_tensor(b), 1.0, max_cells=len(a) + len(b), generator=gen).numpy()
+    grown = np.exp(g - g.max())
+    plan = ot.emd(grown / grown.sum(), np.full(len(b), 1.0 / len(b)), ot.dist(a, b), numItermax=10_000_000)
+    rows, cols = np.nonzero(plan > 0)
+    mass = plan[rows, cols] * np.exp(-(1.0 - s) * g[rows])
+    pick = rng.choice(len(rows), size=n, replace=n > len(rows), p=mass / mass.sum())
+    return (1.0 - s) * a[rows[pick]] + s * b[cols[pick]]
+
+
+PREDICTORS = {"previous": previous, "next": next_snapshot, "mixture": mixture, "ot": ot_interpolation,
+              "ot_growth": ot_growth}
 
 
 def ot_bend(

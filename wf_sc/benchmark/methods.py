@@ -12,6 +12,8 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
 - ``previous`` / ``next``: a neighbouring snapshot unchanged; ``mixture``: :math:`s` of the cells
   from :math:`t_{\mathrm{next}}`, the rest from :math:`t_{\mathrm{prev}}`;
 - ``ot``: exact-OT displacement interpolation at :math:`s`;
+- ``ot_growth``: the same, with cells dividing and dying by unbalanced transport
+  (:func:`~wf_sc.benchmark.baselines.ot_growth`; the growth ``wf.tl.growth`` reports);
 - ``ot_pace``: the same at the pace clock's fraction (:func:`~wf_sc.benchmark.pace.pace_fraction`),
   the data-only pace WeightFlow's action prefers;
 - ``ot_bend``: OT interpolation shifted by the bend of the spline through all training means;
@@ -53,6 +55,7 @@ METHODS: tuple[str, ...] = (
     "next",
     "mixture",
     "ot",
+    "ot_growth",
     "ot_pace",
     "ot_bend",
     "mm_cubic",
