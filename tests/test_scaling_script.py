@@ -65,3 +65,16 @@ def test_profile_script_runs(capsys):
     assert module.main(["--dim", "2", "--cells", "40", "--times", "3", "--top", "40", "--quick"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("total ") and "stage 2" in out and "fit_weightflow" in out
+
+
+def test_accuracy_at_scale_script_writes_and_resumes(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("accuracy_at_scale", ROOT / "benchmarks" / "accuracy_at_scale.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    csv = tmp_path / "a.csv"
+    args = ["--dim", "2", "--cells", "60", "--times", "3", "--quick", "--csv", str(csv)]
+    assert module.main(args) == 0
+    df = pd.read_csv(csv)
+    assert len(df) == 1 and df["w1"].iloc[0] > 0 and df["floor"].iloc[0] > 0 and df["fit_seconds"].iloc[0] > 0
+    assert module.main(args) == 0  # already there: skipped
+    assert len(pd.read_csv(csv)) == 1
