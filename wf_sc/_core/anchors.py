@@ -5,7 +5,9 @@
 
 Snapshots are fitted in time order, each warm-started from the previous anchor so that
 consecutive anchors lie on one continuous branch of weight space (WeightFlow's ablation shows
-large errors without it). A held-out fraction of each snapshot stops training early on validation
+large errors without it). The alternative, ``"rebasin"``, fits every anchor from its own random
+start and removes the relabelling freedom afterwards by weight matching
+(:mod:`wf_sc._core.canonical`). A held-out fraction of each snapshot stops training early on validation
 NLL; the best validation weights are kept.
 """
 
@@ -17,6 +19,10 @@ import torch
 from torch import Tensor
 
 from .backbone import GRUMDN
+from .canonical import align_chain
+
+#: how each anchor's optimization starts (see :func:`fit_anchors`)
+ANCHOR_STARTS = ("warm", "rebasin")
 
 
 @dataclass
@@ -93,7 +99,7 @@ def fit_anchors(
     snapshots: list[Tensor],
     *,
     generator: torch.Generator,
-    warm_start: bool = True,
+    start: str = "warm",
     max_steps_first: int = 3000,
     max_steps: int = 1000,
     batch_size: int = 256,
@@ -103,17 +109,26 @@ def fit_anchors(
     patience: int = 6,
     progress=None,
 ) -> AnchorFit:
-    """Fit one anchor per snapshot in time order (warm start from the previous anchor)."""
+    """Fit one anchor per snapshot in time order.
+
+    ``start="warm"``: each anchor starts from the previous one (``max_steps`` after the first).
+    ``start="rebasin"``: each anchor starts from its own random weights (``max_steps_first`` each),
+    and each is then relabelled to match the one before it (:func:`wf_sc._core.canonical.align_chain`).
+    """
+    if start not in ANCHOR_STARTS:
+        raise ValueError(f"unknown anchor start {start!r}, known are {list(ANCHOR_STARTS)}")
     init = backbone.init(generator, dtype=snapshots[0].dtype).to(snapshots[0].device)
     anchors, train_nll, val_nll, curves, steps = [], [], [], [], []
     theta = init
     for k, x in enumerate(snapshots):
-        start = theta if (warm_start and k > 0) else init
+        warm = start == "warm" and k > 0
+        if start == "rebasin" and k > 0:
+            theta = backbone.init(generator, dtype=x.dtype).to(x.device)
         theta, tr, va, curve, n_steps = fit_density(
             backbone,
-            start,
+            theta if k > 0 else init,
             x,
-            max_steps=max_steps_first if (k == 0 or not warm_start) else max_steps,
+            max_steps=max_steps if warm else max_steps_first,
             batch_size=batch_size,
             lr=lr,
             val_fraction=val_fraction,
@@ -129,4 +144,6 @@ def fit_anchors(
         if progress is not None:
             progress.update(1)
             progress.set_postfix(time=k, val_nll_std=f"{va:.3f}")
+    if start == "rebasin":
+        anchors = align_chain(backbone, anchors)
     return AnchorFit(torch.stack(anchors), train_nll, val_nll, curves, steps)

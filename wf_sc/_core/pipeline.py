@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .anchors import fit_anchors
+from .anchors import ANCHOR_STARTS, fit_anchors
 from .flow import FIELD_STARTS, CoreConfig, WeightFlowCore
 from .pace import PACES, PaceClock, interval_speeds
 from .stage2 import check_loss_weights, train_field
@@ -17,7 +17,9 @@ from .stage2 import check_loss_weights, train_field
 class TrainConfig:
     """Optimization settings of both stages (not needed to use a fitted model)."""
 
-    warm_start: bool = True
+    #: Stage 1: "warm" (each anchor starts from the previous one) or "rebasin" (own random starts,
+    #: then weight matching between consecutive anchors)
+    anchor_start: str = "warm"
     #: Stage 2's starting field: "time" (time channel only, codes at 0: one shared time-driven
     #: field to start from) or "all" (least squares on time and codes, through the anchors)
     field_start: str = "time"
@@ -63,6 +65,8 @@ class TrainConfig:
             raise ValueError(f"unknown field_start {self.field_start!r}, known are {list(FIELD_STARTS)}")
         if self.action_points < 1:
             raise ValueError(f"action_points must be >= 1, got {self.action_points}")
+        if self.anchor_start not in ANCHOR_STARTS:
+            raise ValueError(f"unknown anchor_start {self.anchor_start!r}, known are {list(ANCHOR_STARTS)}")
 
 
 def _check_int(name: str, value, low: int) -> None:
@@ -112,7 +116,7 @@ def fit_weightflow(
         core.backbone,
         std,
         generator=generator,
-        warm_start=train.warm_start,
+        start=train.anchor_start,
         max_steps_first=train.stage1_max_steps_first,
         max_steps=train.stage1_max_steps,
         batch_size=train.stage1_batch_size,

@@ -10,8 +10,9 @@ per-weight centre and scale, and
 
 * ``Enc``: one MLP per neuron kind (GRU unit, mixture component) maps the neuron's weights to a
   ``width`` vector, plus a learned embedding of each node;
-* ``GNN``: ``n_layers`` residual ``torch_geometric`` attention convolutions (TransformerConv or
-  GATv2Conv) over the weight graph;
+* ``GNN``: ``n_layers`` residual ``torch_geometric`` convolutions over the weight graph: attention
+  (TransformerConv or GATv2Conv), or the Barabási-Barzel form of network dynamics
+  (:class:`BarzelConv`);
 * ``Dec``: one MLP per neuron kind maps each neuron's embedding to the derivative of each of its
   weights with respect to each of the ``C`` path channels;
 * ``B`` (P, C): a per-weight constant field, initialized by least squares so that the CDE starts
@@ -27,11 +28,39 @@ from torch import Tensor, nn
 from .backbone import GRUMDN
 from .weight_graph import KINDS, WeightGraph
 
-CONVS = ("transformer", "gatv2")
+CONVS = ("transformer", "gatv2", "barzel")
 
 
 def _mlp(n_in: int, width: int, n_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(n_in, width), nn.SiLU(), nn.Linear(width, n_out))
+
+
+def barzel_conv(width: int):
+    """A :class:`BarzelConv` (built on first use: ``torch_geometric`` is a heavy import)."""
+    from torch_geometric.nn import MessagePassing
+
+    class BarzelConv(MessagePassing):
+        """Barabási-Barzel network dynamics as one message-passing layer:
+
+        .. math:: h_i' = F(h_i) + \\sum_j A_{ij}\\, G(h_i, h_j)
+
+        with ``A`` the weight graph's adjacency (unweighted, summed over neighbours: the node's
+        degree scales the coupling, as in the original form) and ``F``, ``G`` two-layer MLPs: the
+        self-dynamics of a neuron and the pairwise coupling along the backbone's connections.
+        """
+
+        def __init__(self, width: int):
+            super().__init__(aggr="add")
+            self.self_term = _mlp(width, width, width)
+            self.pair_term = _mlp(2 * width, width, width)
+
+        def forward(self, h: Tensor, edge_index: Tensor) -> Tensor:
+            return self.self_term(h) + self.propagate(edge_index, h=h)
+
+        def message(self, h_i: Tensor, h_j: Tensor) -> Tensor:
+            return self.pair_term(torch.cat([h_i, h_j], dim=-1))
+
+    return BarzelConv(width)
 
 
 class GraphVectorField(nn.Module):
@@ -81,8 +110,11 @@ class GraphVectorField(nn.Module):
         self.node_embedding = nn.Parameter(torch.zeros(graph.n_nodes, width))
         from torch_geometric.nn import GATv2Conv, TransformerConv  # heavy import, deferred to first use
 
-        conv_cls = TransformerConv if conv == "transformer" else GATv2Conv
-        self.convs = nn.ModuleList(conv_cls(width, width // heads, heads=heads) for _ in range(n_layers))
+        if conv == "barzel":
+            self.convs = nn.ModuleList(barzel_conv(width) for _ in range(n_layers))
+        else:
+            conv_cls = TransformerConv if conv == "transformer" else GATv2Conv
+            self.convs = nn.ModuleList(conv_cls(width, width // heads, heads=heads) for _ in range(n_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(n_layers))
         self.decoders = nn.ModuleDict({k: _mlp(width, width, sizes[k] * n_channels) for k in KINDS})
         for dec in self.decoders.values():  # the GNN correction starts at zero

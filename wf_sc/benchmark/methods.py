@@ -9,6 +9,9 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
 - ``wf_sample``: the same fit, ``prediction="sample"``: fresh cells of the model's density;
 - ``wf_nested``: the same fit; ``sample`` or ``transport`` chosen by the inner leave-one-out;
 - ablations (:data:`ABLATIONS`): WeightFlow with one fit setting changed, predicting like ``weightflow``;
+  among them the weight-space variants ``wf_rebasin`` (anchors from independent random starts,
+  matched by weight matching, instead of warm starts) and ``wf_barzel`` (the field's graph layers in
+  Barabási-Barzel form instead of attention);
 - ``previous`` / ``next``: a neighbouring snapshot unchanged; ``mixture``: :math:`s` of the cells
   from :math:`t_{\mathrm{next}}`, the rest from :math:`t_{\mathrm{prev}}`;
 - ``ot``: exact-OT displacement interpolation at :math:`s`;
@@ -71,6 +74,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_no_action": {"loss_weights": {"ot_action": 0.0}},
     "wf_constant_pace": {"pace": "constant"},
     "wf_no_bridge": {"bridge": False},
+    "wf_rebasin": {"anchor_start": "rebasin"},
+    "wf_barzel": {"conv": "barzel"},
 }
 #: baselines whose settings are chosen by the inner leave-one-out
 NESTED_BASELINES: tuple[str, ...] = ("mm_nested",)

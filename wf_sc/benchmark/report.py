@@ -27,6 +27,10 @@ ABLATION_TEXT: dict[str, str] = {
     "wf_no_action": "no population action in Stage 2",
     "wf_constant_pace": "the action prefers constant speed inside each interval instead of the neighbours' pace",
     "wf_no_bridge": "each interval's trajectory is not bridged to end at the next anchor",
+    "wf_rebasin": "each anchor fitted from its own random start and relabelled by weight matching to the one "
+    "before it (Git Re-Basin style), instead of warm-started from it",
+    "wf_barzel": "the field's graph layers in Barabási-Barzel form, F(h_i) + Σ_j A_ij G(h_i, h_j) over the "
+    "backbone's connectivity, instead of attention",
 }
 
 

@@ -47,7 +47,8 @@ class Config:
         anchors), ``path`` (control-path interpolation), ``bridge`` (each interval ends exactly at
         its next anchor).
     Training
-        ``warm_start`` (Stage 1 starts each time from the previous one), ``field_start``,
+        ``anchor_start`` (Stage 1 starts each time from the previous one, ``"warm"``, or from its
+        own random weights matched to the previous afterwards, ``"rebasin"``), ``field_start``,
         ``stage1_*`` and ``stage2_*`` budgets and rates, ``patience`` (Stage 1 early stopping),
         ``val_fraction``, ``max_horizon``, ``loss_weights`` (terms ``weight``, ``energy``, ``nll``,
         ``action``, ``ot_action``), ``action_cells``, ``action_times``, ``action_points``, ``pace``
@@ -69,7 +70,7 @@ class Config:
     width: int = _default("width")
     n_layers: int = _default("n_layers")
     heads: int = _default("heads")
-    conv: Literal["transformer", "gatv2"] = _default("conv")
+    conv: Literal["transformer", "gatv2", "barzel"] = _default("conv")
     n_codes: int | None = _default("n_codes")
     steps: int = _default("steps")
     method: Literal["rk4", "midpoint", "euler"] = _default("method")
@@ -77,7 +78,7 @@ class Config:
     path: Literal["cubic", "linear"] = _default("path")
     bridge: bool = _default("bridge")
     # training
-    warm_start: bool = _default("warm_start")
+    anchor_start: Literal["warm", "rebasin"] = _default("anchor_start")
     field_start: Literal["time", "all"] = _default("field_start")
     stage1_max_steps_first: int = _default("stage1_max_steps_first")
     stage1_max_steps: int = _default("stage1_max_steps")
