@@ -78,3 +78,16 @@ def test_accuracy_at_scale_script_writes_and_resumes(tmp_path, capsys):
     assert len(df) == 1 and df["w1"].iloc[0] > 0 and df["floor"].iloc[0] > 0 and df["fit_seconds"].iloc[0] > 0
     assert module.main(args) == 0  # already there: skipped
     assert len(pd.read_csv(csv)) == 1
+
+
+def test_bures_wasserstein_of_a_shifted_and_scaled_sample():
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("accuracy_at_scale", ROOT / "benchmarks" / "accuracy_at_scale.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    x = np.random.default_rng(0).standard_normal((200_000, 3))
+    # N(0, I) against N(a, 4 I): W2^2 = |a|^2 + 3 (2 - 1)^2
+    a = np.array([1.0, -2.0, 0.5])
+    assert module.bures_wasserstein(x, a, 4 * np.eye(3)) == __import__("pytest").approx(np.sqrt(a @ a + 3), rel=1e-2)
+    assert module.bures_wasserstein(x, np.zeros(3), np.eye(3)) < 0.02
