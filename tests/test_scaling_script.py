@@ -7,6 +7,7 @@ import importlib.util
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,5 +90,5 @@ def test_bures_wasserstein_of_a_shifted_and_scaled_sample():
     x = np.random.default_rng(0).standard_normal((200_000, 3))
     # N(0, I) against N(a, 4 I): W2^2 = |a|^2 + 3 (2 - 1)^2
     a = np.array([1.0, -2.0, 0.5])
-    assert module.bures_wasserstein(x, a, 4 * np.eye(3)) == __import__("pytest").approx(np.sqrt(a @ a + 3), rel=1e-2)
+    assert module.bures_wasserstein(x, a, 4 * np.eye(3)) == pytest.approx(np.sqrt(a @ a + 3), rel=1e-2)
     assert module.bures_wasserstein(x, np.zeros(3), np.eye(3)) < 0.02
