@@ -192,7 +192,14 @@ def ot_interpolation(
         raise ValueError(f"the time fraction must lie in [0, 1], got {s}")
     a = np.asarray(subsample(x_prev, cap, rng), dtype=np.float64)
     b = np.asarray(subsample(x_next, cap, rng), dtype=np.float64)
-    plan = exact_plan(a, b)
+    return displaced_pairs(a, b, exact_plan(a, b), s, n, rng)
+
+
+def displaced_pairs(
+    a: np.ndarray, b: np.ndarray, plan: np.ndarray, s: float, n: int, rng: np.random.Generator
+) -> np.ndarray:
+    r"""``n`` cells :math:`(1 - s)\,a_i + s\,b_j` with pairs :math:`(i, j)` drawn in proportion to
+    ``plan`` (without replacement when its support has at least ``n`` entries)."""
     rows, cols = np.nonzero(plan > 0)
     mass = plan[rows, cols] / plan[rows, cols].sum()
     pick = rng.choice(len(rows), size=n, replace=n > len(rows), p=mass)
@@ -233,10 +240,7 @@ def ot_growth(
     g = growth_rates(torch.as_tensor(a), torch.as_tensor(b), 1.0, max_cells=len(a) + len(b), generator=gen).numpy()
     grown = np.exp(g - g.max())
     plan = ot.emd(grown / grown.sum(), np.full(len(b), 1.0 / len(b)), ot.dist(a, b), numItermax=10_000_000)
-    rows, cols = np.nonzero(plan > 0)
-    mass = plan[rows, cols] * np.exp(-(1.0 - s) * g[rows])
-    pick = rng.choice(len(rows), size=n, replace=n > len(rows), p=mass / mass.sum())
-    return (1.0 - s) * a[rows[pick]] + s * b[cols[pick]]
+    return displaced_pairs(a, b, plan * np.exp(-(1.0 - s) * g)[:, None], s, n, rng)
 
 
 PREDICTORS = {"previous": previous, "next": next_snapshot, "mixture": mixture, "ot": ot_interpolation,
