@@ -88,7 +88,9 @@ def trajectories(
         Steps per interval of the default grid.
     sigma
         Noise of stochastic paths, in ``use_rep`` units per square root of a time unit; 0: the
-        deterministic transport.
+        deterministic transport. Snapshots cannot tell ``sigma``: every value keeps the paths on
+        the same fitted densities, so it is not estimated from them. Take it from what measures
+        single-cell spread, such as lineage tracing (sister cells' distance after a known time).
     groupby
         Categorical column of ``adata.obs`` (e.g. clusters) for the fate readout.
     n_neighbors
