@@ -76,6 +76,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_no_bridge": {"bridge": False},
     "wf_rebasin": {"anchor_start": "rebasin"},
     "wf_barzel": {"conv": "barzel"},
+    "wf_stage1_validation": {"stage1_max_steps": 1500},
 }
 #: baselines whose settings are chosen by the inner leave-one-out
 NESTED_BASELINES: tuple[str, ...] = ("mm_nested",)

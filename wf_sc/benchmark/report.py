@@ -31,6 +31,8 @@ ABLATION_TEXT: dict[str, str] = {
     "before it (Git Re-Basin style), instead of warm-started from it",
     "wf_barzel": "the field's graph layers in Barabási-Barzel form, F(h_i) + Σ_j A_ij G(h_i, h_j) over the "
     "backbone's connectivity, instead of attention",
+    "wf_stage1_validation": "every anchor may train as long as the first (1,500 steps) and stops when held-out cells "
+    "stop improving, instead of warm-started anchors stopping at 500 steps",
 }
 
 
