@@ -117,16 +117,15 @@ def fit_anchors(
     """
     if start not in ANCHOR_STARTS:
         raise ValueError(f"unknown anchor start {start!r}, known are {list(ANCHOR_STARTS)}")
-    init = backbone.init(generator, dtype=snapshots[0].dtype).to(snapshots[0].device)
+    theta = backbone.init(generator, dtype=snapshots[0].dtype).to(snapshots[0].device)
     anchors, train_nll, val_nll, curves, steps = [], [], [], [], []
-    theta = init
     for k, x in enumerate(snapshots):
         warm = start == "warm" and k > 0
         if start == "rebasin" and k > 0:
             theta = backbone.init(generator, dtype=x.dtype).to(x.device)
         theta, tr, va, curve, n_steps = fit_density(
             backbone,
-            theta if k > 0 else init,
+            theta,
             x,
             max_steps=max_steps if warm else max_steps_first,
             batch_size=batch_size,

@@ -27,9 +27,9 @@ from torch import Tensor
 _MAX_COST_OVER_EPS = 700.0
 
 
-def _cost(x: Tensor, y: Tensor, scale: float) -> Tensor:
-    """Squared Euclidean distances over ``scale``, capped so no kernel entry underflows."""
-    return torch.cdist(x, y).pow(2) / scale
+def _cost(squared: Tensor, scale: float, epsilon: float) -> Tensor:
+    """Squared distances over ``scale``, capped so that no ``exp(-cost / epsilon)`` underflows."""
+    return (squared / scale).clamp_max(_MAX_COST_OVER_EPS * epsilon)
 
 
 def growth_rates(
@@ -68,8 +68,9 @@ def growth_rates(
     log_a_all = g0 * dt - math.log(n_s)  # every source cell weighs as one drawn cell
     log_a = log_a_all[pick_x]
     log_b = torch.full((m_s,), float(torch.logsumexp(log_a, 0)) - math.log(m_s), dtype=x.dtype)
-    scale = float(torch.cdist(xs, ys).pow(2).median().clamp_min(1e-12))
-    cost = _cost(xs, ys, scale).clamp_max(_MAX_COST_OVER_EPS * epsilon)
+    squared = torch.cdist(xs, ys).pow(2)
+    scale = float(squared.median().clamp_min(1e-12))
+    cost = _cost(squared, scale, epsilon)
     _, log = ot.unbalanced.sinkhorn_unbalanced(
         log_a.exp(), log_b.exp(), cost, epsilon, tau, method="sinkhorn", numItermax=5000, stopThr=1e-9, log=True
     )
@@ -78,7 +79,7 @@ def growth_rates(
     log_row = torch.empty(n, dtype=x.dtype)
     for start in range(0, n, chunk):
         rows = slice(start, start + chunk)
-        c = _cost(x[rows], ys, scale).clamp_max(_MAX_COST_OVER_EPS * epsilon)
+        c = _cost(torch.cdist(x[rows], ys).pow(2), scale, epsilon)
         log_kv = torch.logsumexp(-c / epsilon + log_b + log_v, dim=1) + log_a_all[rows]
         log_row[rows] = f * log_a_all[rows] + (1 - f) * log_kv
     return (log_row + math.log(n_s)) / dt
