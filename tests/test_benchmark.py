@@ -328,3 +328,22 @@ def test_resume_completes_a_partial_method_without_duplicates():
     assert not again.duplicated(key).any() and len(again) == len(full)
     merged = again.merge(full, on=key, suffixes=("", "_full"))
     np.testing.assert_allclose(merged["value"], merged["value_full"])
+
+
+def test_budget_candidates_change_the_fit_and_keep_the_prediction(snapshots):
+    from wf_sc.benchmark.methods import WF_BUDGETS, default_prediction
+
+    method = build(["wf_budget_nested"], weightflow_kwargs=TINY_WF)["wf_budget_nested"]
+    assert [c.get("stage1_max_steps") for c in method.candidates] == [None, 1500]
+    assert all(c["prediction"] == default_prediction()["prediction"] for c in method.candidates)
+    seen = []
+
+    class Model:
+        def sample(self, t, n, random_state=None):
+            return np.zeros((n, 2))
+
+    method.cache.get = lambda train, seed, settings: seen.append(settings) or (Model(), 1.0)
+    train = TimeCourse(snapshots.X, snapshots.obs["time"].to_numpy(float))
+    for setting in method.candidates:
+        method.predict(train, 1.0, 5, 0, np.random.default_rng(0), {**setting, "prediction": "sample"})
+    assert seen == [dict(TINY_WF), {**TINY_WF, **WF_BUDGETS[1]}]

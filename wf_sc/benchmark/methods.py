@@ -8,6 +8,8 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
   ``wf.tl.interpolate(adata, t, n_cells=m, random_state=seed)`` (its default ``prediction``);
 - ``wf_sample``: the same fit, ``prediction="sample"``: fresh cells of the model's density;
 - ``wf_nested``: the same fit; ``sample`` or ``transport`` chosen by the inner leave-one-out;
+- ``wf_budget_nested``: the default call with Stage 1's warm-started anchors allowed 500 (the
+  default) or 1,500 steps before early stopping, chosen by the inner leave-one-out;
 - ablations (:data:`ABLATIONS`): WeightFlow with one fit setting changed, predicting like ``weightflow``;
   among them the weight-space variants ``wf_rebasin`` (anchors from independent random starts,
   matched by weight matching, instead of warm starts) and ``wf_barzel`` (the field's graph layers in
@@ -69,6 +71,7 @@ METHODS: tuple[str, ...] = (
 ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_sample": {},
     "wf_nested": {},
+    "wf_budget_nested": {},
     "wf_ode": {"dynamics": "ode"},
     "wf_linear": {"dynamics": "linear"},
     "wf_no_action": {"loss_weights": {"ot_action": 0.0}},
@@ -84,6 +87,10 @@ NESTED_BASELINES: tuple[str, ...] = ("mm_nested",)
 KNOWN: tuple[str, ...] = (*METHODS, *ABLATIONS, *NESTED_BASELINES)
 #: the predictions ``wf_nested`` chooses among (``wf.tl.interpolate``'s ``prediction``; its default first)
 WF_PREDICTIONS: tuple[dict[str, Any], ...] = ({"prediction": "sample"}, {"prediction": "transport"})
+#: the Stage-1 budgets ``wf_budget_nested`` chooses among (fit settings; the package default first)
+WF_BUDGETS: tuple[dict[str, Any], ...] = ({}, {"stage1_max_steps": 1500})
+#: the WeightFlow variants that choose by the inner leave-one-out
+NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_budget_nested")
 
 
 def default_prediction() -> dict[str, Any]:
@@ -213,7 +220,11 @@ class FitCache:
 
 
 class WeightFlowMethod(Method):
-    """WeightFlow fitted on the training cells with ``settings``, predicting as its setting says."""
+    """WeightFlow fitted on the training cells with ``settings``, predicting as its setting says.
+
+    A candidate setting holds ``prediction`` (``"sample"`` or ``"transport"``; default ``"sample"``)
+    and any :class:`~wf_sc.tl.Config` fields, which are applied to ``settings`` for the fit.
+    """
 
     def __init__(self, settings: Mapping[str, Any], cache: FitCache, candidates=({"prediction": "sample"},)):
         self.settings, self.cache, self.candidates = dict(settings), cache, tuple(candidates)
@@ -222,7 +233,8 @@ class WeightFlowMethod(Method):
     def predict(self, train, t, n, seed, rng, setting):
         from ..tl._moving import move_observed
 
-        model, fit_seconds = self.cache.get(train, seed, self.settings)
+        fit = _merged(self.settings, {k: v for k, v in setting.items() if k != "prediction"})
+        model, fit_seconds = self.cache.get(train, seed, fit)
         start = _time.perf_counter()
         # the draws of wf.tl.interpolate(..., random_state=seed) at one time, whatever the method's name
         if setting.get("prediction", "sample") == "sample":
@@ -279,6 +291,8 @@ def build(
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "sample"},))
         elif name == "wf_nested":
             out[name] = WeightFlowMethod(wf, cache, WF_PREDICTIONS)
+        elif name == "wf_budget_nested":
+            out[name] = WeightFlowMethod(wf, cache, tuple({**default_prediction(), **b} for b in WF_BUDGETS))
         else:  # weightflow (the default call) and the fit ablations
             out[name] = WeightFlowMethod(_merged(wf, ABLATIONS.get(name, {})), cache, (default_prediction(),))
     return out

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .datasets import DATASETS
-from .methods import ABLATIONS, default_prediction
+from .methods import ABLATIONS, NESTED_WEIGHTFLOW, default_prediction
 from .protocol import FLOOR
 from .summary import paired, summarize, to_markdown
 
@@ -22,6 +22,8 @@ from .summary import paired, summarize, to_markdown
 ABLATION_TEXT: dict[str, str] = {
     "wf_sample": "the same fit, `prediction=\"sample\"`: fresh cells of the fitted density",
     "wf_nested": "the same fit, `sample` or `transport` chosen by the inner leave-one-out",
+    "wf_budget_nested": "Stage 1's warm-started anchors allowed 500 (default) or 1,500 steps before "
+    "early stopping, chosen by the inner leave-one-out",
     "wf_ode": "a neural ODE driven by time alone instead of the CDE",
     "wf_linear": "straight lines between the anchor weights, no Stage 2",
     "wf_no_action": "no population action in Stage 2",
@@ -114,7 +116,7 @@ def summary_table(df: pd.DataFrame, method: str = "weightflow") -> str:
 def choice_counts(df: pd.DataFrame) -> list[str]:
     """``"method: setting × count, ..."`` for the methods that chose among several settings."""
     out = []
-    for method in ("wf_nested", "mm_nested"):
+    for method in (*NESTED_WEIGHTFLOW, "mm_nested"):
         part = df[(df["method"] == method) & (df["metric"] == df["metric"].iloc[0])] if len(df) else df
         if len(part):
             counts = part["setting"].value_counts()
