@@ -91,3 +91,44 @@ def test_bad_input_is_refused_with_the_fix(births):
         wf.tl.growth(births.copy(), "day", use_rep="X")
     with pytest.raises(ValueError, match="tau"):
         wf.tl.growth(births.copy(), "time", use_rep="X", tau=(1.0,))
+
+
+def _growing_cluster(rng, n=600):
+    """Two fixed, well separated clusters at times 0 and 2; cluster A doubles against B (shares 1/2 -> 2/3)."""
+
+    def draw(share):
+        k = round(share * n)
+        return np.concatenate([rng.normal(size=(k, 2)) * 0.3, rng.normal(size=(n - k, 2)) * 0.3 + [6.0, 0.0]])
+
+    return np.concatenate([draw(0.5), draw(2 / 3)]), np.repeat([0.0, 2.0], n)
+
+
+@pytest.mark.parametrize("s", [0.25, 0.5, 0.75])
+def test_transported_cells_divide_on_the_way(s):
+    """With growth, either snapshot's cells of the doubling cluster make up 2^s / (2^s + 1) at fraction s."""
+    from wf_sc.tl._moving import source_cells
+
+    X, t = _growing_cluster(np.random.default_rng(0))
+    rows, from_times = source_cells(t, np.array([0.0, 2.0]), 2 * s, 20000, np.random.default_rng(1), X)
+    in_a = X[rows, 0] < 3
+    for u in (0.0, 2.0):
+        assert in_a[from_times == u].mean() == pytest.approx(2**s / (2**s + 1), abs=0.02)
+    rows, from_times = source_cells(t, np.array([0.0, 2.0]), 2 * s, 20000, np.random.default_rng(1))
+    assert (X[rows, 0] < 3)[from_times == 0.0].mean() == pytest.approx(0.5, abs=0.02)  # without growth: as observed
+
+
+def test_interpolate_with_growth(tiny_adata):
+    from conftest import TINY_FIT
+
+    adata = tiny_adata.copy()
+    wf.tl.fit(adata, "time", use_rep="X", **TINY_FIT)
+    before = adata.copy()
+    out = wf.tl.interpolate(adata, 0.5, n_cells=200, growth=True)
+    plain = wf.tl.interpolate(adata, 0.5, n_cells=200)
+    assert out.uns["wf_interpolate"]["growth"] is True and plain.uns["wf_interpolate"]["growth"] is False
+    assert out.n_obs == 200 and np.isfinite(out.X).all()
+    assert not np.array_equal(out.obs["source_cell"], plain.obs["source_cell"])
+    assert set(out.obs["source_cell"]) <= set(adata.obs_names)
+    assert adata.obs.equals(before.obs) and list(adata.uns) == list(before.uns)
+    with pytest.raises(ValueError, match="needs prediction='transport'"):
+        wf.tl.interpolate(adata, 0.5, prediction="sample", growth=True)

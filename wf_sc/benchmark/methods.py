@@ -8,6 +8,8 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
   ``wf.tl.interpolate(adata, t, n_cells=m, random_state=seed)`` (its default ``prediction``);
 - ``wf_sample``: the same fit, ``prediction="sample"``: fresh cells of the model's density;
 - ``wf_nested``: the same fit; ``sample`` or ``transport`` chosen by the inner leave-one-out;
+- ``wf_growth``: the default call with ``growth=True``: transported cells divide and die on the
+  way (``wf.tl.interpolate``'s ``growth``; the parity row is ``ot_growth``);
 - ``wf_budget_nested``: the default call with Stage 1's warm-started anchors allowed 500 (the
   default) or 1,500 steps before early stopping, chosen by the inner leave-one-out;
 - ablations (:data:`ABLATIONS`): WeightFlow with one fit setting changed, predicting like ``weightflow``;
@@ -72,6 +74,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_sample": {},
     "wf_nested": {},
     "wf_budget_nested": {},
+    "wf_growth": {},
     "wf_ode": {"dynamics": "ode"},
     "wf_linear": {"dynamics": "linear"},
     "wf_no_action": {"loss_weights": {"ot_action": 0.0}},
@@ -222,8 +225,9 @@ class FitCache:
 class WeightFlowMethod(Method):
     """WeightFlow fitted on the training cells with ``settings``, predicting as its setting says.
 
-    A candidate setting holds ``prediction`` (``"sample"`` or ``"transport"``; default ``"sample"``)
-    and any :class:`~wf_sc.tl.Config` fields, which are applied to ``settings`` for the fit.
+    A candidate setting holds ``prediction`` (``"sample"`` or ``"transport"``; default ``"sample"``),
+    ``growth`` (``wf.tl.interpolate``'s) and any :class:`~wf_sc.tl.Config` fields, which are applied
+    to ``settings`` for the fit.
     """
 
     def __init__(self, settings: Mapping[str, Any], cache: FitCache, candidates=({"prediction": "sample"},)):
@@ -233,14 +237,15 @@ class WeightFlowMethod(Method):
     def predict(self, train, t, n, seed, rng, setting):
         from ..tl._moving import move_observed
 
-        fit = _merged(self.settings, {k: v for k, v in setting.items() if k != "prediction"})
+        fit = _merged(self.settings, {k: v for k, v in setting.items() if k not in ("prediction", "growth")})
         model, fit_seconds = self.cache.get(train, seed, fit)
         start = _time.perf_counter()
         # the draws of wf.tl.interpolate(..., random_state=seed) at one time, whatever the method's name
         if setting.get("prediction", "sample") == "sample":
             pred = model.sample(t, n, random_state=seed)
         else:
-            pred = move_observed(model, train.X, train.t, train.times, t, n, np.random.default_rng(seed))[0]
+            rng_move = np.random.default_rng(seed)
+            pred = move_observed(model, train.X, train.t, train.times, t, n, rng_move, setting.get("growth", False))[0]
         self._seconds = fit_seconds + _time.perf_counter() - start
         return pred
 
@@ -291,6 +296,8 @@ def build(
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "sample"},))
         elif name == "wf_nested":
             out[name] = WeightFlowMethod(wf, cache, WF_PREDICTIONS)
+        elif name == "wf_growth":
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "transport", "growth": True},))
         elif name == "wf_budget_nested":
             out[name] = WeightFlowMethod(wf, cache, tuple({**default_prediction(), **b} for b in WF_BUDGETS))
         else:  # weightflow (the default call) and the fit ablations

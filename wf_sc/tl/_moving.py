@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
+from .._core.growth import growth_rates
 from .._core.score import sde_step
 from ._model import WeightFlow
 
@@ -12,8 +14,31 @@ from ._model import WeightFlow
 SDE_SUBSTEPS = 10
 
 
+def travel_weights(
+    x: np.ndarray, other: np.ndarray, interval: float, travelled: float, rng: np.random.Generator
+) -> np.ndarray:
+    r"""Growth weights of the cells ``x`` of one snapshot moved ``travelled`` time units towards the
+    snapshot ``other``, ``interval`` away: :math:`w_i \propto e^{g_i \tau}`, summing to 1.
+
+    :math:`g_i` is the rate of :math:`x_i` in the unbalanced transport towards ``other``
+    (:func:`wf_sc._core.growth.growth_rates`): forward in time the cell's growth rate; backward in
+    time about minus the growth rate of its ancestors, so the later cells of an expanding region
+    count less the further back they are moved.
+    """
+    gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    g = growth_rates(torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(other, dtype=torch.float64),
+                     float(interval), generator=gen).numpy()
+    w = np.exp((g - g.max()) * travelled)
+    return w / w.sum()
+
+
 def source_cells(
-    t_cells: np.ndarray, times: np.ndarray, t: float, n: int, rng: np.random.Generator
+    t_cells: np.ndarray,
+    times: np.ndarray,
+    t: float,
+    n: int,
+    rng: np.random.Generator,
+    X: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Which observed cells to move to time ``t``, and from which time: ``(rows, from_times)``.
 
@@ -22,22 +47,27 @@ def source_cells(
     :math:`n - \mathrm{round}(s n)` cells of :math:`t_{\mathrm{prev}}` and :math:`\mathrm{round}(s n)`
     of :math:`t_{\mathrm{next}}`, each drawn without replacement when the snapshot has enough cells
     (the rule of the benchmark's ``mixture``); outside the observed range, all from the nearest end.
+    With the cells' coordinates ``X``, cells divide and die on the way: each snapshot's cells are
+    drawn with the weights of :func:`travel_weights` towards the other snapshot.
     """
     times = np.sort(np.asarray(times, dtype=float))
     if t <= times[0] or t >= times[-1]:
-        parts = [(times[0] if t <= times[0] else times[-1], n)]
+        parts = [(times[0] if t <= times[0] else times[-1], n, None)]
     else:
         j = int(np.searchsorted(times, t, side="right")) - 1
         s = (t - times[j]) / (times[j + 1] - times[j])
         n_next = int(round(s * n))
-        parts = [(times[j], n - n_next), (times[j + 1], n_next)]
+        parts = [(times[j], n - n_next, times[j + 1]), (times[j + 1], n_next, times[j])]
     rows, from_times = [], []
-    for u, m in parts:
+    for u, m, v in parts:
         pool = np.flatnonzero(t_cells == u)
         if m > 0 and len(pool) == 0:
             raise ValueError(f"no observed cells at time {u:g} to move to {t:g}")
         if m > 0:
-            rows.append(pool[rng.choice(len(pool), size=m, replace=m > len(pool))])
+            p = None
+            if X is not None and v is not None and np.any(t_cells == v):
+                p = travel_weights(X[pool], X[t_cells == v], abs(v - u), abs(t - u), rng)
+            rows.append(pool[rng.choice(len(pool), size=m, replace=m > len(pool), p=p)])
             from_times.append(np.full(m, u))
     return np.concatenate(rows), np.concatenate(from_times)
 
@@ -50,13 +80,14 @@ def move_observed(
     t: float,
     n: int,
     rng: np.random.Generator,
+    growth: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` observed cells (rows of ``X``, observed at ``t_cells``) moved to ``t``: ``(cells, rows, from_times)``.
 
-    The cells are chosen by :func:`source_cells` and moved with :meth:`WeightFlow.transport`, the
-    earlier snapshot's first.
+    The cells are chosen by :func:`source_cells` (with ``growth``, weighted by their growth on the
+    way) and moved with :meth:`WeightFlow.transport`, the earlier snapshot's first.
     """
-    rows, from_times = source_cells(t_cells, times, t, n, rng)
+    rows, from_times = source_cells(t_cells, times, t, n, rng, X if growth else None)
     moved = [model.transport(X[rows[from_times == u]], float(u), t) for u in np.unique(from_times)]
     return np.concatenate(moved), rows, from_times
 
