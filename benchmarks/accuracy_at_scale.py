@@ -28,7 +28,8 @@ import sys
 import time
 from pathlib import Path
 
-FIELDS = ("dim", "cells", "effort", "seed", "w1", "floor", "bw", "bw_floor", "fit_seconds")
+FIELDS = ("dim", "cells", "effort", "seed", "w1", "floor", "bw", "bw_floor", "fit_seconds", "stage1_max_steps",
+          "stage1_steps")
 
 
 def bures_wasserstein(x, mean, cov) -> float:
@@ -45,8 +46,19 @@ def bures_wasserstein(x, mean, cov) -> float:
     return float(np.sqrt(max(np.sum((mx - mean) ** 2) + np.trace(sx + cov - 2 * cross), 0.0)))
 
 
-def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int = 1000, quick: bool = False) -> dict:
-    """One fit without the middle time, scored at it."""
+def fit_settings(quick: bool, stage1_max_steps: int | None) -> dict:
+    """The :class:`wf_sc.tl.Config` fields a run sets: tiny budgets with ``quick``, and the warm-started
+    anchors' step cap when given."""
+    out = {"stage1_max_steps_first": 60, "stage1_max_steps": 30, "stage2_steps": 3} if quick else {}
+    if stage1_max_steps is not None:
+        out["stage1_max_steps"] = stage1_max_steps
+    return out
+
+
+def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int = 1000, quick: bool = False,
+        stage1_max_steps: int | None = None) -> dict:
+    """One fit without the middle time, scored at it; ``stage1_max_steps`` overrides the warm-started
+    anchors' step cap (``None``: the package default)."""
     import numpy as np
 
     import wf_sc as wf
@@ -56,8 +68,7 @@ def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int 
     held = float(times[n_times // 2])
     flow = wf.datasets.GradientFlow(dim=dim, random_state=0)
     train = flow.sample(times=tuple(t for t in times if t != held), n_cells=cells, random_state=seed)
-    tiny = {"stage1_max_steps_first": 60, "stage1_max_steps": 30, "stage2_steps": 3} if quick else {}
-    config = wf.tl.Config(n_threads=1, **tiny)
+    config = wf.tl.Config(n_threads=1, **fit_settings(quick, stage1_max_steps))
     start = time.perf_counter()
     wf.tl.fit(train, "time", use_rep="X", effort=effort, config=config, progress=False)
     fit_seconds = time.perf_counter() - start
@@ -69,7 +80,9 @@ def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int 
     return {"dim": dim, "cells": cells, "effort": effort, "seed": seed, "w1": w1(pred, truth),
             "floor": w1(other, truth), "bw": bures_wasserstein(big, mean, cov),
             "bw_floor": bures_wasserstein(flow.population(held, 20 * n_eval, 30_000 + seed), mean, cov),
-            "fit_seconds": round(fit_seconds, 1)}
+            "fit_seconds": round(fit_seconds, 1), "stage1_max_steps": config.stage1_max_steps,
+            # optimizer steps each anchor took before early stopping (or its cap)
+            "stage1_steps": " ".join(map(str, wf.tl.WeightFlow.from_adata(train).history["stage1"]["steps"]))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,20 +93,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--times", type=int, default=5, help="snapshots before the middle one is held out")
     p.add_argument("--quick", action="store_true", help="tiny training budgets (a smoke run)")
+    p.add_argument("--stage1-max-steps", type=int, default=None,
+                   help="step cap of Stage 1's warm-started anchors (default: the package's)")
     p.add_argument("--csv", type=Path, default=Path(__file__).parent / "results" / "accuracy_at_scale.csv")
     args = p.parse_args(argv)
     done = set()
     if args.csv.exists():
         with args.csv.open() as f:
-            done = {(int(r["dim"]), int(r["cells"]), r["effort"], int(r["seed"])) for r in csv.DictReader(f)}
+            done = {(int(r["dim"]), int(r["cells"]), r["effort"], int(r["seed"]), int(r["stage1_max_steps"]))
+                    for r in csv.DictReader(f)}
+    import wf_sc as wf
+
+    cap = wf.tl.Config(**fit_settings(args.quick, args.stage1_max_steps)).stage1_max_steps
     for cells in args.cells:
         for effort in args.efforts:
             for seed in args.seeds:
-                if (args.dim, cells, effort, seed) in done:
+                if (args.dim, cells, effort, seed, cap) in done:
                     continue
-                row = run(args.dim, cells, effort, seed, args.times, quick=args.quick)
+                row = run(args.dim, cells, effort, seed, args.times, quick=args.quick,
+                          stage1_max_steps=args.stage1_max_steps)
                 load = os.getloadavg()[0]
-                print(f"dim {args.dim} cells {cells} effort {effort} seed {seed}: W1 {row['w1']:.4f} "
+                print(f"dim {args.dim} cells {cells} effort {effort} cap {row['stage1_max_steps']} seed {seed}: W1 {row['w1']:.4f} "
                       f"(floor {row['floor']:.4f}), BW {row['bw']:.4f} (floor {row['bw_floor']:.4f}), fit {row['fit_seconds']} s, load {load:.1f}", flush=True)
                 new = not args.csv.exists()
                 args.csv.parent.mkdir(parents=True, exist_ok=True)

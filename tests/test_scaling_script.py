@@ -77,8 +77,11 @@ def test_accuracy_at_scale_script_writes_and_resumes(tmp_path, capsys):
     assert module.main(args) == 0
     df = pd.read_csv(csv)
     assert len(df) == 1 and df["w1"].iloc[0] > 0 and df["floor"].iloc[0] > 0 and df["fit_seconds"].iloc[0] > 0
+    assert df["stage1_max_steps"].iloc[0] == 30 and len(str(df["stage1_steps"].iloc[0]).split()) == 2
     assert module.main(args) == 0  # already there: skipped
     assert len(pd.read_csv(csv)) == 1
+    assert module.main([*args, "--stage1-max-steps", "40"]) == 0  # another cap: a row of its own
+    assert pd.read_csv(csv)["stage1_max_steps"].tolist() == [30, 40]
 
 
 def test_bures_wasserstein_of_a_shifted_and_scaled_sample():
