@@ -95,3 +95,15 @@ def test_bures_wasserstein_of_a_shifted_and_scaled_sample():
     a = np.array([1.0, -2.0, 0.5])
     assert module.bures_wasserstein(x, a, 4 * np.eye(3)) == pytest.approx(np.sqrt(a @ a + 3), rel=1e-2)
     assert module.bures_wasserstein(x, np.zeros(3), np.eye(3)) < 0.02
+
+
+@pytest.mark.slow
+def test_compile_probe_runs_and_agrees(capsys):
+    """The compiled step computes the eager loss (compiling takes minutes, hence slow)."""
+    spec = importlib.util.spec_from_file_location("compile_probe", ROOT / "benchmarks" / "compile_probe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--dim", "3", "--cells", "16", "--reps", "2"]) == 0
+    out = capsys.readouterr().out
+    eager, compiled = (float(part.split("(loss ")[1].split(")")[0]) for part in out.split("compiled"))
+    assert compiled == pytest.approx(eager, rel=1e-4)
