@@ -117,18 +117,21 @@ def test_transported_cells_divide_on_the_way(s):
     assert (X[rows, 0] < 3)[from_times == 0.0].mean() == pytest.approx(0.5, abs=0.02)  # without growth: as observed
 
 
-def test_interpolate_with_growth(tiny_adata):
+def test_growth_weighted_transport_moves_the_weighted_cells(tiny_adata):
+    """The benchmark's wf_growth: the model's transport of cells drawn by their growth weights."""
     from conftest import TINY_FIT
+
+    from wf_sc.tl._moving import move_observed, source_cells
 
     adata = tiny_adata.copy()
     wf.tl.fit(adata, "time", use_rep="X", **TINY_FIT)
-    before = adata.copy()
-    out = wf.tl.interpolate(adata, 0.5, n_cells=200, growth=True)
-    plain = wf.tl.interpolate(adata, 0.5, n_cells=200)
-    assert out.uns["wf_interpolate"]["growth"] is True and plain.uns["wf_interpolate"]["growth"] is False
-    assert out.n_obs == 200 and np.isfinite(out.X).all()
-    assert not np.array_equal(out.obs["source_cell"], plain.obs["source_cell"])
-    assert set(out.obs["source_cell"]) <= set(adata.obs_names)
-    assert adata.obs.equals(before.obs) and list(adata.uns) == list(before.uns)
-    with pytest.raises(ValueError, match="needs prediction='transport'"):
-        wf.tl.interpolate(adata, 0.5, prediction="sample", growth=True)
+    model = wf.tl.WeightFlow.from_adata(adata)
+    X, t = np.asarray(adata.X, dtype=np.float64), adata.obs["time"].to_numpy(float)
+    times = np.array([0.0, 1.0, 2.0])
+    moved, rows, from_times = move_observed(model, X, t, times, 0.5, 200, np.random.default_rng(3), growth=True)
+    expected_rows, _ = source_cells(t, times, 0.5, 200, np.random.default_rng(3), X)
+    np.testing.assert_array_equal(rows, expected_rows)
+    plain_rows = move_observed(model, X, t, times, 0.5, 200, np.random.default_rng(3))[1]
+    assert not np.array_equal(rows, plain_rows)
+    early = from_times == 0.0
+    np.testing.assert_allclose(moved[early], model.transport(X[rows[early]], 0.0, 0.5), rtol=1e-5, atol=1e-6)

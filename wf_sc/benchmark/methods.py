@@ -8,8 +8,8 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
   ``wf.tl.interpolate(adata, t, n_cells=m, random_state=seed)`` (its default ``prediction``);
 - ``wf_sample``: the same fit, ``prediction="sample"``: fresh cells of the model's density;
 - ``wf_nested``: the same fit; ``sample`` or ``transport`` chosen by the inner leave-one-out;
-- ``wf_growth``: the default call with ``growth=True``: transported cells divide and die on the
-  way (``wf.tl.interpolate``'s ``growth``; the parity row is ``ot_growth``);
+- ``wf_growth``: the default call, its transported cells drawn with growth weights so that they
+  divide and die on the way (:func:`~wf_sc.tl._moving.travel_weights`; the parity row is ``ot_growth``);
 - ``wf_budget_nested``: the default call with Stage 1's warm-started anchors allowed 500 (the
   default) or 1,500 steps before early stopping, chosen by the inner leave-one-out;
 - ablations (:data:`ABLATIONS`): WeightFlow with one fit setting changed, predicting like ``weightflow``;
@@ -226,7 +226,7 @@ class WeightFlowMethod(Method):
     """WeightFlow fitted on the training cells with ``settings``, predicting as its setting says.
 
     A candidate setting holds ``prediction`` (``"sample"`` or ``"transport"``; default ``"sample"``),
-    ``growth`` (``wf.tl.interpolate``'s) and any :class:`~wf_sc.tl.Config` fields, which are applied
+    ``growth`` (transported cells drawn with growth weights) and any :class:`~wf_sc.tl.Config` fields, which are applied
     to ``settings`` for the fit.
     """
 

@@ -22,8 +22,8 @@ from .summary import paired, summarize, to_markdown
 ABLATION_TEXT: dict[str, str] = {
     "wf_sample": "the same fit, `prediction=\"sample\"`: fresh cells of the fitted density",
     "wf_nested": "the same fit, `sample` or `transport` chosen by the inner leave-one-out",
-    "wf_growth": "the default call with `growth=True`: transported cells divide and die on the way "
-    "(the parity row is `ot_growth`)",
+    "wf_growth": "the default call, its transported cells drawn with growth weights so that they divide "
+    "and die on the way (the parity row is `ot_growth`)",
     "wf_budget_nested": "Stage 1's warm-started anchors allowed 500 (default) or 1,500 steps before "
     "early stopping, chosen by the inner leave-one-out",
     "wf_ode": "a neural ODE driven by time alone instead of the CDE",

@@ -28,7 +28,7 @@ PREDICTIONS: tuple[str, ...] = ("transport", "sample")
 
 
 def _transported_cells(
-    model: WeightFlow, adata: AnnData, times: np.ndarray, n: int, random_state: int, growth: bool = False
+    model: WeightFlow, adata: AnnData, times: np.ndarray, n: int, random_state: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observed cells of ``adata`` moved to each of ``times`` (:func:`move_observed` per time)."""
     t_cells, _ = encode_time(adata, model.time_key, warn=False)
@@ -51,7 +51,7 @@ def _transported_cells(
     # the observed values the model's training times came from (robust to any rounding)
     fitted = observed[np.abs(observed[:, None] - model.times[None, :]).argmin(0)]
     parts = [
-        move_observed(model, X, t_cells, fitted, float(t), n, np.random.default_rng(random_state + i), growth)
+        move_observed(model, X, t_cells, fitted, float(t), n, np.random.default_rng(random_state + i))
         for i, t in enumerate(times)
     ]
     return tuple(np.concatenate(column) for column in zip(*parts))
@@ -238,7 +238,6 @@ def interpolate(
     decode: bool = False,
     random_state: int | None = 0,
     prediction: Literal["transport", "sample"] = "transport",
-    growth: bool = False,
 ) -> AnnData:
     """Generate cells from the fitted model at any times (observed or not).
 
@@ -268,12 +267,6 @@ def interpolate(
         ``obs['source_time']`` name each cell's origin, so its annotations can be carried along.
         This is what the leave-one-out benchmark scores (``docs/benchmarks.md``). ``"sample"``:
         fresh cells of the model's density at each time.
-    growth
-        With ``prediction="transport"``: cells divide and die on the way. Each snapshot's cells are
-        drawn in proportion to :math:`e^{g \tau}`, :math:`g` their growth rate towards the other
-        snapshot of the interval by unbalanced transport (as :func:`wf_sc.tl.growth` estimates it) and
-        :math:`\tau` the time they travel, so expanding states fill in as time goes instead of cells
-        crossing between branches.
 
     Returns
     -------
@@ -289,15 +282,13 @@ def interpolate(
         raise ValueError("times must be a number or a non-empty 1-D sequence of numbers")
     if prediction not in PREDICTIONS:
         raise ValueError(f"unknown prediction {prediction!r}, known are {list(PREDICTIONS)}")
-    if growth and prediction != "transport":
-        raise ValueError("growth=True weights observed cells by their growth, so it needs prediction='transport'")
     obs = pd.DataFrame({"time": np.repeat(times, n_cells)})
     if prediction == "sample":
         Y = np.concatenate(
             [model.sample(s, n_cells, random_state=random_state + i) for i, s in enumerate(times)]
         )
     else:
-        Y, rows, source_times = _transported_cells(model, adata, times, n_cells, random_state, bool(growth))
+        Y, rows, source_times = _transported_cells(model, adata, times, n_cells, random_state)
         obs[_keys.SOURCE_CELL] = np.asarray(adata.obs_names)[rows]
         obs[_keys.SOURCE_TIME] = source_times
     obs.index = [f"gen_{i}" for i in range(len(Y))]
@@ -320,5 +311,5 @@ def interpolate(
         out = AnnData(X=Y.astype(np.float32), obs=obs)
         out.var_names = [f"{model.use_rep}_{j + 1}" for j in range(Y.shape[1])]
     out.obsm[model.use_rep if model.use_rep != "X" else "X_wf"] = Y.astype(np.float32)
-    out.uns["wf_interpolate"] = {"key": key, "n_cells": int(n_cells), "prediction": prediction, "growth": bool(growth)}
+    out.uns["wf_interpolate"] = {"key": key, "n_cells": int(n_cells), "prediction": prediction}
     return out
