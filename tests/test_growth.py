@@ -135,3 +135,23 @@ def test_growth_weighted_transport_moves_the_weighted_cells(tiny_adata):
     assert not np.array_equal(rows, plain_rows)
     early = from_times == 0.0
     np.testing.assert_allclose(moved[early], model.transport(X[rows[early]], 0.0, 0.5), rtol=1e-5, atol=1e-6)
+
+
+def test_lineage_weights_remove_division_and_death():
+    """Two static clusters whose shares change by growth alone (1/2, 2/3, 4/5): weighted by lineage,
+    every snapshot is back to the first one's shares, and each snapshot's weights sum to 1."""
+    from wf_sc._core.growth import lineage_weights
+
+    rng = np.random.default_rng(0)
+    snapshots = []
+    for share in (0.5, 2 / 3, 0.8):
+        k = round(share * 500)
+        snapshots.append(torch.as_tensor(np.concatenate([rng.normal(size=(k, 2)) * 0.3,
+                                                         rng.normal(size=(500 - k, 2)) * 0.3 + [6.0, 0.0]])))
+    out = lineage_weights(snapshots, max_cells=400, generator=torch.Generator().manual_seed(0))
+    first = float((snapshots[0][out[0][0], 0] < 3).double().mean())  # the drawn 400 cells' share
+    for x, (idx, w) in zip(snapshots, out):
+        assert len(idx) == 400 and len(set(idx.tolist())) == 400
+        assert float(w.sum()) == pytest.approx(1.0)
+        assert float(w[x[idx, 0] < 3].sum()) == pytest.approx(first, abs=0.01)
+    assert float((snapshots[2][out[2][0], 0] < 3).double().mean()) > first + 0.2  # unweighted: growth shows

@@ -83,3 +83,42 @@ def growth_rates(
         log_kv = torch.logsumexp(-c / epsilon + log_b + log_v, dim=1) + log_a_all[rows]
         log_row[rows] = f * log_a_all[rows] + (1 - f) * log_kv
     return (log_row + math.log(n_s)) / dt
+
+
+def lineage_weights(
+    snapshots: list[Tensor],
+    *,
+    epsilon: float = 0.05,
+    tau: tuple[float, float] = (1.0, 50.0),
+    max_cells: int = 3000,
+    generator: torch.Generator | None = None,
+) -> list[tuple[Tensor, Tensor]]:
+    r"""For each snapshot, at most ``max_cells`` of its cells and the share of the first snapshot's
+    mass that each of them descends from: a list of ``(indices, weights)``, the weights summing to 1.
+
+    Snapshot :math:`k + 1` inherits from snapshot :math:`k` through the unbalanced plan
+    :math:`\pi` between them (module notes; uniform masses, no prior): a source cell's lineage is
+    split among its descendants in proportion to the mass it sends them,
+
+    .. math:: w^{(0)}_i = \frac{1}{n_0}, \qquad
+              w^{(k+1)}_j = \sum_i \frac{\pi_{ij}}{(\pi 1)_i}\, w^{(k)}_i .
+
+    Weighting each snapshot by :math:`w^{(k)}` removes division and death: a lineage keeps its mass,
+    so the weighted snapshots differ by motion alone.
+    """
+    picks = [torch.randperm(len(x), generator=generator)[:max_cells] for x in snapshots]
+    w = torch.full((len(picks[0]),), 1.0 / len(picks[0]), dtype=torch.float64)
+    out = [(picks[0], w)]
+    for k in range(len(snapshots) - 1):
+        xs, ys = snapshots[k][picks[k]].double(), snapshots[k + 1][picks[k + 1]].double()
+        squared = torch.cdist(xs, ys).pow(2)
+        cost = _cost(squared, float(squared.median().clamp_min(1e-12)), epsilon)
+        a = torch.full((len(xs),), 1.0 / len(xs), dtype=torch.float64)
+        b = torch.full((len(ys),), 1.0 / len(ys), dtype=torch.float64)
+        plan = ot.unbalanced.sinkhorn_unbalanced(a, b, cost, epsilon, tau, method="sinkhorn", numItermax=5000,
+                                                 stopThr=1e-9)
+        share = plan / plan.sum(1, keepdim=True).clamp_min(1e-300)
+        w = share.T @ w
+        w = w / w.sum()
+        out.append((picks[k + 1], w))
+    return out

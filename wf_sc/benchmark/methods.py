@@ -10,6 +10,8 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
 - ``wf_nested``: the same fit; ``sample`` or ``transport`` chosen by the inner leave-one-out;
 - ``wf_growth``: the default call, its transported cells drawn with growth weights so that they
   divide and die on the way (:func:`~wf_sc.tl._moving.travel_weights`; the parity row is ``ot_growth``);
+- ``wf_lineages``: WeightFlow fitted on lineage-weighted snapshots, so the flow moves lineages of
+  constant mass, predicting like ``wf_growth`` (:class:`WeightFlowLineages`);
 - ``wf_budget_nested``: the default call with Stage 1's warm-started anchors allowed 500 (the
   default) or 1,500 steps before early stopping, chosen by the inner leave-one-out;
 - ablations (:data:`ABLATIONS`): WeightFlow with one fit setting changed, predicting like ``weightflow``;
@@ -75,6 +77,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_nested": {},
     "wf_budget_nested": {},
     "wf_growth": {},
+    "wf_lineages": {},
     "wf_ode": {"dynamics": "ode"},
     "wf_linear": {"dynamics": "linear"},
     "wf_no_action": {"loss_weights": {"ot_action": 0.0}},
@@ -253,6 +256,35 @@ class WeightFlowMethod(Method):
         return self._seconds
 
 
+class WeightFlowLineages(WeightFlowMethod):
+    """WeightFlow fitted on lineage-weighted snapshots (division and death removed), predicting with
+    growth-weighted transport of the real training cells.
+
+    Each training snapshot is redrawn, as many cells as it has, from at most 3,000 of its cells with
+    the weights of :func:`~wf_sc._core.growth.lineage_weights`, so the fitted flow moves lineages of
+    constant mass; the transported cells then divide and die on the way
+    (:func:`~wf_sc.tl._moving.travel_weights`), which restores the growth the weights removed.
+    """
+
+    def predict(self, train, t, n, seed, rng, setting):
+        from .._core.growth import lineage_weights
+        from ..tl._moving import move_observed
+
+        gen = torch.Generator().manual_seed(int(seed))
+        snapshots = [torch.as_tensor(x, dtype=torch.float64) for x in train.snapshots()]
+        draw = np.random.default_rng(seed)
+        parts = []
+        for x, u, (idx, w) in zip(snapshots, train.times, lineage_weights(snapshots, generator=gen)):
+            rows = idx.numpy()[draw.choice(len(idx), size=len(x), p=(w / w.sum()).numpy())]
+            parts.append((x.numpy()[rows], np.full(len(x), u)))
+        weighted = TimeCourse(np.concatenate([p[0] for p in parts]).astype(train.X.dtype), np.concatenate([p[1] for p in parts]))
+        model, fit_seconds = self.cache.get(weighted, seed, self.settings)
+        start = _time.perf_counter()
+        pred = move_observed(model, train.X, train.t, train.times, t, n, np.random.default_rng(seed), growth=True)[0]
+        self._seconds = fit_seconds + _time.perf_counter() - start
+        return pred
+
+
 def _merged(settings: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
     """``settings`` with ``change`` applied (loss weights merged)."""
     out = dict(settings)
@@ -298,6 +330,8 @@ def build(
             out[name] = WeightFlowMethod(wf, cache, WF_PREDICTIONS)
         elif name == "wf_growth":
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "transport", "growth": True},))
+        elif name == "wf_lineages":
+            out[name] = WeightFlowLineages(wf, cache)
         elif name == "wf_budget_nested":
             out[name] = WeightFlowMethod(wf, cache, tuple({**default_prediction(), **b} for b in WF_BUDGETS))
         else:  # weightflow (the default call) and the fit ablations

@@ -24,6 +24,8 @@ ABLATION_TEXT: dict[str, str] = {
     "wf_nested": "the same fit, `sample` or `transport` chosen by the inner leave-one-out",
     "wf_growth": "the default call, its transported cells drawn with growth weights so that they divide "
     "and die on the way (the parity row is `ot_growth`)",
+    "wf_lineages": "WeightFlow fitted on snapshots weighted by lineage (division and death removed by "
+    "unbalanced transport), predicting like `wf_growth`",
     "wf_budget_nested": "Stage 1's warm-started anchors allowed 500 (default) or 1,500 steps before "
     "early stopping, chosen by the inner leave-one-out",
     "wf_ode": "a neural ODE driven by time alone instead of the CDE",
