@@ -347,3 +347,18 @@ def test_budget_candidates_change_the_fit_and_keep_the_prediction(snapshots):
     for setting in method.candidates:
         method.predict(train, 1.0, 5, 0, np.random.default_rng(0), {**setting, "prediction": "sample"})
     assert seen == [dict(TINY_WF), {**TINY_WF, **WF_BUDGETS[1]}]
+
+
+def test_lineage_row_fits_on_redrawn_training_cells(snapshots):
+    """wf_lineages fits on each training snapshot redrawn from its own cells (as many as it has)."""
+    method = build(["wf_lineages"], weightflow_kwargs=TINY_WF)["wf_lineages"]
+    train = TimeCourse(np.asarray(snapshots.X), snapshots.obs["time"].to_numpy(float)).without(1.0)
+    seen, get = [], method.cache.get
+    method.cache.get = lambda data, seed, settings: seen.append(data) or get(data, seed, settings)
+    pred = method.predict(train, 1.0, 30, 0, np.random.default_rng(0), method.candidates[0])
+    assert pred.shape == (30, 2) and np.isfinite(pred).all()
+    (fitted,) = seen
+    np.testing.assert_array_equal(np.sort(fitted.t), np.sort(train.t))
+    for u in train.times:
+        observed = {tuple(row) for row in train.at(u)}
+        assert all(tuple(row) in observed for row in fitted.at(u))

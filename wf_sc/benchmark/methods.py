@@ -229,8 +229,8 @@ class WeightFlowMethod(Method):
     """WeightFlow fitted on the training cells with ``settings``, predicting as its setting says.
 
     A candidate setting holds ``prediction`` (``"sample"`` or ``"transport"``; default ``"sample"``),
-    ``growth`` (transported cells drawn with growth weights) and any :class:`~wf_sc.tl.Config` fields, which are applied
-    to ``settings`` for the fit.
+    ``growth`` (transported cells drawn with growth weights) and any :class:`~wf_sc.tl.Config`
+    fields, which are applied to ``settings`` for the fit.
     """
 
     def __init__(self, settings: Mapping[str, Any], cache: FitCache, candidates=({"prediction": "sample"},)):
@@ -273,11 +273,12 @@ class WeightFlowLineages(WeightFlowMethod):
         gen = torch.Generator().manual_seed(int(seed))
         snapshots = [torch.as_tensor(x, dtype=torch.float64) for x in train.snapshots()]
         draw = np.random.default_rng(seed)
-        parts = []
+        cells, times = [], []
         for x, u, (idx, w) in zip(snapshots, train.times, lineage_weights(snapshots, generator=gen)):
             rows = idx.numpy()[draw.choice(len(idx), size=len(x), p=(w / w.sum()).numpy())]
-            parts.append((x.numpy()[rows], np.full(len(x), u)))
-        weighted = TimeCourse(np.concatenate([p[0] for p in parts]).astype(train.X.dtype), np.concatenate([p[1] for p in parts]))
+            cells.append(x.numpy()[rows])
+            times.append(np.full(len(x), u))
+        weighted = TimeCourse(np.concatenate(cells).astype(train.X.dtype), np.concatenate(times))
         model, fit_seconds = self.cache.get(weighted, seed, self.settings)
         start = _time.perf_counter()
         pred = move_observed(model, train.X, train.t, train.times, t, n, np.random.default_rng(seed), growth=True)[0]
