@@ -105,11 +105,21 @@ def _growing_cluster(rng, n=600):
 
 @pytest.mark.parametrize("s", [0.25, 0.5, 0.75])
 def test_transported_cells_divide_on_the_way(s):
-    """With growth, either snapshot's cells of the doubling cluster make up 2^s / (2^s + 1) at fraction s."""
-    from wf_sc.tl._moving import source_cells
+    """Static clusters, A doubling against B: with growth, either snapshot's cells of A make up
+    2^s / (2^s + 1) at fraction s (the model here is the true, static flow)."""
+    from wf_sc.tl._moving import growth_weights, source_cells
+
+    class Static:
+        def transport(self, x, t0, t1):
+            return x
 
     X, t = _growing_cluster(np.random.default_rng(0))
-    rows, from_times = source_cells(t, np.array([0.0, 2.0]), 2 * s, 20000, np.random.default_rng(1), X)
+    rng = np.random.default_rng(1)
+
+    def weigh(rows, u, t_prev, t_next):
+        return growth_weights(Static(), X[rows], u, 2 * s, X[t == t_prev], X[t == t_next], t_prev, t_next, rng)
+
+    rows, from_times = source_cells(t, np.array([0.0, 2.0]), 2 * s, 20000, rng, weigh)
     in_a = X[rows, 0] < 3
     for u in (0.0, 2.0):
         assert in_a[from_times == u].mean() == pytest.approx(2**s / (2**s + 1), abs=0.02)
@@ -121,7 +131,7 @@ def test_growth_weighted_transport_moves_the_weighted_cells(tiny_adata):
     """The benchmark's wf_growth: the model's transport of cells drawn by their growth weights."""
     from conftest import TINY_FIT
 
-    from wf_sc.tl._moving import move_observed, source_cells
+    from wf_sc.tl._moving import move_observed
 
     adata = tiny_adata.copy()
     wf.tl.fit(adata, "time", use_rep="X", **TINY_FIT)
@@ -129,8 +139,6 @@ def test_growth_weighted_transport_moves_the_weighted_cells(tiny_adata):
     X, t = np.asarray(adata.X, dtype=np.float64), adata.obs["time"].to_numpy(float)
     times = np.array([0.0, 1.0, 2.0])
     moved, rows, from_times = move_observed(model, X, t, times, 0.5, 200, np.random.default_rng(3), growth=True)
-    expected_rows, _ = source_cells(t, times, 0.5, 200, np.random.default_rng(3), X)
-    np.testing.assert_array_equal(rows, expected_rows)
     plain_rows = move_observed(model, X, t, times, 0.5, 200, np.random.default_rng(3))[1]
     assert not np.array_equal(rows, plain_rows)
     early = from_times == 0.0
@@ -155,3 +163,17 @@ def test_lineage_weights_remove_division_and_death():
         assert float(w.sum()) == pytest.approx(1.0)
         assert float(w[x[idx, 0] < 3].sum()) == pytest.approx(first, abs=0.01)
     assert float((snapshots[2][out[2][0], 0] < 3).double().mean()) > first + 0.2  # unweighted: growth shows
+
+
+def test_rates_at_new_points_extend_the_same_plan():
+    """``at=x`` repeats the rates of x; a point far behind the moving cloud dies faster than any cell,
+    and one at the later cloud's centre grows."""
+    rng = np.random.default_rng(0)
+    x, y = torch.as_tensor(rng.normal(size=(300, 2))), torch.as_tensor(rng.normal(size=(300, 2)) + [1.0, 0.0])
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    plain = growth_rates(x, y, 1.0, generator=gen())
+    torch.testing.assert_close(growth_rates(x, y, 1.0, generator=gen(), at=x), plain)
+    far = growth_rates(x, y, 1.0, generator=gen(), at=torch.tensor([[-6.0, 0.0], [1.0, 0.0]], dtype=torch.float64))
+    assert far[0] < plain.min() and far[1] > 0
+    with pytest.raises(ValueError, match="no prior"):
+        growth_rates(x, y, 1.0, torch.zeros(300), at=x)

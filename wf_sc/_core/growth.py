@@ -43,6 +43,7 @@ def growth_rates(
     max_cells: int = 3000,
     chunk: int = 4096,
     generator: torch.Generator | None = None,
+    at: Tensor | None = None,
 ) -> Tensor:
     """Growth rate of every source cell ``x`` (n, d) towards the snapshot ``y`` (m, d) ``dt`` later: (n,).
 
@@ -54,7 +55,9 @@ def growth_rates(
               \\qquad f = \\frac{\\tau_a}{\\tau_a + \\varepsilon},
 
     which equals the solved plan's row sum on the drawn cells; rows are computed ``chunk`` at a
-    time, so no ``n x m`` matrix is formed. ``prior`` (n,): prior growth rates ``g^0``.
+    time, so no ``n x m`` matrix is formed. ``prior`` (n,): prior growth rates ``g^0``. With ``at``
+    (k, d), the rates of those points instead, as if each were one more source cell without a prior
+    (the plan is still solved on ``x`` and ``y``).
     """
     if dt <= 0:
         raise ValueError(f"dt must be positive, got {dt}")
@@ -76,6 +79,12 @@ def growth_rates(
     )
     log_v = torch.as_tensor(log["logv"], dtype=x.dtype)
     f = tau[0] / (tau[0] + epsilon)
+    if at is not None:
+        if prior is not None:
+            raise ValueError("rates at new points (at=) take no prior")
+        x = at.double()
+        n = len(x)
+        log_a_all = torch.full((n,), -math.log(n_s), dtype=x.dtype)
     log_row = torch.empty(n, dtype=x.dtype)
     for start in range(0, n, chunk):
         rows = slice(start, start + chunk)

@@ -9,7 +9,7 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
 - ``wf_sample``: the same fit, ``prediction="sample"``: fresh cells of the model's density;
 - ``wf_nested``: the same fit; ``sample`` or ``transport`` chosen by the inner leave-one-out;
 - ``wf_growth``: the default call, its transported cells drawn with growth weights so that they
-  divide and die on the way (:func:`~wf_sc.tl._moving.travel_weights`; the parity row is ``ot_growth``);
+  divide and die on the way (:func:`~wf_sc.tl._moving.growth_weights`; the parity row is ``ot_growth``);
 - ``wf_lineages``: WeightFlow fitted on lineage-weighted snapshots, so the flow moves lineages of
   constant mass, predicting like ``wf_growth`` (:class:`WeightFlowLineages`);
 - ``wf_budget_nested``: the default call with Stage 1's warm-started anchors allowed 500 (the
@@ -263,7 +263,7 @@ class WeightFlowLineages(WeightFlowMethod):
     Each training snapshot is redrawn, as many cells as it has, from at most 3,000 of its cells with
     the weights of :func:`~wf_sc._core.growth.lineage_weights`, so the fitted flow moves lineages of
     constant mass; the transported cells then divide and die on the way
-    (:func:`~wf_sc.tl._moving.travel_weights`), which restores the growth the weights removed.
+    (:func:`~wf_sc.tl._moving.growth_weights`), which restores the growth the weights removed.
     """
 
     def predict(self, train, t, n, seed, rng, setting):

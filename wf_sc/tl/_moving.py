@@ -14,21 +14,31 @@ from ._model import WeightFlow
 SDE_SUBSTEPS = 10
 
 
-def travel_weights(
-    x: np.ndarray, other: np.ndarray, interval: float, travelled: float, rng: np.random.Generator
+def growth_weights(
+    model: WeightFlow, x: np.ndarray, t_from: float, t: float, x_prev: np.ndarray, x_next: np.ndarray,
+    t_prev: float, t_next: float, rng: np.random.Generator,
 ) -> np.ndarray:
-    r"""Growth weights of the cells ``x`` of one snapshot moved ``travelled`` time units towards the
-    snapshot ``other``, ``interval`` away: :math:`w_i \propto e^{g_i \tau}`, summing to 1.
+    r"""Weights (summing to 1) of cells ``x`` observed at ``t_from`` (``t_prev`` or ``t_next``), moved to
+    ``t`` between the snapshots ``x_prev`` and ``x_next``, so that cells divide and die on the way.
 
-    :math:`g_i` is the rate of :math:`x_i` in the unbalanced transport towards ``other``
-    (:func:`wf_sc._core.growth.growth_rates`): forward in time the cell's growth rate; backward in
-    time about minus the growth rate of its ancestors, so the later cells of an expanding region
-    count less the further back they are moved.
+    With :math:`g(a)` the growth rate of an earlier cell :math:`a` towards ``x_next`` by unbalanced
+    transport (:func:`wf_sc._core.growth.growth_rates`, solved on the two snapshots), a lineage has
+    mass :math:`e^{g (t - t_{\mathrm{prev}})}` at :math:`t` for each cell it had at
+    :math:`t_{\mathrm{prev}}` and :math:`e^{g (t_{\mathrm{next}} - t_{\mathrm{prev}})}` at
+    :math:`t_{\mathrm{next}}`, so
+
+    .. math:: w_i \propto e^{g(x_i)(t - t_{\mathrm{prev}})} 	ext{ (earlier cells)}, \qquad
+              w_j \propto e^{-g(a_j)(t_{\mathrm{next}} - t)} 	ext{ (later cells)},
+
+    with :math:`a_j` the later cell moved back to :math:`t_{\mathrm{prev}}` by the model's transport map.
     """
     gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
-    g = growth_rates(torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(other, dtype=torch.float64),
-                     float(interval), generator=gen).numpy()
-    w = np.exp((g - g.max()) * travelled)
+    later = t_from == t_next
+    ancestors = model.transport(x, t_next, t_prev) if later else x
+    g = growth_rates(torch.as_tensor(x_prev, dtype=torch.float64), torch.as_tensor(x_next, dtype=torch.float64),
+                     float(t_next - t_prev), generator=gen, at=torch.as_tensor(ancestors, dtype=torch.float64)).numpy()
+    log_w = -g * (t_next - t) if later else g * (t - t_prev)
+    w = np.exp(log_w - log_w.max())
     return w / w.sum()
 
 
@@ -38,7 +48,7 @@ def source_cells(
     t: float,
     n: int,
     rng: np.random.Generator,
-    X: np.ndarray | None = None,
+    weigh=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Which observed cells to move to time ``t``, and from which time: ``(rows, from_times)``.
 
@@ -47,26 +57,26 @@ def source_cells(
     :math:`n - \mathrm{round}(s n)` cells of :math:`t_{\mathrm{prev}}` and :math:`\mathrm{round}(s n)`
     of :math:`t_{\mathrm{next}}`, each drawn without replacement when the snapshot has enough cells
     (the rule of the benchmark's ``mixture``); outside the observed range, all from the nearest end.
-    With the cells' coordinates ``X``, cells divide and die on the way: each snapshot's cells are
-    drawn with the weights of :func:`travel_weights` towards the other snapshot.
+    ``weigh(rows, u, t_prev, t_next)``, if given, returns the probabilities of drawing each of
+    ``rows`` (the cells observed at ``u``) between two snapshots.
     """
     times = np.sort(np.asarray(times, dtype=float))
     if t <= times[0] or t >= times[-1]:
-        parts = [(times[0] if t <= times[0] else times[-1], n, None)]
+        parts = [(times[0] if t <= times[0] else times[-1], n)]
+        bounds = None
     else:
         j = int(np.searchsorted(times, t, side="right")) - 1
         s = (t - times[j]) / (times[j + 1] - times[j])
         n_next = int(round(s * n))
-        parts = [(times[j], n - n_next, times[j + 1]), (times[j + 1], n_next, times[j])]
+        parts = [(times[j], n - n_next), (times[j + 1], n_next)]
+        bounds = (times[j], times[j + 1])
     rows, from_times = [], []
-    for u, m, v in parts:
+    for u, m in parts:
         pool = np.flatnonzero(t_cells == u)
         if m > 0 and len(pool) == 0:
             raise ValueError(f"no observed cells at time {u:g} to move to {t:g}")
         if m > 0:
-            p = None
-            if X is not None and v is not None and np.any(t_cells == v):
-                p = travel_weights(X[pool], X[t_cells == v], abs(v - u), abs(t - u), rng)
+            p = None if weigh is None or bounds is None else weigh(pool, u, *bounds)
             rows.append(pool[rng.choice(len(pool), size=m, replace=m > len(pool), p=p)])
             from_times.append(np.full(m, u))
     return np.concatenate(rows), np.concatenate(from_times)
@@ -87,7 +97,11 @@ def move_observed(
     The cells are chosen by :func:`source_cells` (with ``growth``, weighted by their growth on the
     way) and moved with :meth:`WeightFlow.transport`, the earlier snapshot's first.
     """
-    rows, from_times = source_cells(t_cells, times, t, n, rng, X if growth else None)
+    weigh = None
+    if growth:
+        def weigh(rows, u, t_prev, t_next):
+            return growth_weights(model, X[rows], u, t, X[t_cells == t_prev], X[t_cells == t_next], t_prev, t_next, rng)
+    rows, from_times = source_cells(t_cells, times, t, n, rng, weigh)
     moved = [model.transport(X[rows[from_times == u]], float(u), t) for u in np.unique(from_times)]
     return np.concatenate(moved), rows, from_times
 
