@@ -82,7 +82,7 @@ def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int 
             "bw_floor": bures_wasserstein(flow.population(held, 20 * n_eval, 30_000 + seed), mean, cov),
             "fit_seconds": round(fit_seconds, 1), "stage1_max_steps": config.stage1_max_steps,
             # optimizer steps each anchor took before early stopping (or its cap)
-            "stage1_steps": " ".join(map(str, wf.tl.WeightFlow.from_adata(train).history["stage1"]["steps"]))}
+            "stage1_steps": " ".join(str(int(s)) for s in wf.tl.WeightFlow.from_adata(train).history["stage1"]["steps"])}
 
 
 def main(argv: list[str] | None = None) -> int:
