@@ -27,8 +27,8 @@ def growth_weights(
     :math:`t_{\mathrm{prev}}` and :math:`e^{g (t_{\mathrm{next}} - t_{\mathrm{prev}})}` at
     :math:`t_{\mathrm{next}}`, so
 
-    .. math:: w_i \propto e^{g(x_i)(t - t_{\mathrm{prev}})} 	ext{ (earlier cells)}, \qquad
-              w_j \propto e^{-g(a_j)(t_{\mathrm{next}} - t)} 	ext{ (later cells)},
+    .. math:: w_i \propto e^{g(x_i)(t - t_{\mathrm{prev}})} \text{ (earlier cells)}, \qquad
+              w_j \propto e^{-g(a_j)(t_{\mathrm{next}} - t)} \text{ (later cells)},
 
     with :math:`a_j` the later cell moved back to :math:`t_{\mathrm{prev}}` by the model's transport map.
     """
