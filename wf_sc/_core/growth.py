@@ -32,6 +32,14 @@ def _cost(squared: Tensor, scale: float, epsilon: float) -> Tensor:
     return (squared / scale).clamp_max(_MAX_COST_OVER_EPS * epsilon)
 
 
+def _median_cost(xs: Tensor, ys: Tensor, epsilon: float) -> tuple[Tensor, float]:
+    """The cost between ``xs`` and ``ys`` (:func:`_cost`) in units of the median squared distance,
+    and that median."""
+    squared = torch.cdist(xs, ys).pow(2)
+    scale = float(squared.median().clamp_min(1e-12))
+    return _cost(squared, scale, epsilon), scale
+
+
 def growth_rates(
     x: Tensor,
     y: Tensor,
@@ -61,6 +69,8 @@ def growth_rates(
     """
     if dt <= 0:
         raise ValueError(f"dt must be positive, got {dt}")
+    if at is not None and prior is not None:
+        raise ValueError("rates at new points (at=) take no prior")
     x, y = x.double(), y.double()
     n = len(x)
     g0 = torch.zeros(n, dtype=x.dtype) if prior is None else prior.double()
@@ -71,22 +81,17 @@ def growth_rates(
     log_a_all = g0 * dt - math.log(n_s)  # every source cell weighs as one drawn cell
     log_a = log_a_all[pick_x]
     log_b = torch.full((m_s,), float(torch.logsumexp(log_a, 0)) - math.log(m_s), dtype=x.dtype)
-    squared = torch.cdist(xs, ys).pow(2)
-    scale = float(squared.median().clamp_min(1e-12))
-    cost = _cost(squared, scale, epsilon)
+    cost, scale = _median_cost(xs, ys, epsilon)
     _, log = ot.unbalanced.sinkhorn_unbalanced(
         log_a.exp(), log_b.exp(), cost, epsilon, tau, method="sinkhorn", numItermax=5000, stopThr=1e-9, log=True
     )
     log_v = torch.as_tensor(log["logv"], dtype=x.dtype)
     f = tau[0] / (tau[0] + epsilon)
-    if at is not None:
-        if prior is not None:
-            raise ValueError("rates at new points (at=) take no prior")
+    if at is not None:  # new points weigh as one drawn cell each, without a prior
         x = at.double()
-        n = len(x)
-        log_a_all = torch.full((n,), -math.log(n_s), dtype=x.dtype)
-    log_row = torch.empty(n, dtype=x.dtype)
-    for start in range(0, n, chunk):
+        log_a_all = torch.full((len(x),), -math.log(n_s), dtype=x.dtype)
+    log_row = torch.empty(len(x), dtype=x.dtype)
+    for start in range(0, len(x), chunk):
         rows = slice(start, start + chunk)
         c = _cost(torch.cdist(x[rows], ys).pow(2), scale, epsilon)
         log_kv = torch.logsumexp(-c / epsilon + log_b + log_v, dim=1) + log_a_all[rows]
@@ -120,8 +125,7 @@ def lineage_weights(
     out = [(picks[0], w)]
     for k in range(len(snapshots) - 1):
         xs, ys = snapshots[k][picks[k]].double(), snapshots[k + 1][picks[k + 1]].double()
-        squared = torch.cdist(xs, ys).pow(2)
-        cost = _cost(squared, float(squared.median().clamp_min(1e-12)), epsilon)
+        cost, _ = _median_cost(xs, ys, epsilon)
         a = torch.full((len(xs),), 1.0 / len(xs), dtype=torch.float64)
         b = torch.full((len(ys),), 1.0 / len(ys), dtype=torch.float64)
         plan = ot.unbalanced.sinkhorn_unbalanced(a, b, cost, epsilon, tau, method="sinkhorn", numItermax=5000,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -48,7 +50,7 @@ def source_cells(
     t: float,
     n: int,
     rng: np.random.Generator,
-    weigh=None,
+    weigh: Callable[[np.ndarray, float, float, float], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Which observed cells to move to time ``t``, and from which time: ``(rows, from_times)``.
 
