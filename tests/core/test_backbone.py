@@ -104,3 +104,25 @@ def test_sampling_is_reproducible():
     a = bb.sample(theta, 50, torch.Generator().manual_seed(5))
     b = bb.sample(theta, 50, torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
+
+
+def test_a_stack_of_weight_vectors_gives_each_vectors_own_result(gen):
+    """``(M, P)`` weights with ``(M, n, d)`` or shared ``(n, d)`` cells: M single evaluations in one pass."""
+    bb = GRUMDN(dim=5, hidden=7, n_components=3)
+    theta = torch.stack([bb.init(gen, dtype=torch.float64) * s for s in (1.0, 2.0, 3.0)])
+    x = torch.randn(3, 40, 5, generator=gen, dtype=torch.float64)
+    u = torch.rand(40, 5, generator=gen, dtype=torch.float64)
+    log_p, cdf, q = bb.log_prob(theta, x), bb.cdf(theta, x), bb.quantile(theta, u)
+    r = bb.reparameterize(theta, q)
+    assert log_p.shape == (3, 40) and cdf.shape == q.shape == r.shape == (3, 40, 5)
+    for m in range(3):
+        torch.testing.assert_close(log_p[m], bb.log_prob(theta[m], x[m]))
+        torch.testing.assert_close(cdf[m], bb.cdf(theta[m], x[m]))
+        torch.testing.assert_close(q[m], bb.quantile(theta[m], u))
+        torch.testing.assert_close(r[m], bb.reparameterize(theta[m], q[m]))
+    # the gradient of the stacked likelihood reaches each vector as if evaluated alone
+    theta.requires_grad_(True)
+    (grad,) = torch.autograd.grad(bb.log_prob(theta, x).sum(), theta)
+    for m in range(3):
+        (alone,) = torch.autograd.grad(bb.log_prob(theta[m], x[m]).sum(), theta)
+        torch.testing.assert_close(grad[m], alone[m])

@@ -24,7 +24,10 @@ head       h_j              3K mixture parameters (logits, means, log-scales)
 Each layer is stored as a matrix ``[W | b]`` of shape ``(n_out, n_in + 1)`` (row = one neuron's
 incoming weights and bias), flattened row-major and concatenated in the order above.
 All functions take the flat vector ``theta`` of shape ``(P,)`` explicitly, so the same code
-evaluates anchors, CDE states and their tangents (``torch.func.jvp``).
+evaluates anchors, CDE states and their tangents (``torch.func.jvp``). The likelihood, the
+Knothe-Rosenblatt maps and their inverses also take a stack ``(M, P)`` of weight vectors with cells
+``(M, n, d)`` (or ``(n, d)`` shared by all ``M``): one pass over the coordinates then serves ``M``
+densities.
 """
 
 from __future__ import annotations
@@ -89,9 +92,9 @@ class GRUMDN:
 
     # ------------------------------------------------------------------ weights
     def unflatten(self, theta: Tensor) -> list[Tensor]:
-        """Split ``theta`` (P,) into the per-layer matrices ``[W | b]`` of shape (n_out, n_in+1)."""
+        """Split ``theta`` (..., P) into the per-layer matrices ``[W | b]`` of shape (..., n_out, n_in+1)."""
         return [
-            theta[a:b].reshape(layer.n_out, layer.n_in + 1)
+            theta[..., a:b].reshape(*theta.shape[:-1], layer.n_out, layer.n_in + 1)
             for layer, a, b in zip(self.layers, self.offsets[:-1], self.offsets[1:])
         ]
 
@@ -107,22 +110,22 @@ class GRUMDN:
 
     # ------------------------------------------------------------------ forward
     def _step_inputs(self, W_in: Tensor, x_prev: Tensor, j: int) -> Tensor:
-        """Input pre-activations ``W [x_{j-1}, e_j] + b`` for step ``j``: (n, 3H)."""
-        return x_prev[:, None] * W_in[:, 0] + W_in[:, 1 + j] + W_in[:, -1]
+        """Input pre-activations ``W [x_{j-1}, e_j] + b`` for step ``j``: (..., n, 3H)."""
+        return x_prev[..., None] * W_in[..., None, :, 0] + (W_in[..., 1 + j] + W_in[..., -1])[..., None, :]
 
     def _gru(self, W_rec: Tensor, gi: Tensor, h: Tensor) -> Tensor:
-        """One GRU update ``h' = (1 - z) * n + z * h`` (PyTorch gate convention)."""
+        """One GRU update ``h' = (1 - z) * n + z * h = n + z * (h - n)`` (PyTorch gate convention)."""
         H = self.hidden
-        gh = h @ W_rec[:, :-1].T + W_rec[:, -1]
-        r = torch.sigmoid(gi[:, :H] + gh[:, :H])
-        z = torch.sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
-        n = torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
-        return (1 - z) * n + z * h
+        gi_rz, gi_n = gi.split((2 * H, H), dim=-1)
+        gh_rz, gh_n = _affine(W_rec, h).split((2 * H, H), dim=-1)
+        r, z = torch.sigmoid(gi_rz + gh_rz).chunk(2, dim=-1)
+        n = torch.tanh(gi_n + r * gh_n)
+        return n + z * (h - n)
 
     def _head(self, W_head: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Mixture parameters from the state: log-weights, means, log-scales, each (n, K)."""
+        """Mixture parameters from the states ``h`` (..., n, H): log-weights, means, log-scales, each (..., n, K)."""
         K = self.n_components
-        out = h @ W_head[:, :-1].T + W_head[:, -1]
+        out = _affine(W_head, h)
         logits = out[..., :K]
         # log-softmax written out: the forward-mode rules of torch.log_softmax / torch.logsumexp
         # modify a saved tensor in place, which breaks reverse-over-forward differentiation
@@ -133,16 +136,16 @@ class GRUMDN:
         return log_pi, mu, log_sigma
 
     def _scan(self, theta: Tensor, ref: Tensor, step) -> list:
-        """Run the GRU over the coordinates ``j = 1..d`` for ``len(ref)`` cells.
+        """Run the GRU over the coordinates ``j = 1..d`` for ``ref.shape[-2]`` cells per weight vector.
 
         At each step the head's mixture parameters go to ``step(j, log_pi, mu, log_sigma)``, which
         returns the coordinate fed to the next step and this step's output; returns the outputs.
-        ``ref`` fixes the number of cells, dtype and device.
+        ``ref`` fixes the number of cells, dtype and device; ``theta`` (..., P) the batch shape.
         """
         W_in, W_rec, W_head = self.unflatten(theta)
-        n = ref.shape[0]
-        h = ref.new_zeros(n, self.hidden)
-        x_prev = ref.new_zeros(n)
+        n = ref.shape[-2]
+        h = ref.new_zeros(*theta.shape[:-1], n, self.hidden)
+        x_prev = ref.new_zeros(*theta.shape[:-1], n)
         outs = []
         for j in range(self.dim):
             h = self._gru(W_rec, self._step_inputs(W_in, x_prev, j), h)
@@ -153,31 +156,33 @@ class GRUMDN:
     def conditionals(self, theta: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Mixture parameters of every conditional ``p(x_j | x_<j)`` under teacher forcing.
 
-        Returns ``(log_pi, mu, log_sigma)``, each of shape (n, d, K). The same recursion as
-        :meth:`_scan`, with the input and head maps of all ``d`` steps applied in one batched call
-        each (only the recurrent update is sequential).
+        ``theta`` (..., P), ``x`` (..., n, d). Returns ``(log_pi, mu, log_sigma)``, each of shape
+        (..., n, d, K). The same recursion as :meth:`_scan`, with the input and head maps of all
+        ``d`` steps applied in one batched call each (only the recurrent update is sequential).
         """
         W_in, W_rec, W_head = self.unflatten(theta)
-        n, d = x.shape[0], self.dim
-        x_prev = torch.cat([x.new_zeros(1, n), x.T[:-1]])  # (d, n): x_{j-1}, x_0 = 0
-        gi = x_prev[..., None] * W_in[:, 0] + (W_in[:, 1 : 1 + d] + W_in[:, -1:]).T[:, None]  # (d, n, 3H)
-        h = x.new_zeros(n, self.hidden)
+        n, d = x.shape[-2], self.dim
+        x_prev = torch.cat([torch.zeros_like(x[..., :1]), x[..., :-1]], dim=-1).movedim(-1, 0)  # (d, ..., n)
+        codes = (W_in[..., 1 : 1 + d] + W_in[..., -1:]).movedim(-1, 0)[..., None, :]  # (d, ..., 1, 3H)
+        gi = x_prev[..., None] * W_in[..., None, :, 0] + codes  # (d, ..., n, 3H)
+        h = x.new_zeros(*gi.shape[1:-1], self.hidden)
         states = []
         for gi_j in gi.unbind(0):
             h = self._gru(W_rec, gi_j, h)
             states.append(h)
-        params = self._head(W_head, torch.stack(states, dim=1))  # each (n, d, K)
-        return params
+        H = torch.stack(states, dim=-2)  # (..., n, d, H)
+        params = self._head(W_head, H.flatten(-3, -2))  # each (..., n * d, K)
+        return tuple(p.unflatten(-2, (n, d)) for p in params)
 
     def log_prob(self, theta: Tensor, x: Tensor) -> Tensor:
-        """Exact log-density ``log p_theta(x) = sum_j log sum_k pi_jk N(x_j; mu_jk, sigma_jk^2)``: (n,)."""
+        """Exact log-density ``log p_theta(x) = sum_j log sum_k pi_jk N(x_j; mu_jk, sigma_jk^2)``: (..., n)."""
         log_pi, mu, log_sigma = self.conditionals(theta, x)
         zscore = (x[..., None] - mu) * torch.exp(-log_sigma)
         log_normal = -0.5 * zscore**2 - log_sigma - _LOG_SQRT_2PI
         return torch.logsumexp(log_pi + log_normal, dim=-1).sum(-1)
 
     def cdf(self, theta: Tensor, x: Tensor) -> Tensor:
-        """Conditional CDFs ``u_j = F_j(x_j | x_<j) = sum_k pi_jk Phi((x_j - mu_jk) / sigma_jk)``: (n, d).
+        """Conditional CDFs ``u_j = F_j(x_j | x_<j) = sum_k pi_jk Phi((x_j - mu_jk) / sigma_jk)``: (..., n, d).
 
         The map ``x -> u`` is the Knothe-Rosenblatt (triangular) transport from ``p_theta`` to the
         uniform distribution on the unit cube.
@@ -199,7 +204,7 @@ class GRUMDN:
 
     @torch.no_grad()
     def quantile(self, theta: Tensor, u: Tensor, max_iter: int = 40, tol: float | None = None) -> Tensor:
-        """Inverse Knothe-Rosenblatt map ``x = F_theta^{-1}(u)`` for ``u`` in the unit cube (n, d).
+        """Inverse Knothe-Rosenblatt map ``x = F_theta^{-1}(u)`` for ``u`` in the unit cube (..., n, d).
 
         Coordinate by coordinate, ``x_j`` solves ``F_j(x_j | x_<j) = u_j`` (``u`` clipped to
         ``[1e-6, 1 - 1e-6]``) by :func:`invert_mixture_cdf`. With ``u`` uniform this is a sample
@@ -209,10 +214,10 @@ class GRUMDN:
         u = u.clamp(1e-6, 1 - 1e-6)
 
         def invert(j, log_pi, mu, log_sigma):
-            x_j = invert_mixture_cdf(log_pi, mu, log_sigma, u[:, j], max_iter, tol)
+            x_j = invert_mixture_cdf(log_pi, mu, log_sigma, u[..., j], max_iter, tol)
             return x_j, x_j
 
-        return torch.stack(self._scan(theta, theta.new_empty(len(u), 0), invert), dim=1)
+        return torch.stack(self._scan(theta, u, invert), dim=-1)
 
     def reparameterize(self, theta: Tensor, x: Tensor, min_density: float = 1e-6) -> Tensor:
         """Cells ``x = F_theta^{-1}(u)`` (values unchanged) carrying the implicit gradient in ``theta``.
@@ -228,11 +233,18 @@ class GRUMDN:
         ``min_density`` floors ``p_j`` for cells in the model's far tails.
         """
         def implicit(j, *params):
-            cdf, pdf = mixture_cdf_pdf(*params, x[:, j])
-            x_j = x[:, j] - (cdf - cdf.detach()) / pdf.detach().clamp_min(min_density)
+            cdf, pdf = mixture_cdf_pdf(*params, x[..., j])
+            x_j = x[..., j] - (cdf - cdf.detach()) / pdf.detach().clamp_min(min_density)
             return x_j, x_j
 
-        return torch.stack(self._scan(theta, x, implicit), dim=1)
+        return torch.stack(self._scan(theta, x, implicit), dim=-1)
+
+
+def _affine(W: Tensor, h: Tensor) -> Tensor:
+    """``h W^T + b`` for a layer ``[W | b]`` (..., n_out, n_in + 1) and inputs ``h`` (..., n, n_in)."""
+    if W.dim() == 2:
+        return torch.nn.functional.linear(h, W[:, :-1], W[:, -1])
+    return h @ W[..., :-1].mT + W[..., None, :, -1]
 
 
 def mixture_cdf_pdf(log_pi: Tensor, mu: Tensor, log_sigma: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -251,7 +263,7 @@ def mixture_cdf_pdf(log_pi: Tensor, mu: Tensor, log_sigma: Tensor, x: Tensor) ->
 def invert_mixture_cdf(
     log_pi: Tensor, mu: Tensor, log_sigma: Tensor, u: Tensor, max_iter: int = 40, tol: float | None = None
 ) -> Tensor:
-    """Root ``x`` of ``F(x) = u`` for 1-D Gaussian mixtures (n, K) and levels ``u`` (n,): (n,).
+    """Root ``x`` of ``F(x) = u`` for 1-D Gaussian mixtures (..., n, K) and levels ``u`` (..., n): (..., n).
 
     Safeguarded Newton iteration on the bracket ``[min_k mu_k - 12 sigma_k, max_k mu_k + 12 sigma_k]``:
 
@@ -266,7 +278,7 @@ def invert_mixture_cdf(
     sigma = torch.exp(log_sigma)
     lo = (mu - 12 * sigma).min(-1).values
     hi = (mu + 12 * sigma).max(-1).values
-    x = (torch.exp(log_pi) * (mu + sigma * torch.special.ndtri(u)[:, None])).sum(-1)
+    x = (torch.exp(log_pi) * (mu + sigma * torch.special.ndtri(u)[..., None])).sum(-1)
     x = torch.minimum(torch.maximum(x, lo), hi)
     active = torch.ones_like(x, dtype=torch.bool)
     for _ in range(max_iter):

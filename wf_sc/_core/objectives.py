@@ -54,6 +54,8 @@ def weight_energy(core, seg: Segment) -> Tensor:
 def data_nll(core, seg: Segment, batches: list[Tensor]) -> Tensor:
     """NLL per coordinate of real cells of each reached snapshot under the predicted weights."""
     d = core.config.dim
+    if len({len(x) for x in batches}) == 1:  # equal batches: all snapshots in one pass
+        return -core.log_prob(seg.states[seg.index], torch.stack(batches)).mean() / d
     losses = [-core.log_prob(seg.states[i], x).mean() / d for i, x in zip(seg.index.tolist(), batches)]
     return torch.stack(losses).mean()
 
@@ -154,7 +156,8 @@ def population_ot_action(
     states = bridged_states(core, seg) if core.config.bridge else seg.states
     dtype = seg.states.dtype
     u = torch.rand(n_cells, d, generator=sample_generator, dtype=dtype, device=seg.states.device)
-    cells = [core.backbone.reparameterize(states[i], core.backbone.quantile(states[i].detach(), u)) for i in points]
+    theta = states[points]  # (M, P): every population in one pass over the coordinates
+    cells = core.backbone.reparameterize(theta, core.backbone.quantile(theta.detach(), u))
     total = 0.0
     for m in range(len(points) - 1):
         dtau = (times[m + 1] - times[m]).abs().clamp_min(1e-12)
