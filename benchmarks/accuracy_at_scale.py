@@ -17,6 +17,8 @@ If the fit's fixed step budget were enough, the gap to the floor would shrink as
 Each run is appended to ``--csv`` as soon as it ends; runs already there are skipped (resumable)::
 
     OMP_NUM_THREADS=1 python benchmarks/accuracy_at_scale.py --cells 1000 10000 100000 --dim 10
+
+``--stage1-max-steps`` and ``--stage2-steps`` change one budget; each budget is a row of its own.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import time
 from pathlib import Path
 
 FIELDS = ("dim", "cells", "effort", "seed", "w1", "floor", "bw", "bw_floor", "fit_seconds", "stage1_max_steps",
-          "stage1_steps")
+          "stage1_steps", "stage2_steps")
 
 
 def bures_wasserstein(x, mean, cov) -> float:
@@ -46,19 +48,21 @@ def bures_wasserstein(x, mean, cov) -> float:
     return float(np.sqrt(max(np.sum((mx - mean) ** 2) + np.trace(sx + cov - 2 * cross), 0.0)))
 
 
-def fit_settings(quick: bool, stage1_max_steps: int | None) -> dict:
-    """The :class:`wf_sc.tl.Config` fields a run sets: tiny budgets with ``quick``, and the warm-started
-    anchors' step cap when given."""
+def fit_settings(quick: bool, stage1_max_steps: int | None, stage2_steps: int | None = None) -> dict:
+    """The :class:`wf_sc.tl.Config` fields a run sets: tiny budgets with ``quick``, the warm-started
+    anchors' step cap and Stage 2's step count when given."""
     out = {"stage1_max_steps_first": 60, "stage1_max_steps": 30, "stage2_steps": 3} if quick else {}
     if stage1_max_steps is not None:
         out["stage1_max_steps"] = stage1_max_steps
+    if stage2_steps is not None:
+        out["stage2_steps"] = stage2_steps
     return out
 
 
 def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int = 1000, quick: bool = False,
-        stage1_max_steps: int | None = None) -> dict:
+        stage1_max_steps: int | None = None, stage2_steps: int | None = None) -> dict:
     """One fit without the middle time, scored at it; ``stage1_max_steps`` overrides the warm-started
-    anchors' step cap (``None``: the package default)."""
+    anchors' step cap, ``stage2_steps`` Stage 2's step count (``None``: the package defaults)."""
     import numpy as np
 
     import wf_sc as wf
@@ -68,7 +72,7 @@ def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int 
     held = float(times[n_times // 2])
     flow = wf.datasets.GradientFlow(dim=dim, random_state=0)
     train = flow.sample(times=tuple(t for t in times if t != held), n_cells=cells, random_state=seed)
-    config = wf.tl.Config(n_threads=1, **fit_settings(quick, stage1_max_steps))
+    config = wf.tl.Config(n_threads=1, **fit_settings(quick, stage1_max_steps, stage2_steps))
     start = time.perf_counter()
     wf.tl.fit(train, "time", use_rep="X", effort=effort, config=config, progress=False)
     fit_seconds = time.perf_counter() - start
@@ -82,7 +86,9 @@ def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int 
             "bw_floor": bures_wasserstein(flow.population(held, 20 * n_eval, 30_000 + seed), mean, cov),
             "fit_seconds": round(fit_seconds, 1), "stage1_max_steps": config.stage1_max_steps,
             # optimizer steps each anchor took before early stopping (or its cap)
-            "stage1_steps": " ".join(str(int(s)) for s in wf.tl.WeightFlow.from_adata(train).history["stage1"]["steps"])}
+            "stage1_steps": " ".join(str(int(s)) for s in wf.tl.WeightFlow.from_adata(train).history["stage1"]["steps"]),
+            # the configured budgets, before ``effort`` scales them
+            "stage2_steps": config.stage2_steps}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,25 +101,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny training budgets (a smoke run)")
     p.add_argument("--stage1-max-steps", type=int, default=None,
                    help="step cap of Stage 1's warm-started anchors (default: the package's)")
+    p.add_argument("--stage2-steps", type=int, default=None, help="Stage 2's step count (default: the package's)")
     p.add_argument("--csv", type=Path, default=Path(__file__).parent / "results" / "accuracy_at_scale.csv")
     args = p.parse_args(argv)
     done = set()
     if args.csv.exists():
         with args.csv.open() as f:
-            done = {(int(r["dim"]), int(r["cells"]), r["effort"], int(r["seed"]), int(r["stage1_max_steps"]))
-                    for r in csv.DictReader(f)}
+            done = {(int(r["dim"]), int(r["cells"]), r["effort"], int(r["seed"]), int(r["stage1_max_steps"]),
+                     int(r["stage2_steps"])) for r in csv.DictReader(f)}
     import wf_sc as wf
 
-    cap = wf.tl.Config(**fit_settings(args.quick, args.stage1_max_steps)).stage1_max_steps
+    config = wf.tl.Config(**fit_settings(args.quick, args.stage1_max_steps, args.stage2_steps))
+    budget = (config.stage1_max_steps, config.stage2_steps)
     for cells in args.cells:
         for effort in args.efforts:
             for seed in args.seeds:
-                if (args.dim, cells, effort, seed, cap) in done:
+                if (args.dim, cells, effort, seed, *budget) in done:
                     continue
                 row = run(args.dim, cells, effort, seed, args.times, quick=args.quick,
-                          stage1_max_steps=args.stage1_max_steps)
+                          stage1_max_steps=args.stage1_max_steps, stage2_steps=args.stage2_steps)
                 load = os.getloadavg()[0]
-                print(f"dim {args.dim} cells {cells} effort {effort} cap {row['stage1_max_steps']} seed {seed}: W1 {row['w1']:.4f} "
+                print(f"dim {args.dim} cells {cells} effort {effort} cap {row['stage1_max_steps']} stage 2 {row['stage2_steps']} seed {seed}: W1 {row['w1']:.4f} "
                       f"(floor {row['floor']:.4f}), BW {row['bw']:.4f} (floor {row['bw_floor']:.4f}), fit {row['fit_seconds']} s, load {load:.1f}", flush=True)
                 new = not args.csv.exists()
                 args.csv.parent.mkdir(parents=True, exist_ok=True)

@@ -82,6 +82,9 @@ def test_accuracy_at_scale_script_writes_and_resumes(tmp_path, capsys):
     assert len(pd.read_csv(csv)) == 1
     assert module.main([*args, "--stage1-max-steps", "40"]) == 0  # another cap: a row of its own
     assert pd.read_csv(csv)["stage1_max_steps"].tolist() == [30, 40]
+    assert module.main([*args, "--stage2-steps", "4"]) == 0  # another Stage-2 budget: a row of its own
+    df = pd.read_csv(csv)
+    assert df["stage2_steps"].tolist() == [3, 3, 4] and df["stage1_max_steps"].tolist() == [30, 40, 30]
 
 
 def test_bures_wasserstein_of_a_shifted_and_scaled_sample():
