@@ -18,7 +18,8 @@ Each run is appended to ``--csv`` as soon as it ends; runs already there are ski
 
     OMP_NUM_THREADS=1 python benchmarks/accuracy_at_scale.py --cells 1000 10000 100000 --dim 10
 
-``--stage1-max-steps`` and ``--stage2-steps`` change one budget; each budget is a row of its own.
+``--stage1-max-steps`` and ``--stage2-steps`` change one budget; each budget, and each commit of the
+code (column ``code``), is a row of its own.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import time
 from pathlib import Path
 
 FIELDS = ("dim", "cells", "effort", "seed", "w1", "floor", "bw", "bw_floor", "fit_seconds", "stage1_max_steps",
-          "stage1_steps", "stage2_steps")
+          "stage1_steps", "stage2_steps", "code")
 
 
 def bures_wasserstein(x, mean, cov) -> float:
@@ -46,6 +47,18 @@ def bures_wasserstein(x, mean, cov) -> float:
     root = np.real(sqrtm(cov))
     cross = np.real(sqrtm(root @ sx @ root))
     return float(np.sqrt(max(np.sum((mx - mean) ** 2) + np.trace(sx + cov - 2 * cross), 0.0)))
+
+
+def code_version() -> str:
+    """Short git commit of the code that runs (``unknown`` outside a git checkout)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
 
 
 def fit_settings(quick: bool, stage1_max_steps: int | None, stage2_steps: int | None = None) -> dict:
@@ -88,7 +101,7 @@ def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int 
             # optimizer steps each anchor took before early stopping (or its cap)
             "stage1_steps": " ".join(str(int(s)) for s in wf.tl.WeightFlow.from_adata(train).history["stage1"]["steps"]),
             # the configured budgets, before ``effort`` scales them
-            "stage2_steps": config.stage2_steps}
+            "stage2_steps": config.stage2_steps, "code": code_version()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,11 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv.exists():
         with args.csv.open() as f:
             done = {(int(r["dim"]), int(r["cells"]), r["effort"], int(r["seed"]), int(r["stage1_max_steps"]),
-                     int(r["stage2_steps"])) for r in csv.DictReader(f)}
+                     int(r["stage2_steps"]), r["code"]) for r in csv.DictReader(f)}
     import wf_sc as wf
 
     config = wf.tl.Config(**fit_settings(args.quick, args.stage1_max_steps, args.stage2_steps))
-    budget = (config.stage1_max_steps, config.stage2_steps)
+    budget = (config.stage1_max_steps, config.stage2_steps, code_version())
     for cells in args.cells:
         for effort in args.efforts:
             for seed in args.seeds:
