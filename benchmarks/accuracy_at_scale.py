@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 FIELDS = ("dim", "cells", "effort", "seed", "w1", "floor", "bw", "bw_floor", "fit_seconds", "stage1_max_steps",
-          "stage1_steps", "stage2_steps", "code")
+          "stage1_steps", "stage2_steps", "stage2_validation", "stage2_steps_taken", "code")
 
 
 def bures_wasserstein(x, mean, cov) -> float:
@@ -61,19 +61,22 @@ def code_version() -> str:
     return out.stdout.strip()
 
 
-def fit_settings(quick: bool, stage1_max_steps: int | None, stage2_steps: int | None = None) -> dict:
+def fit_settings(quick: bool, stage1_max_steps: int | None, stage2_steps: int | None = None,
+                 stage2_validation: bool = False) -> dict:
     """The :class:`wf_sc.tl.Config` fields a run sets: tiny budgets with ``quick``, the warm-started
-    anchors' step cap and Stage 2's step count when given."""
+    anchors' step cap, Stage 2's step count (its cap with ``stage2_validation``) when given."""
     out = {"stage1_max_steps_first": 60, "stage1_max_steps": 30, "stage2_steps": 3} if quick else {}
     if stage1_max_steps is not None:
         out["stage1_max_steps"] = stage1_max_steps
     if stage2_steps is not None:
         out["stage2_steps"] = stage2_steps
+    if stage2_validation:
+        out["stage2_validation"] = True
     return out
 
 
 def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int = 1000, quick: bool = False,
-        stage1_max_steps: int | None = None, stage2_steps: int | None = None) -> dict:
+        stage1_max_steps: int | None = None, stage2_steps: int | None = None, stage2_validation: bool = False) -> dict:
     """One fit without the middle time, scored at it; ``stage1_max_steps`` overrides the warm-started
     anchors' step cap, ``stage2_steps`` Stage 2's step count (``None``: the package defaults)."""
     import numpy as np
@@ -85,7 +88,7 @@ def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int 
     held = float(times[n_times // 2])
     flow = wf.datasets.GradientFlow(dim=dim, random_state=0)
     train = flow.sample(times=tuple(t for t in times if t != held), n_cells=cells, random_state=seed)
-    config = wf.tl.Config(n_threads=1, **fit_settings(quick, stage1_max_steps, stage2_steps))
+    config = wf.tl.Config(n_threads=1, **fit_settings(quick, stage1_max_steps, stage2_steps, stage2_validation))
     start = time.perf_counter()
     wf.tl.fit(train, "time", use_rep="X", effort=effort, config=config, progress=False)
     fit_seconds = time.perf_counter() - start
@@ -101,7 +104,9 @@ def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int 
             # optimizer steps each anchor took before early stopping (or its cap)
             "stage1_steps": " ".join(str(int(s)) for s in wf.tl.WeightFlow.from_adata(train).history["stage1"]["steps"]),
             # the configured budgets, before ``effort`` scales them
-            "stage2_steps": config.stage2_steps, "code": code_version()}
+            "stage2_steps": config.stage2_steps, "stage2_validation": config.stage2_validation,
+            "stage2_steps_taken": len(wf.tl.WeightFlow.from_adata(train).history["stage2"]["total"]),
+            "code": code_version()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,26 +120,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stage1-max-steps", type=int, default=None,
                    help="step cap of Stage 1's warm-started anchors (default: the package's)")
     p.add_argument("--stage2-steps", type=int, default=None, help="Stage 2's step count (default: the package's)")
+    p.add_argument("--stage2-validation", action="store_true",
+                   help="Stage 2 stops on held-out cells; --stage2-steps is then its cap")
     p.add_argument("--csv", type=Path, default=Path(__file__).parent / "results" / "accuracy_at_scale.csv")
     args = p.parse_args(argv)
     done = set()
     if args.csv.exists():
         with args.csv.open() as f:
             done = {(int(r["dim"]), int(r["cells"]), r["effort"], int(r["seed"]), int(r["stage1_max_steps"]),
-                     int(r["stage2_steps"]), r["code"]) for r in csv.DictReader(f)}
+                     int(r["stage2_steps"]), r["stage2_validation"] == "True", r["code"]) for r in csv.DictReader(f)}
     import wf_sc as wf
 
-    config = wf.tl.Config(**fit_settings(args.quick, args.stage1_max_steps, args.stage2_steps))
-    budget = (config.stage1_max_steps, config.stage2_steps, code_version())
+    config = wf.tl.Config(**fit_settings(args.quick, args.stage1_max_steps, args.stage2_steps, args.stage2_validation))
+    budget = (config.stage1_max_steps, config.stage2_steps, config.stage2_validation, code_version())
     for cells in args.cells:
         for effort in args.efforts:
             for seed in args.seeds:
                 if (args.dim, cells, effort, seed, *budget) in done:
                     continue
                 row = run(args.dim, cells, effort, seed, args.times, quick=args.quick,
-                          stage1_max_steps=args.stage1_max_steps, stage2_steps=args.stage2_steps)
+                          stage1_max_steps=args.stage1_max_steps, stage2_steps=args.stage2_steps,
+                          stage2_validation=args.stage2_validation)
                 load = os.getloadavg()[0]
-                print(f"dim {args.dim} cells {cells} effort {effort} cap {row['stage1_max_steps']} stage 2 {row['stage2_steps']} seed {seed}: W1 {row['w1']:.4f} "
+                print(f"dim {args.dim} cells {cells} effort {effort} cap {row['stage1_max_steps']} stage 2 {row['stage2_steps_taken']}/{row['stage2_steps']} seed {seed}: W1 {row['w1']:.4f} "
                       f"(floor {row['floor']:.4f}), BW {row['bw']:.4f} (floor {row['bw_floor']:.4f}), fit {row['fit_seconds']} s, load {load:.1f}", flush=True)
                 new = not args.csv.exists()
                 args.csv.parent.mkdir(parents=True, exist_ok=True)

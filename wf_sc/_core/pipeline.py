@@ -7,10 +7,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .anchors import ANCHOR_STARTS, fit_anchors
+from .anchors import ANCHOR_STARTS, fit_anchors, split_validation
 from .flow import FIELD_STARTS, CoreConfig, WeightFlowCore
 from .pace import PACES, PaceClock, interval_speeds
 from .stage2 import check_loss_weights, train_field
+
+
+#: most held-out cells per snapshot that score Stage 2 with ``stage2_validation``
+STAGE2_VAL_CELLS = 4096
 
 
 @dataclass
@@ -30,6 +34,9 @@ class TrainConfig:
     val_fraction: float = 0.1
     patience: int = 6
     stage2_steps: int = 200
+    #: Stage 2 stops on held-out cells (a ``val_fraction`` of each snapshot, at most
+    #: ``STAGE2_VAL_CELLS``) and ``stage2_steps`` is its cap; False: exactly ``stage2_steps`` steps
+    stage2_validation: bool = False
     stage2_lr: float = 3e-3
     stage2_batch_size: int = 256
     max_horizon: int | None = None
@@ -52,6 +59,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10:
                 raise ValueError(f"{name} must be a learning rate in (0, 10), got {value!r}")
+        if not isinstance(self.stage2_validation, bool):
+            raise ValueError(f"stage2_validation must be True or False, got {self.stage2_validation!r}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {self.val_fraction!r}")
         if self.max_horizon is not None:
@@ -135,10 +144,15 @@ def fit_weightflow(
     if train.pace == "neighbours":
         clock = PaceClock(core.tau, interval_speeds(std, core.tau, train.pace_cells, generator))
     n_steps = 0 if config.dynamics == "linear" else train.stage2_steps  # straight lines: nothing to learn
+    fit_cells, held_out = std, None
+    if train.stage2_validation and n_steps:
+        splits = [split_validation(len(x), train.val_fraction, generator) for x in std]
+        fit_cells = [x[tr.to(device)] for x, (tr, _) in zip(std, splits)]
+        held_out = [x[va[:STAGE2_VAL_CELLS].to(device)] for x, (_, va) in zip(std, splits)]
     bar = progress_factory(total=n_steps, desc="stage 2: dynamics") if progress_factory else None
     hist2 = train_field(
         core,
-        std,
+        fit_cells,
         generator=generator,
         sample_generator=sample_generator,
         loss_weights=train.loss_weights,
@@ -150,6 +164,8 @@ def fit_weightflow(
         action_times=train.action_times,
         action_points=train.action_points,
         clock=clock,
+        held_out=held_out,
+        patience=train.patience,
         progress=bar,
     )
     if bar is not None:

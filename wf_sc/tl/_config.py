@@ -49,7 +49,8 @@ class Config:
     Training
         ``anchor_start`` (Stage 1 starts each time from the previous one, ``"warm"``, or from its
         own random weights matched to the previous afterwards, ``"rebasin"``), ``field_start``,
-        ``stage1_*`` and ``stage2_*`` budgets and rates, ``patience`` (Stage 1 early stopping),
+        ``stage1_*`` and ``stage2_*`` budgets and rates, ``patience`` (early stopping; Stage 2 stops
+        early only with ``stage2_validation``, and ``stage2_steps`` is then its cap),
         ``val_fraction``, ``max_horizon``, ``loss_weights`` (terms ``weight``, ``energy``, ``nll``,
         ``action``, ``ot_action``), ``action_cells``, ``action_times``, ``action_points``, ``pace``
         and ``pace_cells`` (the pace the transport action prefers).
@@ -87,6 +88,7 @@ class Config:
     val_fraction: float = _default("val_fraction")
     patience: int = _default("patience")
     stage2_steps: int = _default("stage2_steps")
+    stage2_validation: bool = _default("stage2_validation")
     stage2_lr: float = _default("stage2_lr")
     stage2_batch_size: int = _default("stage2_batch_size")
     max_horizon: int | None = _default("max_horizon")
