@@ -64,3 +64,14 @@ def test_validation_nll_skips_intervals_without_held_out_cells():
     assert validation_nll(core, [empty, empty, empty]) != validation_nll(core, [empty, empty, empty])  # nan
     with pytest.raises(ValueError, match="stage2_validation"):
         TrainConfig(stage2_validation="yes")
+
+
+def test_too_few_cells_to_hold_out_runs_the_full_budget_with_a_warning():
+    gen = torch.Generator().manual_seed(0)
+    snaps = [torch.randn(30, 2, generator=gen) + i for i in range(3)]  # 10% of 30 cells: 3 < 5, none held out
+    config = CoreConfig(dim=2, n_times=3, hidden=4, n_components=2, width=8)
+    train = TrainConfig(stage1_max_steps_first=20, stage1_max_steps=10, stage2_steps=5, action_cells=8,
+                        stage2_validation=True)
+    with pytest.warns(UserWarning, match="runs all 5 steps"):
+        _, history = fit_weightflow(snaps, torch.tensor([0.0, 1.0, 2.0]), config, train, torch.Generator().manual_seed(0))
+    assert len(history["stage2"]["total"]) == 5 and "validation" not in history["stage2"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -149,6 +150,13 @@ def fit_weightflow(
         splits = [split_validation(len(x), train.val_fraction, generator) for x in std]
         fit_cells = [x[tr.to(device)] for x, (tr, _) in zip(std, splits)]
         held_out = [x[va[:STAGE2_VAL_CELLS].to(device)] for x, (_, va) in zip(std, splits)]
+        if not any(len(y) for y in held_out[1:]):
+            warnings.warn(
+                "stage2_validation: no snapshot after the first is large enough to hold cells out "
+                f"(val_fraction={train.val_fraction}); Stage 2 runs all {n_steps} steps instead",
+                stacklevel=2,
+            )
+            fit_cells, held_out = std, None
     bar = progress_factory(total=n_steps, desc="stage 2: dynamics") if progress_factory else None
     hist2 = train_field(
         core,
