@@ -290,9 +290,14 @@ class WeightFlowCore(nn.Module):
         """Score ``grad log p_theta`` of cells ``x_std`` in standardized space (:mod:`.score`)."""
         return score(self.backbone, theta, x_std)
 
-    def drift(self, theta: Tensor, tau: Tensor, x_std: Tensor) -> Tensor:
-        """Transport drift ``dx_std / d tau`` of cells ``x_std`` under ``theta`` at ``tau``."""
-        return transport_drift(self.backbone, theta, self.weight_velocity(theta, tau), x_std)
+    def drift(self, theta: Tensor, tau: Tensor, x_std: Tensor, theta_dot: Tensor | None = None) -> Tensor:
+        """Transport drift ``dx_std / d tau`` of cells ``x_std`` under ``theta`` at ``tau``.
+
+        ``theta_dot``: :meth:`weight_velocity` at ``(theta, tau)`` when the caller has it already
+        (with bridging it integrates every anchor interval, so chunks of one time should share it).
+        """
+        theta_dot = self.weight_velocity(theta, tau) if theta_dot is None else theta_dot
+        return transport_drift(self.backbone, theta, theta_dot, x_std)
 
     def transport(self, x_std: Tensor, tau_from: float, tau_to: float) -> Tensor:
         """Cells ``x_std`` at ``tau_from`` moved along the drift to ``tau_to`` (:mod:`.transport`)."""

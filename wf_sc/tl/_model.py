@@ -214,8 +214,9 @@ class WeightFlow:
         return (x * core.x_scale + core.x_mean).cpu().numpy()
 
     def _grouped(self, x, t, fn, chunk: int, *, zero_outside: bool = False) -> np.ndarray:
-        """Apply ``fn(theta, tau, x_std_chunk)`` to cells grouped by time (one integration per time);
-        with ``zero_outside``, cells at times outside the fitted range get 0 (a held population)."""
+        """Apply ``fn(theta, tau)(x_std_chunk)`` to cells grouped by time (``fn`` runs once per time,
+        its result on every chunk); with ``zero_outside``, cells at times outside the fitted range get
+        0 (a held population)."""
         with torch_threads(self.n_threads):
             return self._grouped_body(x, t, fn, chunk, zero_outside)
 
@@ -231,10 +232,10 @@ class WeightFlow:
         held = self._outside(raw) if zero_outside else np.zeros(len(uniq), dtype=bool)
         out = None
         for i in range(len(uniq)):
-            rows = np.flatnonzero(inv == i)
+            rows, per_chunk = np.flatnonzero(inv == i), fn(thetas[i], taus[i])
             for a in range(0, len(rows), chunk):
                 r = rows[a : a + chunk]
-                val = fn(thetas[i], taus[i], xs[torch.as_tensor(r, device=xs.device)]).detach().cpu().numpy()
+                val = per_chunk(xs[torch.as_tensor(r, device=xs.device)]).detach().cpu().numpy()
                 if held[i]:
                     val = np.zeros_like(val)
                 if out is None:
@@ -249,14 +250,9 @@ class WeightFlow:
         """
         core = self._check_fitted()
         shift = float(torch.log(core.x_scale).sum())
+        return self._grouped(x, t, lambda theta, tau: lambda xb: core.log_prob(theta, xb).detach() - shift, chunk)
 
-        def fn(theta, tau, xb):
-            with torch.no_grad():
-                return core.log_prob(theta, xb) - shift
-
-        return self._grouped(x, t, fn, chunk)
-
-    def drift(self, x, t, *, chunk: int = 2048) -> np.ndarray:
+    def drift(self, x, t, *, chunk: int = 8192) -> np.ndarray:
         """Transport drift ``dx/dt`` of cells ``x`` (n, d) at time(s) ``t``, in ``use_rep`` units per time unit.
 
         The velocity that moves each cell with its conditional quantiles as the density path
@@ -265,16 +261,17 @@ class WeightFlow:
         core = self._check_fitted()
         unit = core.x_scale / (core.t_range[1] - core.t_range[0])
 
-        def fn(theta, tau, xb):
-            with torch.no_grad():
-                return core.drift(theta, tau, xb) * unit
+        def fn(theta, tau):
+            with torch.no_grad():  # d theta / d tau once per time: with bridging it integrates every interval
+                theta_dot = core.weight_velocity(theta, tau)
+            return lambda xb: core.drift(theta, tau, xb, theta_dot=theta_dot).detach() * unit
 
         return self._grouped(x, t, fn, chunk, zero_outside=True)
 
     def score(self, x, t, *, chunk: int = 2048) -> np.ndarray:
         """Score ``grad_x log p_t(x)`` of cells ``x`` (n, d) at time(s) ``t``, in ``use_rep`` units: (n, d)."""
         core = self._check_fitted()
-        return self._grouped(x, t, lambda theta, tau, xb: core.score(theta, xb) / core.x_scale, chunk)
+        return self._grouped(x, t, lambda theta, tau: lambda xb: core.score(theta, xb) / core.x_scale, chunk)
 
     def transport(self, x, t_from: float, t_to: float, *, chunk: int = 8192) -> np.ndarray:
         """Move cells ``x`` (n, d) observed at ``t_from`` to ``t_to`` along the model's flow: (n, d).
