@@ -330,11 +330,13 @@ def test_resume_completes_a_partial_method_without_duplicates():
     np.testing.assert_allclose(merged["value"], merged["value_full"])
 
 
-def test_budget_candidates_change_the_fit_and_keep_the_prediction(snapshots):
-    from wf_sc.benchmark.methods import WF_BUDGETS, default_prediction
+@pytest.mark.parametrize("name, field, values", [("wf_budget_nested", "stage1_max_steps", [None, 1500]),
+                                                  ("wf_stage2_nested", "stage2_steps", [None, 600])])
+def test_budget_candidates_change_the_fit_and_keep_the_prediction(snapshots, name, field, values):
+    from wf_sc.benchmark.methods import default_prediction
 
-    method = build(["wf_budget_nested"], weightflow_kwargs=TINY_WF)["wf_budget_nested"]
-    assert [c.get("stage1_max_steps") for c in method.candidates] == [None, 1500]
+    method = build([name], weightflow_kwargs=TINY_WF)[name]
+    assert [c.get(field) for c in method.candidates] == values
     assert all(c["prediction"] == default_prediction()["prediction"] for c in method.candidates)
     seen = []
 
@@ -346,7 +348,7 @@ def test_budget_candidates_change_the_fit_and_keep_the_prediction(snapshots):
     train = TimeCourse(snapshots.X, snapshots.obs["time"].to_numpy(float))
     for setting in method.candidates:
         method.predict(train, 1.0, 5, 0, np.random.default_rng(0), {**setting, "prediction": "sample"})
-    assert seen == [dict(TINY_WF), {**TINY_WF, **WF_BUDGETS[1]}]
+    assert seen == [dict(TINY_WF), {**TINY_WF, field: values[1]}]
 
 
 def test_lineage_row_fits_on_redrawn_training_cells(snapshots):

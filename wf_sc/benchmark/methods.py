@@ -14,6 +14,8 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
   constant mass, predicting like ``wf_growth`` (:class:`WeightFlowLineages`);
 - ``wf_budget_nested``: the default call with Stage 1's warm-started anchors allowed 500 (the
   default) or 1,500 steps before early stopping, chosen by the inner leave-one-out;
+- ``wf_stage2_nested``: the default call with Stage 2 run for 200 (the default) or 600 steps,
+  chosen by the inner leave-one-out;
 - ablations (:data:`ABLATIONS`): WeightFlow with one fit setting changed, predicting like ``weightflow``;
   among them the weight-space variants ``wf_rebasin`` (anchors from independent random starts,
   matched by weight matching, instead of warm starts) and ``wf_barzel`` (the field's graph layers in
@@ -76,6 +78,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_sample": {},
     "wf_nested": {},
     "wf_budget_nested": {},
+    "wf_stage2_nested": {},
     "wf_growth": {},
     "wf_lineages": {},
     "wf_ode": {"dynamics": "ode"},
@@ -86,6 +89,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_rebasin": {"anchor_start": "rebasin"},
     "wf_barzel": {"conv": "barzel"},
     "wf_stage1_validation": {"stage1_max_steps": 1500},
+    "wf_stage2_600": {"stage2_steps": 600},
 }
 #: baselines whose settings are chosen by the inner leave-one-out
 NESTED_BASELINES: tuple[str, ...] = ("mm_nested",)
@@ -95,8 +99,10 @@ KNOWN: tuple[str, ...] = (*METHODS, *ABLATIONS, *NESTED_BASELINES)
 WF_PREDICTIONS: tuple[dict[str, Any], ...] = ({"prediction": "sample"}, {"prediction": "transport"})
 #: the Stage-1 budgets ``wf_budget_nested`` chooses among (fit settings; the package default first)
 WF_BUDGETS: tuple[dict[str, Any], ...] = ({}, {"stage1_max_steps": 1500})
+#: the Stage-2 budgets ``wf_stage2_nested`` chooses among (the package default first)
+WF_STAGE2_BUDGETS: tuple[dict[str, Any], ...] = ({}, {"stage2_steps": 600})
 #: the WeightFlow variants that choose by the inner leave-one-out
-NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_budget_nested")
+NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_budget_nested", "wf_stage2_nested")
 
 
 def default_prediction() -> dict[str, Any]:
@@ -333,8 +339,9 @@ def build(
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "transport", "growth": True},))
         elif name == "wf_lineages":
             out[name] = WeightFlowLineages(wf, cache)
-        elif name == "wf_budget_nested":
-            out[name] = WeightFlowMethod(wf, cache, tuple({**default_prediction(), **b} for b in WF_BUDGETS))
+        elif name in ("wf_budget_nested", "wf_stage2_nested"):
+            budgets = WF_BUDGETS if name == "wf_budget_nested" else WF_STAGE2_BUDGETS
+            out[name] = WeightFlowMethod(wf, cache, tuple({**default_prediction(), **b} for b in budgets))
         else:  # weightflow (the default call) and the fit ablations
             out[name] = WeightFlowMethod(_merged(wf, ABLATIONS.get(name, {})), cache, (default_prediction(),))
     return out

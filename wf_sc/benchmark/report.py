@@ -39,6 +39,8 @@ ABLATION_TEXT: dict[str, str] = {
     "backbone's connectivity, instead of attention",
     "wf_stage1_validation": "every anchor may train as long as the first (1,500 steps) and stops when held-out cells "
     "stop improving, instead of warm-started anchors stopping at 500 steps",
+    "wf_stage2_nested": "Stage 2 run for 200 (default) or 600 steps, chosen by the inner leave-one-out",
+    "wf_stage2_600": "Stage 2 run for 600 steps instead of 200",
 }
 
 
