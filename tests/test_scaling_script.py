@@ -128,3 +128,15 @@ def test_made_probe_is_autoregressive_and_runs(capsys):
     assert module.main(["--dim", "3", "--cells", "8", "--reps", "1"]) == 0
     out = capsys.readouterr().out
     assert "| 3 | GRU |" in out and "| 3 | MADE |" in out
+
+
+def test_kernel_probe_rewrites_agree_with_the_code_they_would_replace(capsys):
+    """The fused GRU and the dense attention of the probe compute what the package computes."""
+    spec = importlib.util.spec_from_file_location("kernel_probe", ROOT / "benchmarks" / "kernel_probe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--only", "gru", "attention", "--reps", "1", "--dims", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0].split()[0] for line in lines] == ["gru", "attention"]
+    for line in lines:
+        assert float(line.split("max difference ")[1].rstrip(")")) < 1e-5

@@ -1,0 +1,154 @@
+"""Exact rewrites that were measured and not adopted, and the per-cell drift against its chunk size.
+
+``docs/performance.md`` quotes this script (one torch thread; the minimum over ``--reps`` repeats)::
+
+    OMP_NUM_THREADS=1 python benchmarks/kernel_probe.py
+
+- ``gru``: one Stage-1 step (log-likelihood of 256 cells and its gradient) with the backbone's own
+  recurrence (:meth:`wf_sc._core.backbone.GRUMDN.conditionals`) against torch's fused ``torch.gru``;
+- ``attention``: one layer of torch_geometric's ``TransformerConv`` on the weight graph, forward and
+  backward, against a masked dense attention with the same weights (the graph is almost complete);
+- ``drift``: the per-cell transport drift of a fitted 50-D model (tiny budgets; the cost does not
+  depend on the training) for 8,192 cells at each of 6 times, in chunks of 2,048 and of 8,192 cells
+  (the minimum of two repeats);
+- ``import``: the first ``import torch_geometric`` in a fresh process.
+
+Each comparison prints the largest difference between the two results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import subprocess
+import sys
+import time
+
+
+def best_ms(fn, reps: int, inner: int) -> float:
+    """Minimum over ``reps`` repeats of the mean time of ``inner`` calls, in ms."""
+    fn()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - start) / inner * 1e3)
+    return min(times)
+
+
+def fused_conditionals(bb, theta, x):
+    """``GRUMDN.conditionals`` with the recurrence in ``torch.gru`` (one weight vector only)."""
+    import torch
+
+    W_in, W_rec, W_head = bb.unflatten(theta)
+    n, d = x.shape
+    x_prev = torch.cat([x.new_zeros(1, n), x.T[:-1]])
+    inputs = torch.cat([x_prev[..., None], torch.eye(d, dtype=x.dtype)[:, None, :].expand(d, n, d)], -1)
+    weights = [W_in[:, :-1], W_rec[:, :-1], W_in[:, -1], W_rec[:, -1]]
+    states, _ = torch.gru(inputs, x.new_zeros(1, n, bb.hidden), weights, True, 1, 0.0, True, False, False)
+    params = bb._head(W_head, states.transpose(0, 1).flatten(-3, -2))
+    return tuple(p.unflatten(-2, (n, d)) for p in params)
+
+
+def dense_transformer_conv(conv, x, mask):
+    """``TransformerConv`` (concatenated heads, root weight, no edge features) as masked dense attention."""
+    import torch
+
+    heads, width = conv.heads, conv.out_channels
+    q, k, v = (lin(x).view(len(x), heads, width).transpose(0, 1) for lin in (conv.lin_query, conv.lin_key, conv.lin_value))
+    scores = (q @ k.transpose(1, 2)) / math.sqrt(width)
+    attention = torch.softmax(scores.masked_fill(~mask, float("-inf")), -1).nan_to_num(0.0)
+    return (attention @ v).transpose(0, 1).reshape(len(x), heads * width) + conv.lin_skip(x)
+
+
+def gru(reps: int, dims=(10, 30, 50)) -> None:
+    import torch
+
+    from wf_sc._core.backbone import GRUMDN
+
+    for d in dims:
+        bb = GRUMDN(d, 32, 5)
+        theta = bb.init(torch.Generator().manual_seed(0)).requires_grad_()
+        x = torch.randn(256, d, generator=torch.Generator().manual_seed(1))
+
+        def step(conditionals):
+            log_pi, mu, log_sigma = conditionals(theta, x)
+            z = (x[..., None] - mu) * torch.exp(-log_sigma)
+            return torch.autograd.grad(torch.logsumexp(log_pi - 0.5 * z**2 - log_sigma, -1).sum(), theta)[0]
+
+        own, fused = bb.conditionals, lambda t, y: fused_conditionals(bb, t, y)
+        diff = max(float((a - b).abs().max()) for a, b in zip(own(theta.detach(), x), fused(theta.detach(), x)))
+        print(f"gru d={d}: own {best_ms(lambda: step(own), reps, 20):.1f} ms, "
+              f"torch.gru {best_ms(lambda: step(fused), reps, 20):.1f} ms per step (max difference {diff:.1e})")
+
+
+def attention(reps: int) -> None:
+    import torch
+    from torch_geometric.nn import TransformerConv
+
+    from wf_sc._core.backbone import GRUMDN
+    from wf_sc._core.weight_graph import build_weight_graph
+
+    graph = build_weight_graph(GRUMDN(10, 32, 5))
+    n = graph.n_nodes
+    mask = torch.zeros(n, n, dtype=torch.bool)
+    mask[graph.edge_index[1], graph.edge_index[0]] = True  # mask[i, j]: an edge j -> i
+    torch.manual_seed(0)
+    conv = TransformerConv(64, 32, heads=2)
+    x = torch.randn(n, 64, requires_grad=True)
+    with torch.no_grad():
+        diff = float((dense_transformer_conv(conv, x, mask) - conv(x, graph.edge_index)).abs().max())
+    pyg = best_ms(lambda: conv(x, graph.edge_index).sum().backward(), reps, 100)
+    dense = best_ms(lambda: dense_transformer_conv(conv, x, mask).sum().backward(), reps, 100)
+    print(f"attention: {n} nodes, {graph.edge_index.shape[1]} of {n * (n - 1)} ordered pairs; TransformerConv "
+          f"{pyg:.2f} ms, dense {dense:.2f} ms per layer, forward and backward (max difference {diff:.1e})")
+
+
+def drift(reps: int, dim: int = 50, cells: int = 8192) -> None:
+    import numpy as np
+
+    import wf_sc as wf
+
+    flow = wf.datasets.GradientFlow(dim=dim, random_state=0)
+    times = tuple(np.linspace(0, 2, 6))
+    adata = flow.sample(times=times, n_cells=200, random_state=0)
+    config = wf.tl.Config(stage1_max_steps_first=20, stage1_max_steps=10, stage2_steps=2)
+    wf.tl.fit(adata, "time", use_rep="X", progress=False, config=config)
+    model = wf.tl.WeightFlow.from_adata(adata)
+    big = flow.sample(times=times, n_cells=cells, random_state=1)
+    x, t = np.asarray(big.X), big.obs["time"].to_numpy()
+    for chunk in (2048, 8192):
+        ms = best_ms(lambda: model.drift(x, t, chunk=chunk), min(reps, 2), 1)
+        print(f"drift d={dim}: chunks of {chunk}: {ms * 1e3 / len(x):.0f} us per cell")
+
+
+def first_import() -> None:
+    code = "import time, torch; s = time.perf_counter(); import torch_geometric; print(time.perf_counter() - s)"
+    seconds = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    print(f"import: torch_geometric {seconds:.1f} s after torch")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python benchmarks/kernel_probe.py", description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="+", choices=["gru", "attention", "drift", "import"],
+                   default=["gru", "attention", "drift", "import"])
+    p.add_argument("--reps", type=int, default=6)
+    p.add_argument("--dims", type=int, nargs="+", default=[10, 30, 50], help="dimensions of the gru probe")
+    args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    if "gru" in args.only:
+        gru(args.reps, args.dims)
+    if "attention" in args.only:
+        attention(args.reps)
+    if "drift" in args.only:
+        drift(args.reps)
+    if "import" in args.only:
+        first_import()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
