@@ -92,6 +92,7 @@ def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int 
     start = time.perf_counter()
     wf.tl.fit(train, "time", use_rep="X", effort=effort, config=config, progress=False)
     fit_seconds = time.perf_counter() - start
+    history = wf.tl.WeightFlow.from_adata(train).history
     pred = np.asarray(wf.tl.interpolate(train, held, n_cells=n_eval, random_state=seed).X, dtype=np.float64)
     truth = flow.population(held, n_eval, 10_000 + seed)
     other = flow.population(held, n_eval, 20_000 + seed)
@@ -102,10 +103,10 @@ def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int 
             "bw_floor": bures_wasserstein(flow.population(held, 20 * n_eval, 30_000 + seed), mean, cov),
             "fit_seconds": round(fit_seconds, 1), "stage1_max_steps": config.stage1_max_steps,
             # optimizer steps each anchor took before early stopping (or its cap)
-            "stage1_steps": " ".join(str(int(s)) for s in wf.tl.WeightFlow.from_adata(train).history["stage1"]["steps"]),
+            "stage1_steps": " ".join(str(int(s)) for s in history["stage1"]["steps"]),
             # the configured budgets, before ``effort`` scales them
             "stage2_steps": config.stage2_steps, "stage2_validation": config.stage2_validation,
-            "stage2_steps_taken": len(wf.tl.WeightFlow.from_adata(train).history["stage2"]["total"]),
+            "stage2_steps_taken": len(history["stage2"]["total"]),
             "code": code_version()}
 
 

@@ -196,15 +196,17 @@ class WeightFlowCore(nn.Module):
         states = integrate(self.field, self.path, self.anchors[k], grid, self.config.method)
         return grid, states, index[len(knots) :]
 
+    def interval_ends(self) -> Tensor:
+        """Where each interval's trajectory ends, :math:`\\hat\\theta_k(\\tau_{k+1})`: (K, P), with
+        :math:`\\hat\\theta_k` the (unbridged) CDE solution started at anchor :math:`k`."""
+        return torch.stack([self.integrate_from(k, self.tau[k + 1 : k + 2])[1][-1] for k in range(len(self.tau) - 1)])
+
     def anchor_gaps(self) -> Tensor:
         """How far each interval's trajectory ends from the next anchor: (K, P).
 
-        .. math:: \\Delta_k = \\theta_{k+1} - \\hat\\theta_k(\\tau_{k+1})
-
-        where :math:`\\hat\\theta_k` is the CDE solution started at anchor :math:`k`.
+        .. math:: \\Delta_k = \\theta_{k+1} - \\hat\\theta_k(\\tau_{k+1})   (:meth:`interval_ends`)
         """
-        ends = [self.integrate_from(k, self.tau[k + 1 : k + 2])[1][-1] for k in range(len(self.tau) - 1)]
-        return self.anchors[1:] - torch.stack(ends)
+        return self.anchors[1:] - self.interval_ends()
 
     def _bridge_weight(self, tau: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Interval ``k`` of each time, the bridge weight ``(tau - tau_k) / (tau_{k+1} - tau_k)``

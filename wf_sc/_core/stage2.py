@@ -62,12 +62,8 @@ def validation_nll(core: WeightFlowCore, held_out: list[torch.Tensor]) -> float:
     with :math:`\\hat\\theta_k` the unbridged solution started at anchor ``k`` and :math:`Y_{k+1}`
     the held-out cells of snapshot ``k + 1`` (intervals whose end has none are skipped).
     """
-    d, values = core.config.dim, []
-    for k in range(len(core.tau) - 1):
-        y = held_out[k + 1]
-        if len(y):
-            _, states, index = core.integrate_from(k, core.tau[k + 1 : k + 2])
-            values.append(mean_nll(core.backbone, states[index[-1]], y) / d)
+    d, ends = core.config.dim, core.interval_ends()
+    values = [mean_nll(core.backbone, end, y) / d for end, y in zip(ends, held_out[1:]) if len(y)]
     return sum(values) / len(values) if values else float("nan")
 
 
@@ -88,7 +84,7 @@ def train_field(
     clock=None,
     held_out: list[torch.Tensor] | None = None,
     eval_every: int = 25,
-    patience: int = 4,
+    patience: int = 6,
     progress=None,
 ) -> dict:
     """Optimize ``g_phi`` (AdamW, cosine schedule); returns the per-step history of every term.
