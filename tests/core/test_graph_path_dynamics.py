@@ -286,3 +286,31 @@ def test_bridge_refuses_the_transport_drift_action():
             TrainConfig(loss_weights={"action": 0.1}),
             torch.Generator().manual_seed(0),
         )
+
+
+@pytest.mark.parametrize("graph_kind", ["connectivity", "complete"])
+def test_dense_attention_is_torch_geometric_transformer_conv(graph_kind):
+    """GraphAttention draws the same initial weights as TransformerConv under one seed and computes the
+    same function and gradients on the weight graph; a node without in-neighbours gets 0 from both."""
+    from torch_geometric.nn import TransformerConv
+
+    from wf_sc._core.vector_field import GraphAttention
+
+    graph = build_weight_graph(GRUMDN(4, 8, 3), graph_kind)
+    # drop every edge into node 0: an isolated target, aggregated to 0
+    edge_index = graph.edge_index[:, graph.edge_index[1] != 0]
+    torch.manual_seed(0)
+    dense = GraphAttention(16, 8, 2, edge_index, graph.n_nodes)
+    torch.manual_seed(0)
+    sparse = TransformerConv(16, 8, heads=2)
+    assert dense.state_dict().keys() == sparse.state_dict().keys()
+    for name, value in sparse.state_dict().items():
+        assert torch.equal(dense.state_dict()[name], value), name
+    h = torch.randn(graph.n_nodes, 16, requires_grad=True)
+    out_dense, out_sparse = dense(h), sparse(h, edge_index)
+    torch.testing.assert_close(out_dense, out_sparse, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(out_dense[0], sparse.lin_skip(h)[0])
+    (g_dense,) = torch.autograd.grad(out_dense.square().sum(), h)
+    (g_sparse,) = torch.autograd.grad(out_sparse.square().sum(), h)
+    assert torch.isfinite(g_dense).all()
+    torch.testing.assert_close(g_dense, g_sparse, atol=1e-5, rtol=1e-4)

@@ -10,9 +10,10 @@ per-weight centre and scale, and
 
 * ``Enc``: one MLP per neuron kind (GRU unit, mixture component) maps the neuron's weights to a
   ``width`` vector, plus a learned embedding of each node;
-* ``GNN``: ``n_layers`` residual ``torch_geometric`` convolutions over the weight graph: attention
-  (TransformerConv or GATv2Conv), or the Barabási-Barzel form of network dynamics
-  (:class:`BarzelConv`);
+* ``GNN``: ``n_layers`` residual graph convolutions over the weight graph: graph transformer
+  attention (:class:`GraphAttention`, the maths of ``torch_geometric``'s ``TransformerConv``
+  computed densely: the weight graph is almost complete), ``torch_geometric``'s GATv2Conv, or the
+  Barabási-Barzel form of network dynamics (:class:`BarzelConv`);
 * ``Dec``: one MLP per neuron kind maps each neuron's embedding to the derivative of each of its
   weights with respect to each of the ``C`` path channels;
 * ``B`` (P, C): a per-weight constant field, initialized by least squares so that the CDE starts
@@ -21,6 +22,8 @@ per-weight centre and scale, and
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +36,44 @@ CONVS = ("transformer", "gatv2", "barzel")
 
 def _mlp(n_in: int, width: int, n_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(n_in, width), nn.SiLU(), nn.Linear(width, n_out))
+
+
+class GraphAttention(nn.Module):
+    """Graph transformer attention (Shi et al. 2021) over a small, almost complete graph, in dense form:
+
+    .. math:: h_i' = W_s h_i + \\big\\Vert_{m=1}^{M} \\sum_{j \\to i} \\alpha^m_{ij}\\, W^m_v h_j,
+              \\qquad \\alpha^m_{ij} = \\operatorname{softmax}_{j \\to i}
+              \\frac{(W^m_q h_i)^\\top (W^m_k h_j)}{\\sqrt{c}},
+
+    ``M`` heads of ``c`` channels concatenated, the softmax over the in-neighbours ``j -> i`` of
+    node ``i`` (a node without any gets 0). The same function, parameters and parameter names as
+    ``torch_geometric.nn.TransformerConv(width, c, heads=M)`` on ``edge_index``; on a graph with
+    almost every pair connected, one masked ``(N, N)`` product per head is cheaper than gathering
+    and scattering along the edges.
+    """
+
+    def __init__(self, width: int, channels: int, heads: int, edge_index: Tensor, n_nodes: int):
+        super().__init__()
+        self.heads, self.channels = heads, channels
+        self.lin_key, self.lin_query, self.lin_value, self.lin_skip = (
+            nn.Linear(width, heads * channels) for _ in range(4)
+        )
+        for lin in (self.lin_key, self.lin_query, self.lin_value, self.lin_skip):
+            lin.reset_parameters()  # the draws of TransformerConv, which initializes twice
+        mask = torch.zeros(n_nodes, n_nodes, dtype=torch.bool)
+        mask[edge_index[1], edge_index[0]] = True  # mask[i, j]: an edge j -> i
+        isolated = ~mask.any(1)
+        # the graph's structure, not state: kept out of the state dict (as in TransformerConv)
+        self.register_buffer("open", mask | isolated[:, None], persistent=False)
+        self.register_buffer("connected", (~isolated).to(torch.get_default_dtype())[:, None], persistent=False)
+
+    def forward(self, h: Tensor) -> Tensor:
+        n = len(h)
+        q, k, v = (lin(h).view(n, self.heads, self.channels).transpose(0, 1)
+                   for lin in (self.lin_query, self.lin_key, self.lin_value))
+        scores = (q @ k.transpose(1, 2)) / math.sqrt(self.channels)
+        attention = torch.softmax(scores.masked_fill(~self.open, float("-inf")), -1) * self.connected
+        return (attention @ v).transpose(0, 1).reshape(n, -1) + self.lin_skip(h)
 
 
 def barzel_conv(width: int):
@@ -108,13 +149,17 @@ class GraphVectorField(nn.Module):
         sizes = {kind: graph.weight_index[kind].shape[1] for kind in KINDS}
         self.encoders = nn.ModuleDict({k: _mlp(sizes[k], width, width) for k in KINDS})
         self.node_embedding = nn.Parameter(torch.zeros(graph.n_nodes, width))
-        from torch_geometric.nn import GATv2Conv, TransformerConv  # heavy import, deferred to first use
-
-        if conv == "barzel":
+        if conv == "transformer":
+            self.convs = nn.ModuleList(
+                GraphAttention(width, width // heads, heads, graph.edge_index, graph.n_nodes) for _ in range(n_layers)
+            )
+        elif conv == "barzel":
             self.convs = nn.ModuleList(barzel_conv(width) for _ in range(n_layers))
         else:
-            conv_cls = TransformerConv if conv == "transformer" else GATv2Conv
-            self.convs = nn.ModuleList(conv_cls(width, width // heads, heads=heads) for _ in range(n_layers))
+            from torch_geometric.nn import GATv2Conv  # heavy import, deferred to first use
+
+            self.convs = nn.ModuleList(GATv2Conv(width, width // heads, heads=heads) for _ in range(n_layers))
+        self.dense = conv == "transformer"
         self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(n_layers))
         self.decoders = nn.ModuleDict({k: _mlp(width, width, sizes[k] * n_channels) for k in KINDS})
         for dec in self.decoders.values():  # the GNN correction starts at zero
@@ -132,7 +177,7 @@ class GraphVectorField(nn.Module):
         feats = {k: u[getattr(self, f"index_{k}")] for k in KINDS}
         h = torch.cat([self.encoders[k](feats[k]) for k in KINDS]) + self.node_embedding
         for conv, norm in zip(self.convs, self.norms):
-            h = h + conv(norm(h), self.edge_index).relu()
+            h = h + (conv(norm(h)) if self.dense else conv(norm(h), self.edge_index)).relu()
         out, start = [], 0
         for k in KINDS:
             n = feats[k].shape[0]
