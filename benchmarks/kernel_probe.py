@@ -1,4 +1,4 @@
-"""Exact rewrites that were measured and not adopted, and the per-cell drift against its chunk size.
+"""Exact rewrites of the package's kernels, measured (one adopted), and the per-cell drift against its chunk size.
 
 ``docs/performance.md`` quotes this script (one torch thread; the minimum over ``--reps`` repeats)::
 
@@ -7,7 +7,8 @@
 - ``gru``: one Stage-1 step (log-likelihood of 256 cells and its gradient) with the backbone's own
   recurrence (:meth:`wf_sc._core.backbone.GRUMDN.conditionals`) against torch's fused ``torch.gru``;
 - ``attention``: one layer of torch_geometric's ``TransformerConv`` on the weight graph, forward and
-  backward, against a masked dense attention with the same weights (the graph is almost complete);
+  backward, against the field's masked dense form with the same weights
+  (:class:`wf_sc._core.vector_field.GraphAttention`, adopted: the graph is almost complete);
 - ``drift``: the per-cell transport drift of a fitted 50-D model (tiny budgets; the cost does not
   depend on the training) for 8,192 cells at each of 6 times, in chunks of 2,048 and of 8,192 cells
   (the minimum of two repeats);
@@ -19,7 +20,6 @@ Each comparison prints the largest difference between the two results.
 from __future__ import annotations
 
 import argparse
-import math
 import subprocess
 import sys
 import time
@@ -51,17 +51,6 @@ def fused_conditionals(bb, theta, x):
     return tuple(p.unflatten(-2, (n, d)) for p in params)
 
 
-def dense_transformer_conv(conv, x, mask):
-    """``TransformerConv`` (concatenated heads, root weight, no edge features) as masked dense attention."""
-    import torch
-
-    heads, width = conv.heads, conv.out_channels
-    q, k, v = (lin(x).view(len(x), heads, width).transpose(0, 1) for lin in (conv.lin_query, conv.lin_key, conv.lin_value))
-    scores = (q @ k.transpose(1, 2)) / math.sqrt(width)
-    attention = torch.softmax(scores.masked_fill(~mask, float("-inf")), -1).nan_to_num(0.0)
-    return (attention @ v).transpose(0, 1).reshape(len(x), heads * width) + conv.lin_skip(x)
-
-
 def gru(reps: int, dims=(10, 30, 50)) -> None:
     import torch
 
@@ -88,19 +77,20 @@ def attention(reps: int) -> None:
     from torch_geometric.nn import TransformerConv
 
     from wf_sc._core.backbone import GRUMDN
+    from wf_sc._core.vector_field import GraphAttention
     from wf_sc._core.weight_graph import build_weight_graph
 
     graph = build_weight_graph(GRUMDN(10, 32, 5))
     n = graph.n_nodes
-    mask = torch.zeros(n, n, dtype=torch.bool)
-    mask[graph.edge_index[1], graph.edge_index[0]] = True  # mask[i, j]: an edge j -> i
     torch.manual_seed(0)
     conv = TransformerConv(64, 32, heads=2)
+    dense_conv = GraphAttention(64, 32, 2, graph.edge_index, n)
+    dense_conv.load_state_dict(conv.state_dict())
     x = torch.randn(n, 64, requires_grad=True)
     with torch.no_grad():
-        diff = float((dense_transformer_conv(conv, x, mask) - conv(x, graph.edge_index)).abs().max())
+        diff = float((dense_conv(x) - conv(x, graph.edge_index)).abs().max())
     pyg = best_ms(lambda: conv(x, graph.edge_index).sum().backward(), reps, 100)
-    dense = best_ms(lambda: dense_transformer_conv(conv, x, mask).sum().backward(), reps, 100)
+    dense = best_ms(lambda: dense_conv(x).sum().backward(), reps, 100)
     print(f"attention: {n} nodes, {graph.edge_index.shape[1]} of {n * (n - 1)} ordered pairs; TransformerConv "
           f"{pyg:.2f} ms, dense {dense:.2f} ms per layer, forward and backward (max difference {diff:.1e})")
 

@@ -140,3 +140,23 @@ def test_kernel_probe_rewrites_agree_with_the_code_they_would_replace(capsys):
     assert [line.split(":")[0].split()[0] for line in lines] == ["gru", "attention"]
     for line in lines:
         assert float(line.split("max difference ")[1].rstrip(")")) < 1e-5
+
+
+def test_growth_from_path_recovers_the_closed_form_split():
+    """The probe's Wasserstein-Fisher-Rao split of a translating Gaussian: the relative growth
+    D.(x - mu_t)/(delta^2 + s^2) and the mean motion delta^2/(delta^2 + s^2) D of the closed form."""
+    spec = importlib.util.spec_from_file_location("growth_from_path", ROOT / "benchmarks" / "growth_from_path.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    r = module.case_gaussian(steps=300)
+    assert r["corr"] > 0.97 and 0.85 < r["slope"] < 1.15
+    assert abs(r["motion"] - r["motion_expected"]).max() < 0.15
+    # no change at all: the potential is flat, no growth and no motion
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(6 * 512, 2, generator=gen)
+    t = torch.arange(6.0).repeat_interleave(512)
+    phi = module.fit_potential(x, t, 1.0, steps=200, generator=gen)
+    w = module.centred_growth(phi, x, t, 1.0, x, t)
+    assert abs(w).mean() < 0.1

@@ -314,3 +314,18 @@ def test_dense_attention_is_torch_geometric_transformer_conv(graph_kind):
     (g_sparse,) = torch.autograd.grad(out_sparse.square().sum(), h)
     assert torch.isfinite(g_dense).all()
     torch.testing.assert_close(g_dense, g_sparse, atol=1e-5, rtol=1e-4)
+
+
+def test_bridge_share_says_how_much_the_field_leaves_to_the_bridge():
+    """0 where the learned field reaches the next anchor by itself, 1 where it does not move at all."""
+    bent = _bent_core(True)
+    straight = _bent_core(True)
+    times = torch.tensor([0.0, 1.0, 3.0, 4.0], dtype=torch.float64)
+    straight.set_anchors(bent.anchors[0] + times[:, None] / 4 * (bent.anchors[3] - bent.anchors[0]) / 1.0)
+    straight.init_affine("time")
+    with torch.no_grad():
+        torch.testing.assert_close(straight.bridge_share(), torch.zeros(3, dtype=torch.float64), atol=1e-6, rtol=0)
+        share = bent.bridge_share()
+        assert share.shape == (3,) and float(share[:2].min()) > 0.05  # the bend next to anchor 1 is left to the bridge
+        bent.field.affine.zero_()  # the GNN decoder starts at zero: now the field is 0
+        torch.testing.assert_close(bent.bridge_share(), torch.ones(3, dtype=torch.float64))

@@ -208,6 +208,18 @@ class WeightFlowCore(nn.Module):
         """
         return self.anchors[1:] - self.interval_ends()
 
+    def bridge_share(self) -> Tensor:
+        """How much of each anchor interval the bridge covers rather than the learned field: (K,).
+
+        .. math:: b_k = \\frac{\\lVert \\Delta_k / s \\rVert}{\\lVert (\\theta_{k+1} - \\theta_k) / s \\rVert}
+
+        (:meth:`anchor_gaps`, weights normalized by the field's scale ``s``): 0 when the free
+        trajectory from anchor ``k`` reaches anchor ``k+1`` by itself, 1 when it does not move
+        (``> 1`` when it moves away).
+        """
+        scale = self.field.scale
+        return (self.anchor_gaps() / scale).norm(dim=1) / ((self.anchors[1:] - self.anchors[:-1]) / scale).norm(dim=1)
+
     def _bridge_weight(self, tau: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Interval ``k`` of each time, the bridge weight ``(tau - tau_k) / (tau_{k+1} - tau_k)``
         (0 outside ``[tau_0, tau_K)``: no next anchor to bridge to) and whether it is inside."""

@@ -180,6 +180,8 @@ def fit_weightflow(
         bar.close()
     t_stage2 = time.perf_counter() - t_start - t_stage1
     core.eval()
+    with torch.no_grad():
+        bridge_share = core.bridge_share().tolist() if config.dynamics != "linear" else []
     history = {
         "stage1": {
             "train_nll": a.train_nll,
@@ -188,6 +190,6 @@ def fit_weightflow(
             "curves": {str(k): c for k, c in enumerate(a.curves)},
             "seconds": t_stage1,
         },
-        "stage2": {**hist2, "seconds": t_stage2},
+        "stage2": {**hist2, "seconds": t_stage2, "bridge_share": bridge_share},
     }
     return core, history
