@@ -204,6 +204,7 @@ def corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def case_gaussian(steps: int, seed: int = 0) -> dict:
     """A Gaussian (sd 0.7) translating at D = (1.5, -0.5) over 11 times, delta = 1: the closed-form split."""
+    torch.manual_seed(seed)  # the potential's initial weights
     gen = torch.Generator().manual_seed(seed)
     grid, n, sd, D, delta = torch.linspace(0, 1, 11), 1024, 0.7, torch.tensor([1.5, -0.5]), 1.0
     x = torch.cat([torch.randn(n, 2, generator=gen) * sd + D * s for s in grid])
@@ -236,6 +237,7 @@ def case_birth_death(source: str, steps: int, n_grid: int = 31, cells: int = 102
         xs = np.concatenate([model.sample(s, cells, random_state=seed + i) for i, s in enumerate(grid)])
         ts = np.repeat(grid, cells)
     x, t = torch.as_tensor(xs, dtype=torch.float32), torch.as_tensor(ts, dtype=torch.float32)
+    torch.manual_seed(seed)  # the potential's initial weights
     phi = fit_potential(x, t, delta, steps=steps, generator=torch.Generator().manual_seed(seed))
     w = centred_growth(phi, torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(tc, dtype=torch.float32),
                        delta, x, t)
