@@ -1,7 +1,7 @@
 """How much of each anchor interval the learned field covers, on the benchmark datasets.
 
 A default ``wf.tl.fit`` on all time points of each dataset; prints
-``uns['weightflow']['history']['stage2']['bridge_share']``: per anchor interval, the distance
+``uns['weightflow']['history']['bridge_share']``: per anchor interval, the distance
 from where the field's free trajectory ends to the next anchor, over the distance between the two
 anchors (normalized weights; :meth:`wf_sc._core.flow.WeightFlowCore.bridge_share`). 0: the learned
 dynamics reach the next anchor by themselves; 1: they do not move, and the bridge (a straight-line
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             adata = dataset.load(False)
             wf.tl.fit(adata, "time", use_rep=dataset.use_rep, random_state=seed, progress=False, config=config)
-            shares.append(adata.uns["weightflow"]["history"]["stage2"]["bridge_share"])
+            shares.append(adata.uns["weightflow"]["history"]["bridge_share"])
         shares = np.asarray(shares)
         print(f"{name}: per interval (mean over {len(args.seeds)} seeds) "
               f"{', '.join(f'{s:.2f}' for s in shares.mean(0))}; overall {shares.mean():.2f}", flush=True)

@@ -47,6 +47,8 @@ def test_fit_writes_every_documented_field(fitted):
     assert pops["X"].shape == (7 * 300, 2)
     assert len(rec["nll"]["validation"]) == 4
     assert len(rec["history"]["stage2"]["total"]) == FAST["config"].stage2_steps
+    share = np.asarray(rec["history"]["bridge_share"])  # one per anchor interval
+    assert share.shape == (3,) and np.all(share >= 0)
 
 
 def test_held_out_population_beats_both_neighbouring_snapshots(fitted, flow):

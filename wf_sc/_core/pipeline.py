@@ -104,7 +104,8 @@ def fit_weightflow(
     ``generator`` must live on the CPU (initialization, splits, minibatches); ``sample_generator``
     on the snapshots' device draws model cells (default: a generator seeded from ``generator``).
     Returns the fitted core (in eval mode) and a history dict with ``stage1`` (per-time NLL and
-    validation curves) and ``stage2`` (per-step loss terms).
+    validation curves), ``stage2`` (per-step loss terms) and ``bridge_share`` (per anchor interval,
+    :meth:`~wf_sc._core.flow.WeightFlowCore.bridge_share`; empty for straight-line dynamics).
     """
     if config.bridge and train.loss_weights.get("action", 0):
         raise ValueError(
@@ -190,6 +191,7 @@ def fit_weightflow(
             "curves": {str(k): c for k, c in enumerate(a.curves)},
             "seconds": t_stage1,
         },
-        "stage2": {**hist2, "seconds": t_stage2, "bridge_share": bridge_share},
+        "stage2": {**hist2, "seconds": t_stage2},
+        "bridge_share": bridge_share,
     }
     return core, history

@@ -145,7 +145,8 @@ def fit(
     ``adata.uns[key_added]``
         ``params`` (settings, None dropped), ``times`` (training times), ``time_labels``,
         ``history`` (``stage1``: per-time NLL, validation curves, steps; ``stage2``: loss terms
-        per step; ``fit_seconds``), ``nll`` (per-time ``train``/``validation`` NLL per cell in
+        per step; ``bridge_share``: per interval between time points, how much of the way the
+        straight-line bridge covers rather than the learned dynamics, 0 to 1; ``fit_seconds``), ``nll`` (per-time ``train``/``validation`` NLL per cell in
         ``use_rep`` units), ``standardization`` (``mean``, ``scale``), ``model`` (the fitted model
         as arrays + config, reloadable with :meth:`WeightFlow.from_adata`), ``populations``
         (``X`` generated cells, ``time``), ``keys`` (names of the per-cell outputs).
