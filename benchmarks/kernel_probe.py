@@ -9,6 +9,8 @@
 - ``attention``: one layer of torch_geometric's ``TransformerConv`` on the weight graph, forward and
   backward, against the field's masked dense form with the same weights
   (:class:`wf_sc._core.vector_field.GraphAttention`, adopted: the graph is almost complete);
+- ``stage2``: Stage 2 of a fit on EMT 10-D (a tiny Stage 1), with the dense attention and with
+  ``TransformerConv`` on the same weights, alternating in one process (the minimum over repeats);
 - ``drift``: the per-cell transport drift of a fitted 50-D model (tiny budgets; the cost does not
   depend on the training) for 8,192 cells at each of 6 times, in chunks of 2,048 and of 8,192 cells
   (the minimum of two repeats);
@@ -95,6 +97,45 @@ def attention(reps: int) -> None:
           f"{pyg:.2f} ms, dense {dense:.2f} ms per layer, forward and backward (max difference {diff:.1e})")
 
 
+def stage2(reps: int, steps: int = 60) -> None:
+    """Stage 2 of a default fit on EMT 10-D (tiny Stage 1, ``steps`` Stage-2 steps), with the field's
+    dense attention and with torch_geometric's ``TransformerConv`` on the same weights, alternating
+    in one process; the minimum over ``reps`` fits of the Stage-2 seconds."""
+    from torch_geometric.nn import TransformerConv
+
+    import wf_sc as wf
+    from wf_sc._core import vector_field
+
+    class EdgeAttention(vector_field.GraphAttention):
+        """The same layer computed by ``TransformerConv`` along the edges."""
+
+        def __init__(self, width, channels, heads, edge_index, n_nodes):
+            super().__init__(width, channels, heads, edge_index, n_nodes)
+            self.register_buffer("edge_index", edge_index.clone(), persistent=False)
+            conv = TransformerConv(width, channels, heads=heads)
+            conv.lin_key, conv.lin_query, conv.lin_value, conv.lin_skip = (
+                self.lin_key, self.lin_query, self.lin_value, self.lin_skip)
+            self.__dict__["conv"] = conv  # shares the parameters, not registered twice
+
+        def forward(self, h):
+            return self.conv(h, self.edge_index)
+
+    adata = wf.datasets.emt(dims=10)
+    config = wf.tl.Config(stage1_max_steps_first=30, stage1_max_steps=10, stage2_steps=steps)
+    dense_layer, seconds = vector_field.GraphAttention, {"dense": [], "TransformerConv": []}
+    try:
+        for _ in range(reps):
+            for name, layer in (("dense", dense_layer), ("TransformerConv", EdgeAttention)):
+                vector_field.GraphAttention = layer
+                fit = adata.copy()
+                wf.tl.fit(fit, "time", use_rep="X", progress=False, config=config)
+                seconds[name].append(fit.uns["weightflow"]["history"]["stage2"]["seconds"])
+    finally:
+        vector_field.GraphAttention = dense_layer
+    print(f"stage2 emt10, {steps} steps: dense {min(seconds['dense']):.2f} s, TransformerConv "
+          f"{min(seconds['TransformerConv']):.2f} s (minimum of {reps})")
+
+
 def drift(reps: int, dim: int = 50, cells: int = 8192) -> None:
     import numpy as np
 
@@ -121,8 +162,8 @@ def first_import() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/kernel_probe.py", description=__doc__.splitlines()[0])
-    p.add_argument("--only", nargs="+", choices=["gru", "attention", "drift", "import"],
-                   default=["gru", "attention", "drift", "import"])
+    p.add_argument("--only", nargs="+", choices=["gru", "attention", "stage2", "drift", "import"],
+                   default=["gru", "attention", "stage2", "drift", "import"])
     p.add_argument("--reps", type=int, default=6)
     p.add_argument("--dims", type=int, nargs="+", default=[10, 30, 50], help="dimensions of the gru probe")
     args = p.parse_args(argv)
@@ -133,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         gru(args.reps, args.dims)
     if "attention" in args.only:
         attention(args.reps)
+    if "stage2" in args.only:
+        stage2(args.reps)
     if "drift" in args.only:
         drift(args.reps)
     if "import" in args.only:
