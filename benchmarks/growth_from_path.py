@@ -217,7 +217,8 @@ def case_gaussian(steps: int, seed: int = 0) -> dict:
             "motion": grad.mean(0).numpy(), "motion_expected": (delta**2 / (delta**2 + sd**2) * D).numpy()}
 
 
-def case_birth_death(source: str, steps: int, n_grid: int = 31, cells: int = 1024, seed: int = 0) -> dict:
+def case_birth_death(source: str, steps: int, n_grid: int = 31, cells: int = 1024, seed: int = 0,
+                     settings: dict | None = None) -> dict:
     """Relative rates at the four snapshot times 0, 0.5, 1, 1.5 of :class:`wf_sc.datasets.BirthDeath`,
     from its exact populations (``truth``) or from a default fit on 800-cell snapshots (``model``)."""
     import wf_sc as wf
@@ -232,7 +233,8 @@ def case_birth_death(source: str, steps: int, n_grid: int = 31, cells: int = 102
         path = sim.sample(times=tuple(grid), n_cells=cells, random_state=seed + 1)
         xs, ts = np.asarray(path.X, dtype=np.float64), path.obs["time"].to_numpy()
     else:
-        wf.tl.fit(snaps, "time", use_rep="X", progress=False, random_state=seed)
+        wf.tl.fit(snaps, "time", use_rep="X", progress=False, random_state=seed,
+                  config=wf.tl.Config.from_dict(settings or {}))
         model = wf.tl.WeightFlow.from_adata(snaps)
         xs = np.concatenate([model.sample(s, cells, random_state=seed + i) for i, s in enumerate(grid)])
         ts = np.repeat(grid, cells)
@@ -258,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", nargs="+", default=["gaussian", "truth", "model"], choices=["gaussian", "truth", "model"])
     p.add_argument("--steps", type=int, default=1000, help="Adam steps of the potential")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="WeightFlow settings of the model case other than the defaults (VALUE is JSON where it parses)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     for case in args.cases:
@@ -267,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gaussian: corr {r['corr']:.3f}, slope {r['slope']:.3f}; mean motion {np.round(r['motion'], 3)} "
                   f"(closed form {np.round(r['motion_expected'], 3)})", end="")
         else:
-            r = case_birth_death(case, args.steps, seed=args.seed)
+            from wf_sc.benchmark import parse_settings
+
+            r = case_birth_death(case, args.steps, seed=args.seed, settings=parse_settings(args.set))
             print(f"{case}: delta {r['delta']:.3f}; corr at t = 0, 0.5, 1, 1.5: "
                   f"{', '.join(f'{c:.2f}' for c in r['snapshots'])}; median over the path's {len(r['grid'])} times "
                   f"{r['path_median']:.2f}", end="")
