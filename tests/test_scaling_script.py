@@ -160,3 +160,21 @@ def test_growth_from_path_recovers_the_closed_form_split():
     phi = module.fit_potential(x, t, 1.0, steps=200, generator=gen)
     w = module.centred_growth(phi, x, t, 1.0, x, t)
     assert abs(w).mean() < 0.1
+
+
+def test_kernel_probe_stage2_restores_the_package_layer(capsys, monkeypatch):
+    """The Stage-2 comparison swaps the field's attention layer for the run and puts it back."""
+    shared = ROOT.parent / "shared" / "data"
+    if not shared.is_dir():
+        pytest.skip(f"shared data folder {shared} not found (real-data files are not shipped)")
+    monkeypatch.setenv("WF_SC_DATA_DIR", str(shared))
+    from wf_sc._core import vector_field
+
+    layer = vector_field.GraphAttention
+    spec = importlib.util.spec_from_file_location("kernel_probe", ROOT / "benchmarks" / "kernel_probe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.stage2(reps=1, steps=2)
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("stage2 emt10, 2 steps: dense ") and "TransformerConv" in line
+    assert vector_field.GraphAttention is layer
