@@ -16,6 +16,8 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
   default) or 1,500 steps before early stopping, chosen by the inner leave-one-out;
 - ``wf_stage2_nested``: the default call with Stage 2 run for 200 (the default) or 600 steps,
   chosen by the inner leave-one-out;
+- ``wf_action_nested``: the default call with the population action weighted 0.5 (the default)
+  or 2.0 (``wf_strong_action``), chosen by the inner leave-one-out;
 - ablations (:data:`ABLATIONS`): WeightFlow with one fit setting changed, predicting like ``weightflow``;
   among them the weight-space variants ``wf_rebasin`` (anchors from independent random starts,
   matched by weight matching, instead of warm starts) and ``wf_barzel`` (the field's graph layers in
@@ -79,6 +81,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_nested": {},
     "wf_budget_nested": {},
     "wf_stage2_nested": {},
+    "wf_action_nested": {},
     "wf_growth": {},
     "wf_lineages": {},
     "wf_ode": {"dynamics": "ode"},
@@ -90,6 +93,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_barzel": {"conv": "barzel"},
     "wf_stage1_validation": {"stage1_max_steps": 1500},
     "wf_stage2_600": {"stage2_steps": 600},
+    "wf_strong_action": {"loss_weights": {"ot_action": 2.0}},
 }
 #: baselines whose settings are chosen by the inner leave-one-out
 NESTED_BASELINES: tuple[str, ...] = ("mm_nested",)
@@ -101,8 +105,14 @@ WF_PREDICTIONS: tuple[dict[str, Any], ...] = ({"prediction": "sample"}, {"predic
 WF_BUDGETS: tuple[dict[str, Any], ...] = ({}, {"stage1_max_steps": 1500})
 #: the Stage-2 budgets ``wf_stage2_nested`` chooses among (the package default first)
 WF_STAGE2_BUDGETS: tuple[dict[str, Any], ...] = ({}, {"stage2_steps": 600})
+#: the population-action weights ``wf_action_nested`` chooses among (the package default first)
+WF_ACTIONS: tuple[dict[str, Any], ...] = ({}, {"loss_weights": {"ot_action": 2.0}})
+#: the fit settings each nested WeightFlow variant chooses among, predicting like the default call
+NESTED_CHOICES: dict[str, tuple[dict[str, Any], ...]] = {
+    "wf_budget_nested": WF_BUDGETS, "wf_stage2_nested": WF_STAGE2_BUDGETS, "wf_action_nested": WF_ACTIONS,
+}
 #: the WeightFlow variants that choose by the inner leave-one-out
-NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_budget_nested", "wf_stage2_nested")
+NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_budget_nested", "wf_stage2_nested", "wf_action_nested")
 
 
 def default_prediction() -> dict[str, Any]:
@@ -339,9 +349,8 @@ def build(
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "transport", "growth": True},))
         elif name == "wf_lineages":
             out[name] = WeightFlowLineages(wf, cache)
-        elif name in ("wf_budget_nested", "wf_stage2_nested"):
-            budgets = WF_BUDGETS if name == "wf_budget_nested" else WF_STAGE2_BUDGETS
-            out[name] = WeightFlowMethod(wf, cache, tuple({**default_prediction(), **b} for b in budgets))
+        elif name in NESTED_CHOICES:
+            out[name] = WeightFlowMethod(wf, cache, tuple({**default_prediction(), **b} for b in NESTED_CHOICES[name]))
         else:  # weightflow (the default call) and the fit ablations
             out[name] = WeightFlowMethod(_merged(wf, ABLATIONS.get(name, {})), cache, (default_prediction(),))
     return out

@@ -41,6 +41,8 @@ ABLATION_TEXT: dict[str, str] = {
     "stop improving, instead of warm-started anchors stopping at 500 steps",
     "wf_stage2_nested": "Stage 2 run for 200 (default) or 600 steps, chosen by the inner leave-one-out",
     "wf_stage2_600": "Stage 2 run for 600 steps instead of 200",
+    "wf_strong_action": "the population action weighted 2.0 in Stage 2 instead of 0.5",
+    "wf_action_nested": "the population action weighted 0.5 (default) or 2.0, chosen by the inner leave-one-out",
 }
 
 
