@@ -1,8 +1,10 @@
 """Growth read off WeightFlow's fitted density path by a Wasserstein-Fisher-Rao split (measured, not adopted).
 
-``docs/method.md`` ("Growth from the fitted path") quotes this script (one torch thread)::
+``docs/method.md`` §9 ("Growth read off the fitted path") quotes this script (one torch thread)::
 
-    OMP_NUM_THREADS=1 python benchmarks/growth_from_path.py
+    OMP_NUM_THREADS=1 python benchmarks/growth_from_path.py --seed 0   # and --seed 1, --seed 2
+    OMP_NUM_THREADS=1 python benchmarks/growth_from_path.py --cases model --seed 0 \
+        --set 'loss_weights={"ot_action": 2.0}'                        # a stronger action
 
 Cases, each scored by the correlation of the estimated relative rate ``g - gbar`` with the truth:
 
