@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     config = wf.tl.Config.from_dict(parse_settings(args.set))
     for name in args.datasets:
         dataset = DATASETS[name]
-        shares = []
+        data, shares = dataset.load(False), []
         for seed in args.seeds:
-            adata = dataset.load(False)
+            adata = data.copy()
             wf.tl.fit(adata, "time", use_rep=dataset.use_rep, random_state=seed, progress=False, config=config)
             shares.append(adata.uns["weightflow"]["history"]["bridge_share"])
         shares = np.asarray(shares)

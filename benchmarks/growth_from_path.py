@@ -162,13 +162,14 @@ def fit_potential(
     rows = [torch.nonzero(group == k)[:, 0] for k in range(len(times))]
     opt = torch.optim.Adam(phi.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    # every step draws the same number of cells per time, so the interval and side of each row are fixed
+    sizes = [min(cells_per_time, len(r)) for r in rows]
+    interval = torch.cat([torch.full((sizes[k] + sizes[k + 1],), k, device=x.device) for k in range(len(gaps))])
+    side = torch.cat([torch.cat([torch.zeros(sizes[k], device=x.device), torch.ones(sizes[k + 1], device=x.device)])
+                      for k in range(len(gaps))])
     for _ in range(steps):
         drawn = [r[torch.randperm(len(r), generator=generator)[:cells_per_time].to(r.device)] for r in rows]
         pick = torch.cat([torch.cat([drawn[k], drawn[k + 1]]) for k in range(len(gaps))])
-        interval = torch.cat([torch.full((len(drawn[k]) + len(drawn[k + 1]),), k, device=x.device)
-                              for k in range(len(gaps))])
-        side = torch.cat([torch.cat([torch.zeros(len(drawn[k]), device=x.device),
-                                     torch.ones(len(drawn[k + 1]), device=x.device)]) for k in range(len(gaps))])
         when = times[:-1] + gaps * torch.rand(len(gaps), generator=generator, dtype=x.dtype).to(x.device)
         value, grad = potential_and_gradient(phi, x[pick], when[interval], create_graph=True)
         loss = -wfr_dual(value, grad, interval, side, gaps, delta)
