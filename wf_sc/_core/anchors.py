@@ -34,6 +34,7 @@ class AnchorFit:
     val_nll: list[float]  # best per-time validation NLL per cell
     curves: list[list[float]] = field(default_factory=list)  # validation NLL at each evaluation, per time
     steps: list[int] = field(default_factory=list)  # optimizer steps taken per time
+    rises: list[list[float]] = field(default_factory=list)  # per time, each score's paired z above the best so far
 
 
 def split_validation(n: int, fraction: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -45,11 +46,35 @@ def split_validation(n: int, fraction: float, generator: torch.Generator) -> tup
     return perm[n_val:], perm[:n_val]
 
 
+def cell_nll(backbone: GRUMDN, theta: Tensor, x: Tensor, batch: int = 8192) -> Tensor:
+    """``-log p_theta(x)`` of every cell (n,), evaluated in chunks without gradients."""
+    with torch.no_grad():
+        return torch.cat([-backbone.log_prob(theta, x[i : i + batch]) for i in range(0, len(x), batch)])
+
+
+def _chunked_mean(values: Tensor, batch: int = 8192) -> float:
+    """Mean of ``values`` summed chunk by chunk in double precision (as :func:`mean_nll` scores)."""
+    return sum(float(values[i : i + batch].sum()) for i in range(0, len(values), batch)) / max(len(values), 1)
+
+
 def mean_nll(backbone: GRUMDN, theta: Tensor, x: Tensor, batch: int = 8192) -> float:
     """``-mean log p_theta(x)`` evaluated in chunks, without gradients."""
-    with torch.no_grad():
-        total = sum(float(-backbone.log_prob(theta, x[i : i + batch]).sum()) for i in range(0, len(x), batch))
-    return total / max(len(x), 1)
+    return _chunked_mean(cell_nll(backbone, theta, x, batch), batch)
+
+
+def rise_z(nll: Tensor, best_nll: Tensor) -> float:
+    r"""How significantly the same cells' NLL ``nll`` lies above ``best_nll``: a paired z-score.
+
+    .. math:: z = \frac{\bar\delta}{s_\delta / \sqrt n}, \qquad \delta_i = \mathrm{nll}_i - \mathrm{best}_i,
+
+    with ``s_delta`` the standard deviation of the differences over the ``n`` cells (0 when
+    ``n < 2`` or all differences are equal).
+    """
+    delta = (nll - best_nll).double()
+    if len(delta) < 2:
+        return 0.0
+    se = float(delta.std()) / len(delta) ** 0.5
+    return float(delta.mean()) / se if se > 0 else 0.0
 
 
 def fit_density(
@@ -64,17 +89,25 @@ def fit_density(
     eval_every: int,
     patience: int,
     generator: torch.Generator,
-) -> tuple[Tensor, float, float, list[float], int]:
+    stop_z: float | None = None,
+) -> tuple[Tensor, float, float, list[float], int, list[float]]:
     """Maximum likelihood from ``theta0`` with AdamW and early stopping.
 
-    Returns (best weights, train NLL, validation NLL, validation curve, steps taken).
+    Every ``eval_every`` steps the validation NLL is scored. Training stops after ``patience``
+    scores without an improvement of 1e-4, or, with ``stop_z``, once the validation cells' NLL has
+    lain above that of the best weights by more than ``stop_z`` paired standard errors
+    (:func:`rise_z`) at two consecutive scores: a sustained rise (overfitting), where a single
+    significant rise can be a transient of the optimizer. The best weights are kept.
+
+    Returns (best weights, train NLL, validation NLL, validation curve, steps taken, rise z-scores).
     """
     train_idx, val_idx = split_validation(len(x), val_fraction, generator)
     x_train, x_val = x[train_idx.to(x.device)], x[val_idx.to(x.device)]
     monitor = x_val if len(x_val) else x_train
     theta = theta0.clone().requires_grad_(True)
     opt = torch.optim.AdamW([theta], lr=lr, weight_decay=0.0)
-    best, best_nll, curve, bad, step = theta0.clone(), mean_nll(backbone, theta0, monitor), [], 0, 0
+    best, best_cells = theta0.clone(), cell_nll(backbone, theta0, monitor)
+    best_nll, curve, rises, bad, risen, step = _chunked_mean(best_cells), [], [], 0, 0, 0
     for step in range(1, max_steps + 1):
         idx = torch.randint(len(x_train), (min(batch_size, len(x_train)),), generator=generator)
         loss = -backbone.log_prob(theta, x_train[idx.to(x.device)]).mean()
@@ -83,15 +116,18 @@ def fit_density(
         torch.nn.utils.clip_grad_norm_([theta], 10.0)
         opt.step()
         if step % eval_every == 0 or step == max_steps:
-            nll = mean_nll(backbone, theta.detach(), monitor)
+            cells = cell_nll(backbone, theta.detach(), monitor)
+            nll, z = _chunked_mean(cells), rise_z(cells, best_cells)
             curve.append(nll)
+            rises.append(z)
             if nll < best_nll - 1e-4:
-                best, best_nll, bad = theta.detach().clone(), nll, 0
+                best, best_cells, best_nll, bad, risen = theta.detach().clone(), cells, nll, 0, 0
             else:
                 bad += 1
-                if bad >= patience:
+                risen = risen + 1 if stop_z is not None and z > stop_z else 0
+                if bad >= patience or risen >= 2:
                     break
-    return best, mean_nll(backbone, best, x_train), best_nll, curve, step
+    return best, mean_nll(backbone, best, x_train), best_nll, curve, step, rises
 
 
 def fit_anchors(
@@ -107,6 +143,7 @@ def fit_anchors(
     val_fraction: float = 0.1,
     eval_every: int = 50,
     patience: int = 6,
+    stop_z: float | None = None,
     progress=None,
 ) -> AnchorFit:
     """Fit one anchor per snapshot in time order.
@@ -114,16 +151,17 @@ def fit_anchors(
     ``start="warm"``: each anchor starts from the previous one (``max_steps`` after the first).
     ``start="rebasin"``: each anchor starts from its own random weights (``max_steps_first`` each),
     and each is then relabelled to match the one before it (:func:`wf_sc._core.canonical.align_chain`).
+    ``patience`` and ``stop_z``: the early stopping of :func:`fit_density`.
     """
     if start not in ANCHOR_STARTS:
         raise ValueError(f"unknown anchor start {start!r}, known are {list(ANCHOR_STARTS)}")
     theta = backbone.init(generator, dtype=snapshots[0].dtype).to(snapshots[0].device)
-    anchors, train_nll, val_nll, curves, steps = [], [], [], [], []
+    anchors, train_nll, val_nll, curves, steps, rises = [], [], [], [], [], []
     for k, x in enumerate(snapshots):
         warm = start == "warm" and k > 0
         if start == "rebasin" and k > 0:
             theta = backbone.init(generator, dtype=x.dtype).to(x.device)
-        theta, tr, va, curve, n_steps = fit_density(
+        theta, tr, va, curve, n_steps, rise = fit_density(
             backbone,
             theta,
             x,
@@ -134,15 +172,17 @@ def fit_anchors(
             eval_every=eval_every,
             patience=patience,
             generator=generator,
+            stop_z=stop_z,
         )
         anchors.append(theta)
         train_nll.append(tr)
         val_nll.append(va)
         curves.append(curve)
         steps.append(n_steps)
+        rises.append(rise)
         if progress is not None:
             progress.update(1)
             progress.set_postfix(time=k, val_nll_std=f"{va:.3f}")
     if start == "rebasin":
         anchors = align_chain(backbone, anchors)
-    return AnchorFit(torch.stack(anchors), train_nll, val_nll, curves, steps)
+    return AnchorFit(torch.stack(anchors), train_nll, val_nll, curves, steps, rises)

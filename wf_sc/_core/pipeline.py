@@ -34,6 +34,9 @@ class TrainConfig:
     stage1_lr: float = 5e-3
     val_fraction: float = 0.1
     patience: int = 6
+    #: Stage 1 also stops once the validation NLL has lain this many paired standard errors above
+    #: its best at two consecutive scores (:func:`wf_sc._core.anchors.fit_density`); None: patience alone
+    stage1_stop_z: float | None = None
     stage2_steps: int = 200
     #: Stage 2 stops on held-out cells (a ``val_fraction`` of each snapshot, at most
     #: ``STAGE2_VAL_CELLS``) and ``stage2_steps`` is its cap; False: exactly ``stage2_steps`` steps
@@ -66,6 +69,9 @@ class TrainConfig:
             raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {self.val_fraction!r}")
         if self.max_horizon is not None:
             _check_int("max_horizon", self.max_horizon, 1)
+        z = self.stage1_stop_z
+        if z is not None and (isinstance(z, bool) or not isinstance(z, int | float) or not 0 < z < float("inf")):
+            raise ValueError(f"stage1_stop_z must be a positive number or None, got {z!r}")
         if not isinstance(self.loss_weights, dict):
             raise ValueError(f"loss_weights must be a dict of term -> weight, got {self.loss_weights!r}")
         check_loss_weights(self.loss_weights)
@@ -134,6 +140,7 @@ def fit_weightflow(
         lr=train.stage1_lr,
         val_fraction=train.val_fraction,
         patience=train.patience,
+        stop_z=train.stage1_stop_z,
         progress=bar,
     )
     if bar is not None:
@@ -189,6 +196,7 @@ def fit_weightflow(
             "val_nll": a.val_nll,
             "steps": a.steps,
             "curves": {str(k): c for k, c in enumerate(a.curves)},
+            "rise_z": {str(k): r for k, r in enumerate(a.rises)},
             "seconds": t_stage1,
         },
         "stage2": {**hist2, "seconds": t_stage2},

@@ -50,7 +50,9 @@ class Config:
         ``anchor_start`` (Stage 1 starts each time from the previous one, ``"warm"``, or from its
         own random weights matched to the previous afterwards, ``"rebasin"``), ``field_start``,
         ``stage1_*`` and ``stage2_*`` budgets and rates, ``patience`` (early stopping; Stage 2 stops
-        early only with ``stage2_validation``, and ``stage2_steps`` is then its cap),
+        early only with ``stage2_validation``, and ``stage2_steps`` is then its cap), ``stage1_stop_z``
+        (Stage 1 also stops once the validation NLL has been this many standard errors above its best at
+        two consecutive scores),
         ``val_fraction``, ``max_horizon``, ``loss_weights`` (terms ``weight``, ``energy``, ``nll``,
         ``action``, ``ot_action``), ``action_cells``, ``action_times``, ``action_points``, ``pace``
         and ``pace_cells`` (the pace the transport action prefers).
@@ -87,6 +89,7 @@ class Config:
     stage1_lr: float = _default("stage1_lr")
     val_fraction: float = _default("val_fraction")
     patience: int = _default("patience")
+    stage1_stop_z: float | None = _default("stage1_stop_z")
     stage2_steps: int = _default("stage2_steps")
     stage2_validation: bool = _default("stage2_validation")
     stage2_lr: float = _default("stage2_lr")
