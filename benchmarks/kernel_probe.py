@@ -22,6 +22,7 @@ Each comparison prints the largest difference between the two results.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 import time
@@ -136,7 +137,7 @@ def stage2(reps: int, steps: int = 60) -> None:
           f"{min(seconds['TransformerConv']):.2f} s (minimum of {reps})")
 
 
-def drift(reps: int, dim: int = 50, cells: int = 8192) -> None:
+def drift(reps: int, dim: int = 50, cells: int = 8192, threads_list: tuple[int, ...] = (1,)) -> None:
     import numpy as np
 
     import wf_sc as wf
@@ -152,6 +153,12 @@ def drift(reps: int, dim: int = 50, cells: int = 8192) -> None:
     for chunk in (2048, 8192):
         ms = best_ms(lambda: model.drift(x, t, chunk=chunk), min(reps, 2), 1)
         print(f"drift d={dim}: chunks of {chunk}: {ms * 1e3 / len(x):.0f} us per cell")
+    for threads in threads_list:
+        model.config = dataclasses.replace(model.config, n_threads=threads)
+        ms = best_ms(lambda: model.drift(x, t), min(reps, 2), 1)
+        ms_ld = best_ms(lambda: model.log_density(x, t), min(reps, 2), 1)
+        print(f"per cell d={dim}, {threads} torch thread(s): drift {ms * 1e3 / len(x):.0f} us, "
+              f"log-density {ms_ld * 1e3 / len(x):.0f} us")
 
 
 def first_import() -> None:
@@ -166,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                    default=["gru", "attention", "stage2", "drift", "import"])
     p.add_argument("--reps", type=int, default=6)
     p.add_argument("--dims", type=int, nargs="+", default=[10, 30, 50], help="dimensions of the gru probe")
+    p.add_argument("--threads", type=int, nargs="+", default=[1], help="torch threads of the per-cell drift and log-density")
     args = p.parse_args(argv)
     import torch
 
@@ -177,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if "stage2" in args.only:
         stage2(args.reps)
     if "drift" in args.only:
-        drift(args.reps)
+        drift(args.reps, threads_list=tuple(args.threads))
     if "import" in args.only:
         first_import()
     return 0
