@@ -13,7 +13,9 @@
   ``TransformerConv`` on the same weights, alternating in one process (the minimum over repeats);
 - ``drift``: the per-cell transport drift of a fitted 50-D model (tiny budgets; the cost does not
   depend on the training) for 8,192 cells at each of 6 times, in chunks of 2,048 and of 8,192 cells
-  (the minimum of two repeats);
+  (the minimum of two repeats); then, at each torch thread count of ``--threads``, the drift, the
+  log-density and both from one pass (:meth:`wf_sc.tl.WeightFlow.drift_and_log_density`, what
+  ``wf.tl.fit`` writes);
 - ``import``: the first ``import torch_geometric`` in a fresh process.
 
 Each comparison prints the largest difference between the two results.
@@ -157,8 +159,9 @@ def drift(reps: int, dim: int = 50, cells: int = 8192, threads_list: tuple[int, 
         model.config = dataclasses.replace(model.config, n_threads=threads)
         ms = best_ms(lambda: model.drift(x, t), min(reps, 2), 1)
         ms_ld = best_ms(lambda: model.log_density(x, t), min(reps, 2), 1)
+        ms_both = best_ms(lambda: model.drift_and_log_density(x, t), min(reps, 2), 1)
         print(f"per cell d={dim}, {threads} torch thread(s): drift {ms * 1e3 / len(x):.0f} us, "
-              f"log-density {ms_ld * 1e3 / len(x):.0f} us")
+              f"log-density {ms_ld * 1e3 / len(x):.0f} us, both in one pass {ms_both * 1e3 / len(x):.0f} us")
 
 
 def first_import() -> None:

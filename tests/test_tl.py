@@ -320,3 +320,24 @@ def test_per_cell_outputs_in_chunks_equal_one_pass(fitted):
     np.testing.assert_allclose(model.drift(X, t, chunk=7), model.drift(X, t, chunk=len(X)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model.log_density(X, t, chunk=7), model.log_density(X, t, chunk=len(X)), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(model.transport(X, 0.0, 1.0, chunk=7), model.transport(X, 0.0, 1.0, chunk=len(X)), atol=1e-5)
+
+
+def test_drift_and_log_density_from_one_pass_equal_the_separate_queries(fitted):
+    """What ``wf.tl.fit`` writes comes from one pass; it equals the separate queries (the log-density up to
+    float32 rounding: the head runs per coordinate instead of batched), with the drift 0 outside the
+    fitted range as in :meth:`drift`."""
+    model = wf.tl.WeightFlow.from_adata(fitted)
+    X = np.asarray(fitted.X, dtype=np.float32)
+    t = fitted.obs["time"].to_numpy().copy()
+    t[:3] = t.max() + 10.0
+    with pytest.warns(UserWarning, match="outside the fitted range"):
+        v, log_d = model.drift_and_log_density(X, t, chunk=50)
+    with pytest.warns(UserWarning, match="outside the fitted range"):
+        np.testing.assert_array_equal(v, model.drift(X, t, chunk=50))
+    with pytest.warns(UserWarning, match="outside the fitted range"):
+        np.testing.assert_allclose(log_d, model.log_density(X, t, chunk=50), rtol=1e-5, atol=1e-5)
+    assert not v[:3].any() and np.isfinite(log_d).all()
+    np.testing.assert_allclose(fitted.obs["wf_log_density"], model.log_density(X, fitted.obs["time"].to_numpy()),
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="no cells"):
+        model.drift(X[:0], 1.0)

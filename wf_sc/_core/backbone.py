@@ -176,10 +176,7 @@ class GRUMDN:
 
     def log_prob(self, theta: Tensor, x: Tensor) -> Tensor:
         """Exact log-density ``log p_theta(x) = sum_j log sum_k pi_jk N(x_j; mu_jk, sigma_jk^2)``: (..., n)."""
-        log_pi, mu, log_sigma = self.conditionals(theta, x)
-        zscore = (x[..., None] - mu) * torch.exp(-log_sigma)
-        log_normal = -0.5 * zscore**2 - log_sigma - _LOG_SQRT_2PI
-        return torch.logsumexp(log_pi + log_normal, dim=-1).sum(-1)
+        return mixture_log_pdf(*self.conditionals(theta, x), x).sum(-1)
 
     def cdf(self, theta: Tensor, x: Tensor) -> Tensor:
         """Conditional CDFs ``u_j = F_j(x_j | x_<j) = sum_k pi_jk Phi((x_j - mu_jk) / sigma_jk)``: (..., n, d).
@@ -245,6 +242,16 @@ def _affine(W: Tensor, h: Tensor) -> Tensor:
     if W.dim() == 2:
         return torch.nn.functional.linear(h, W[:, :-1], W[:, -1])
     return h @ W[..., :-1].mT + W[..., None, :, -1]
+
+
+def mixture_log_pdf(log_pi: Tensor, mu: Tensor, log_sigma: Tensor, x: Tensor) -> Tensor:
+    """Log-density of a 1-D Gaussian mixture at ``x``, mixture axis last, stable in the tails.
+
+    ``log p(x) = logsumexp_k (log pi_k - z_k^2 / 2 - log sigma_k - log sqrt(2 pi))``, ``z_k = (x - mu_k) / sigma_k``.
+    """
+    zscore = (x[..., None] - mu) * torch.exp(-log_sigma)
+    log_normal = -0.5 * zscore**2 - log_sigma - _LOG_SQRT_2PI
+    return torch.logsumexp(log_pi + log_normal, dim=-1)
 
 
 def mixture_cdf_pdf(log_pi: Tensor, mu: Tensor, log_sigma: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:

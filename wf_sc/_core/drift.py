@@ -29,27 +29,34 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import Tensor
 
-from .backbone import GRUMDN, mixture_cdf_pdf
+from .backbone import GRUMDN, mixture_cdf_pdf, mixture_log_pdf
 
 
 def transport_drift(
-    backbone: GRUMDN, theta: Tensor, theta_dot: Tensor, x: Tensor, min_density: float = 1e-6
-) -> Tensor:
+    backbone: GRUMDN, theta: Tensor, theta_dot: Tensor, x: Tensor, min_density: float = 1e-6,
+    with_log_prob: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """``v = -(J_x F)^{-1} J_theta F theta_dot`` at cells ``x`` (n, d) by forward substitution: (n, d).
 
     ``min_density`` floors the conditional densities (the diagonal of ``J_x F``) so cells far in
-    the model's tails get a finite drift.
+    the model's tails get a finite drift. With ``with_log_prob``, also returns the cells'
+    log-density ``log p_theta(x) = sum_j log p(x_j | x_<j)`` (n,), read off the same pass (the
+    conditionals' values, without their tangents), as ``(v, log_p)``.
     """
     n, d = x.shape
     with fwAD.dual_level():
         W_in, W_rec, W_head = backbone.unflatten(fwAD.make_dual(theta, theta_dot))
         h = x.new_zeros(n, backbone.hidden)
         x_prev = x.new_zeros(n)
-        out = []
+        out, log_p = [], x.new_zeros(n)
         for j in range(d):
             h = backbone._gru(W_rec, backbone._step_inputs(W_in, x_prev, j), h)
-            cdf, pdf = mixture_cdf_pdf(*backbone._head(W_head, h), x[:, j])
+            params = backbone._head(W_head, h)
+            cdf, pdf = mixture_cdf_pdf(*params, x[:, j])
             v_j = -fwAD.unpack_dual(cdf).tangent / fwAD.unpack_dual(pdf).primal.clamp_min(min_density)
             out.append(v_j)
+            if with_log_prob:
+                log_p = log_p + mixture_log_pdf(*(fwAD.unpack_dual(q).primal for q in params), x[:, j])
             x_prev = fwAD.make_dual(x[:, j], v_j)
-    return torch.stack(out, dim=1)
+    v = torch.stack(out, dim=1)
+    return (v, log_p) if with_log_prob else v

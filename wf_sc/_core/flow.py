@@ -313,6 +313,10 @@ class WeightFlowCore(nn.Module):
         theta_dot = self.weight_velocity(theta, tau) if theta_dot is None else theta_dot
         return transport_drift(self.backbone, theta, theta_dot, x_std)
 
+    def drift_and_log_prob(self, theta: Tensor, tau: Tensor, x_std: Tensor, theta_dot: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`drift` and :meth:`log_prob` of cells ``x_std`` from one pass over the coordinates."""
+        return transport_drift(self.backbone, theta, theta_dot, x_std, with_log_prob=True)
+
     def transport(self, x_std: Tensor, tau_from: float, tau_to: float) -> Tensor:
         """Cells ``x_std`` at ``tau_from`` moved along the drift to ``tau_to`` (:mod:`.transport`)."""
         tau = torch.tensor([float(tau_from), float(tau_to)], dtype=self.tau.dtype, device=self.tau.device)

@@ -171,8 +171,8 @@ def fit(
     model = WeightFlow(time_key, use_rep, device=device, random_state=random_state, effort=effort, config=config)
     model.fit_arrays(X, t, labels=labels, progress=progress)
     adata = adata.copy() if copy else adata
-    velocity = model.drift(X, t).astype(np.float32)
-    log_density = model.log_density(X, t).astype(np.float64)
+    velocity, log_density = model.drift_and_log_density(X, t)
+    velocity, log_density = velocity.astype(np.float32), log_density.astype(np.float64)
     grid = population_grid(model.times) if population_times is None else np.asarray(population_times, float)
     pops = [model.sample(s, n_population_cells, random_state=model.random_state + i) for i, s in enumerate(grid)]
     uns = _fit_record(model, grid, pops, key_added)

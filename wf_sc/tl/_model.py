@@ -17,6 +17,7 @@ from .._bridge import check_representation, check_time_points, encode_time, get_
 from .._core.flow import CoreConfig, WeightFlowCore
 from .._core.pipeline import TrainConfig, fit_weightflow
 from .._logging import get_logger
+from ._cell_queries import CellQueries
 from ._config import Config, Effort
 from ._record import build_core, plain, to_numpy_tree
 from ._settings import check_count, resolve_device, seed, torch_threads
@@ -32,7 +33,7 @@ _CORE_FIELDS = {f.name for f in fields(CoreConfig)} - {"dim", "n_times"}
 _TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
 
 
-class WeightFlow:
+class WeightFlow(CellQueries):
     """WeightFlow: a population's density network whose weights evolve under a graph neural CDE.
 
     Parameters
@@ -212,84 +213,6 @@ class WeightFlow:
             theta = core.weights(self._tau(t), start=start)[0]
             x = core.sample(theta, int(n_cells), gen)
         return (x * core.x_scale + core.x_mean).cpu().numpy()
-
-    def _grouped(self, x, t, fn, chunk: int, *, zero_outside: bool = False) -> np.ndarray:
-        """Apply ``fn(theta, tau)(x_std_chunk)`` to cells grouped by time (``fn`` runs once per time,
-        its result on every chunk); with ``zero_outside``, cells at times outside the fitted range get
-        0 (a held population)."""
-        with torch_threads(self.n_threads):
-            return self._grouped_body(x, t, fn, chunk, zero_outside)
-
-    def _grouped_body(self, x, t, fn, chunk: int, zero_outside: bool) -> np.ndarray:
-        core = self._check_fitted()
-        xs = self._check_x(x)
-        tt = self._per_cell_times(t, len(xs))
-        uniq, inv = np.unique(tt, return_inverse=True)
-        taus = self._tau(uniq)
-        with torch.no_grad():
-            thetas = core.weights(taus)
-        raw = core.to_tau(torch.as_tensor(uniq, dtype=torch.float64, device=core.tau.device))
-        held = self._outside(raw) if zero_outside else np.zeros(len(uniq), dtype=bool)
-        out = None
-        for i in range(len(uniq)):
-            rows, per_chunk = np.flatnonzero(inv == i), fn(thetas[i], taus[i])
-            for a in range(0, len(rows), chunk):
-                r = rows[a : a + chunk]
-                val = per_chunk(xs[torch.as_tensor(r, device=xs.device)]).detach().cpu().numpy()
-                if held[i]:
-                    val = np.zeros_like(val)
-                if out is None:
-                    out = np.empty((len(xs),) + val.shape[1:], dtype=val.dtype)
-                out[r] = val
-        return out
-
-    def log_density(self, x, t, *, chunk: int = 8192) -> np.ndarray:
-        """Exact log-density of cells ``x`` (n, d) at time(s) ``t`` in the ``use_rep`` space: (n,).
-
-        ``log p(x) = log p_std((x - mean) / scale) - sum_j log scale_j``.
-        """
-        core = self._check_fitted()
-        shift = float(torch.log(core.x_scale).sum())
-        return self._grouped(x, t, lambda theta, tau: lambda xb: core.log_prob(theta, xb).detach() - shift, chunk)
-
-    def drift(self, x, t, *, chunk: int = 8192) -> np.ndarray:
-        """Transport drift ``dx/dt`` of cells ``x`` (n, d) at time(s) ``t``, in ``use_rep`` units per time unit.
-
-        The velocity that moves each cell with its conditional quantiles as the density path
-        evolves (see :mod:`wf_sc._core.drift`).
-        """
-        core = self._check_fitted()
-        unit = core.x_scale / (core.t_range[1] - core.t_range[0])
-
-        def fn(theta, tau):
-            with torch.no_grad():  # d theta / d tau once per time: with bridging it integrates every interval
-                theta_dot = core.weight_velocity(theta, tau)
-            return lambda xb: core.drift(theta, tau, xb, theta_dot=theta_dot).detach() * unit
-
-        return self._grouped(x, t, fn, chunk, zero_outside=True)
-
-    def score(self, x, t, *, chunk: int = 2048) -> np.ndarray:
-        """Score ``grad_x log p_t(x)`` of cells ``x`` (n, d) at time(s) ``t``, in ``use_rep`` units: (n, d)."""
-        core = self._check_fitted()
-        return self._grouped(x, t, lambda theta, tau: lambda xb: core.score(theta, xb) / core.x_scale, chunk)
-
-    def transport(self, x, t_from: float, t_to: float, *, chunk: int = 8192) -> np.ndarray:
-        """Move cells ``x`` (n, d) observed at ``t_from`` to ``t_to`` along the model's flow: (n, d).
-
-        Each cell keeps its conditional quantiles, ``x' = F_{theta(t_to)}^{-1}(F_{theta(t_from)}(x))``
-        (:mod:`wf_sc._core.transport`): exactly the cell's path under :meth:`drift`, without an ODE
-        solver. Applied to the observed cells of a snapshot, it predicts the population at ``t_to``
-        keeping the detail of the real cells that the density at ``t_from`` smooths away
-        (``wf.tl.interpolate(..., prediction="transport")``).
-        """
-        core = self._check_fitted()
-        if np.ndim(t_from) != 0 or np.ndim(t_to) != 0:
-            raise ValueError("transport takes one start time and one end time")
-        xs = self._check_x(x)
-        tau = self._tau([t_from, t_to])
-        with torch.no_grad(), torch_threads(self.n_threads):
-            out = [core.transport(xs[a : a + chunk], tau[0], tau[1]) for a in range(0, len(xs), chunk)]
-        return (torch.cat(out) * core.x_scale + core.x_mean).cpu().numpy() if out else np.asarray(x, float)
 
     # ------------------------------------------------------------------ persistence
     def _config(self) -> dict:
