@@ -1,7 +1,8 @@
 """Stage 1's early stopping: when each anchor's validation NLL stops improving, and what a rule costs.
 
-Each dataset is fitted with patience switched off, so every anchor runs its whole budget (1500 steps
-for the first, 500 for the others) and records its validation NLL and, at every score, the paired
+Each dataset is fitted with patience and the rise rule (``stage1_stop_z``) switched off, so every
+anchor runs its whole budget (1500 steps for the first, 500 for the others) and records its
+validation NLL and, at every score, the paired
 z-score of the validation cells' NLL above the best weights so far
 (``history['stage1']['rise_z']``, :func:`wf_sc._core.anchors.rise_z`). A stopping rule only ends a
 run, so the rules are then replayed on the recorded curves: for each, the steps it trains and the
@@ -62,7 +63,7 @@ def record(datasets: list[str], seeds: list[int], csv: Path) -> None:
 
     torch.set_num_threads(1)
     done = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=["dataset", "seed"])
-    config = wf.tl.Config(patience=10**6, stage2_steps=0)
+    config = wf.tl.Config(patience=10**6, stage1_stop_z=None, stage2_steps=0)
     for name in datasets:
         if name == "gradient30":
             data, rep = synthetic_30d()

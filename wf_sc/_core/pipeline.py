@@ -36,7 +36,7 @@ class TrainConfig:
     patience: int = 6
     #: Stage 1 also stops once the validation NLL has lain this many paired standard errors above
     #: its best at two consecutive scores (:func:`wf_sc._core.anchors.fit_density`); None: patience alone
-    stage1_stop_z: float | None = None
+    stage1_stop_z: float | None = 3.0
     stage2_steps: int = 200
     #: Stage 2 stops on held-out cells (a ``val_fraction`` of each snapshot, at most
     #: ``STAGE2_VAL_CELLS``) and ``stage2_steps`` is its cap; False: exactly ``stage2_steps`` steps
