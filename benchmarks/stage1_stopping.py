@@ -11,6 +11,7 @@ best validation NLL it keeps, against patience 6 (the default) and against the w
 keeps the chain of the whole-budget run.) ``docs/performance.md`` quotes::
 
     OMP_NUM_THREADS=1 python benchmarks/stage1_stopping.py --seeds 0 1 2 --csv benchmarks/results/stage1_stopping.csv
+    OMP_NUM_THREADS=1 python benchmarks/stage1_stopping.py --time emt10 --reps 3
 """
 
 from __future__ import annotations
@@ -121,6 +122,30 @@ def replay_all(group, spec: str) -> tuple[int, list[float]]:
     return steps, kept
 
 
+def time_fits(name: str, reps: int) -> None:
+    """Default fits of one dataset with the rule and without it, alternating in this process."""
+    import time
+
+    import torch
+
+    import wf_sc as wf
+    from wf_sc.benchmark.datasets import DATASETS
+
+    torch.set_num_threads(1)
+    dataset = DATASETS[name]
+    data = dataset.load(False)
+    seen: dict[str, list] = {"rule": [], "patience alone": []}
+    for _ in range(reps):
+        for label, stop_z in (("rule", 3.0), ("patience alone", None)):
+            adata, start = data.copy(), time.perf_counter()
+            wf.tl.fit(adata, "time", use_rep=dataset.use_rep, progress=False, config=wf.tl.Config(stage1_stop_z=stop_z))
+            h = adata.uns["weightflow"]["history"]["stage1"]
+            seen[label].append((time.perf_counter() - start, h["seconds"], int(np.sum(h["steps"]))))
+    for label, rows in seen.items():
+        fit, stage1, steps = np.median(np.asarray(rows), axis=0)
+        print(f"{name}, {label}: fit {fit:.1f} s, stage 1 {stage1:.1f} s, {steps:.0f} stage-1 steps (medians of {reps})")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/stage1_stopping.py", description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", default=["emt10", "emt3", "hematopoiesis", "dendritic", "dendritic30",
@@ -130,9 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rules", nargs="+", default=["p4", "p3", "z3x1", "z3x2", "z5x1"],
                    help="rules to replay: pN (patience N) or zZxR (patience 6, or a rise z-score above Z at R "
                         "consecutive scores; the package's stage1_stop_z=Z is zZx2)")
-    p.add_argument("--csv", type=Path, required=True, help="rows per anchor (resumed if present)")
+    p.add_argument("--csv", type=Path, help="rows per anchor (resumed if present)")
     p.add_argument("--report-only", action="store_true", help="replay the rules on the CSV without fitting")
+    p.add_argument("--time", metavar="DATASET", help="instead: time default fits of DATASET with and without the rule")
+    p.add_argument("--reps", type=int, default=3, help="alternations of --time")
     args = p.parse_args(argv)
+    if args.time:
+        time_fits(args.time, args.reps)
+        return 0
+    if args.csv is None:
+        p.error("--csv is needed unless --time is given")
     if not args.report_only:
         record(args.datasets, args.seeds, args.csv)
     print(summarize(args.csv, args.rules))
