@@ -16,7 +16,8 @@
   (the minimum of two repeats); then, at each torch thread count of ``--threads``, the drift, the
   log-density and both from one pass (:meth:`wf_sc.tl.WeightFlow.drift_and_log_density`, what
   ``wf.tl.fit`` writes);
-- ``import``: the first ``import torch_geometric`` in a fresh process.
+- ``import``: the first ``import torch_geometric``, and of torch's compiler ``torch._dynamo`` (which
+  ``torch.optim`` and forward-mode differentiation import), in a fresh process.
 
 Each comparison prints the largest difference between the two results.
 """
@@ -165,9 +166,10 @@ def drift(reps: int, dim: int = 50, cells: int = 8192, threads_list: tuple[int, 
 
 
 def first_import() -> None:
-    code = "import time, torch; s = time.perf_counter(); import torch_geometric; print(time.perf_counter() - s)"
-    seconds = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-    print(f"import: torch_geometric {seconds:.1f} s after torch")
+    for module in ("torch_geometric", "torch._dynamo"):
+        code = f"import time, torch; s = time.perf_counter(); import {module}; print(time.perf_counter() - s)"
+        seconds = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+        print(f"import: {module} {seconds:.1f} s after torch")
 
 
 def main(argv: list[str] | None = None) -> int:
