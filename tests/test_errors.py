@@ -421,7 +421,7 @@ def test_ctrl_c_mid_fit_leaves_adata_as_it_was(previous_fit, monkeypatch, tiny_a
     """Interrupt after training, while the per-cell drift is being computed."""
     adata = fitted_adata.copy() if previous_fit else tiny_adata
     snap = _snapshot(adata)
-    monkeypatch.setattr(model_module.WeightFlow, "drift", _interrupt)
+    monkeypatch.setattr(model_module.WeightFlow, "drift_and_log_density", _interrupt)
     with pytest.raises(KeyboardInterrupt):
         _fit(adata, "time", random_state=1)
     _assert_unchanged(adata, snap)
@@ -444,8 +444,13 @@ def test_an_error_while_writing_rolls_back_what_was_written(previous_fit, monkey
     """uns and obsm are written before obs; a failure at obs must undo the first two."""
     adata = fitted_adata.copy() if previous_fit else tiny_adata
     snap = _snapshot(adata)
-    real = model_module.WeightFlow.log_density
-    monkeypatch.setattr(model_module.WeightFlow, "log_density", lambda self, x, t, **kw: real(self, x, t, **kw)[:-1])
+    real = model_module.WeightFlow.drift_and_log_density
+
+    def one_density_short(self, x, t, **kw):
+        velocity, log_density = real(self, x, t, **kw)
+        return velocity, log_density[:-1]
+
+    monkeypatch.setattr(model_module.WeightFlow, "drift_and_log_density", one_density_short)
     with pytest.raises(ValueError):
         _fit(adata, "time", random_state=1)
     _assert_unchanged(adata, snap)
