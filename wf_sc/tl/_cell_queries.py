@@ -20,7 +20,7 @@ class CellQueries:
         """Apply ``fn(theta, tau)(x_std_chunk)`` to cells grouped by time (``fn`` runs once per time,
         its result on every chunk). The result is one array, or a tuple when ``fn``'s chunks return
         a tuple of tensors; ``zero_outside[i]``: output ``i`` is 0 for cells at times outside the
-        fitted range (a held population)."""
+        fitted range (a held population; outputs beyond the tuple's length are kept)."""
         with torch_threads(self.n_threads):
             return self._grouped_body(x, t, fn, chunk, zero_outside)
 
@@ -44,7 +44,8 @@ class CellQueries:
                 vals = per_chunk(xs[torch.as_tensor(r, device=xs.device)])
                 single = not isinstance(vals, tuple)
                 vals = [v.detach().cpu().numpy() for v in ((vals,) if single else vals)]
-                vals = [np.zeros_like(v) if held[i] and zero else v for v, zero in zip(vals, zero_outside)]
+                zero = tuple(zero_outside) + (False,) * (len(vals) - len(zero_outside))
+                vals = [np.zeros_like(v) if held[i] and z else v for v, z in zip(vals, zero)]
                 if outs is None:
                     outs = [np.empty((len(xs),) + v.shape[1:], dtype=v.dtype) for v in vals]
                 for out, v in zip(outs, vals):
