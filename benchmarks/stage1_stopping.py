@@ -30,21 +30,18 @@ def replay(curve: list[float], rises: list[float], patience: int, stop_z: float 
            ) -> tuple[int, float]:
     """(steps trained, best validation NLL kept) of a stopping rule on a whole-budget curve: ``patience``
     scores without improvement, or ``runs`` consecutive scores with a rise z-score above ``stop_z``
-    (the package stops at ``runs=2``).
+    (:class:`wf_sc._core.anchors.EarlyStop`; the package stops at ``runs=2``).
 
     ``curve[i]`` is the score after ``(i + 1) * EVAL_EVERY`` steps (the last one at the budget);
     the score of the starting weights is not recorded, so the best starts at the first score.
     """
-    best, bad, risen = np.inf, 0, 0
+    from wf_sc._core.anchors import EarlyStop
+
+    rule = EarlyStop(np.inf, patience, stop_z, runs)
     for i, (nll, z) in enumerate(zip(curve, rises)):
-        if nll < best - 1e-4:
-            best, bad, risen = nll, 0, 0
-        else:
-            bad += 1
-            risen = risen + 1 if stop_z is not None and z > stop_z else 0
-            if bad >= patience or risen >= runs:
-                return (i + 1) * EVAL_EVERY, best
-    return len(curve) * EVAL_EVERY, best
+        if not rule.score(nll, z) and rule.stop:
+            return (i + 1) * EVAL_EVERY, rule.best
+    return len(curve) * EVAL_EVERY, rule.best
 
 
 def synthetic_30d():

@@ -77,6 +77,35 @@ def rise_z(nll: Tensor, best_nll: Tensor) -> float:
     return float(delta.mean()) / se if se > 0 else 0.0
 
 
+@dataclass
+class EarlyStop:
+    """Stage 1's stopping rule, fed one validation score at a time (:func:`fit_density`).
+
+    Stop after ``patience`` scores without an improvement of 1e-4 over ``best``, or once the rise
+    z-score (:func:`rise_z`) has been above ``stop_z`` at ``runs`` consecutive scores.
+    """
+
+    best: float
+    patience: int
+    stop_z: float | None = None
+    runs: int = 2
+    bad: int = 0
+    risen: int = 0
+
+    def score(self, nll: float, z: float) -> bool:
+        """Take the next score; True if it improves on the best (which it then becomes)."""
+        if nll < self.best - 1e-4:
+            self.best, self.bad, self.risen = nll, 0, 0
+            return True
+        self.bad += 1
+        self.risen = self.risen + 1 if self.stop_z is not None and z > self.stop_z else 0
+        return False
+
+    @property
+    def stop(self) -> bool:
+        return self.bad >= self.patience or self.risen >= self.runs
+
+
 def fit_density(
     backbone: GRUMDN,
     theta0: Tensor,
@@ -107,7 +136,7 @@ def fit_density(
     theta = theta0.clone().requires_grad_(True)
     opt = torch.optim.AdamW([theta], lr=lr, weight_decay=0.0)
     best, best_cells = theta0.clone(), cell_nll(backbone, theta0, monitor)
-    best_nll, curve, rises, bad, risen, step = _chunked_mean(best_cells), [], [], 0, 0, 0
+    rule, curve, rises, step = EarlyStop(_chunked_mean(best_cells), patience, stop_z), [], [], 0
     for step in range(1, max_steps + 1):
         idx = torch.randint(len(x_train), (min(batch_size, len(x_train)),), generator=generator)
         loss = -backbone.log_prob(theta, x_train[idx.to(x.device)]).mean()
@@ -120,14 +149,11 @@ def fit_density(
             nll, z = _chunked_mean(cells), rise_z(cells, best_cells)
             curve.append(nll)
             rises.append(z)
-            if nll < best_nll - 1e-4:
-                best, best_cells, best_nll, bad, risen = theta.detach().clone(), cells, nll, 0, 0
-            else:
-                bad += 1
-                risen = risen + 1 if stop_z is not None and z > stop_z else 0
-                if bad >= patience or risen >= 2:
-                    break
-    return best, mean_nll(backbone, best, x_train), best_nll, curve, step, rises
+            if rule.score(nll, z):
+                best, best_cells = theta.detach().clone(), cells
+            elif rule.stop:
+                break
+    return best, mean_nll(backbone, best, x_train), rule.best, curve, step, rises
 
 
 def fit_anchors(
