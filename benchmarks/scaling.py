@@ -71,6 +71,11 @@ def run_child(method: str, data: str, quick: bool, effort: str) -> dict:
         config = wf.tl.Config(stage1_max_steps_first=60, stage1_max_steps=30, stage2_steps=3) if quick else None
         start = time.perf_counter()
         wf.tl.fit(adata, "time", use_rep="X", progress=False, effort=effort, config=config)
+        seconds = time.perf_counter() - start
+        h = adata.uns["weightflow"]["history"]
+        return {"seconds": seconds, "stage1_seconds": float(h["stage1"]["seconds"]),
+                "stage2_seconds": float(h["stage2"]["seconds"]),
+                "stage1_steps": " ".join(str(int(s)) for s in h["stage1"]["steps"])}
     elif method in ("ot_exact", "sinkhorn"):
         import ot
 
@@ -147,9 +152,11 @@ def measure(method: str, n: int, args) -> dict:
         out, err = out_f.read(), err_f.read()
     row = {"method": method, "cells_per_time": n, "cells": n * args.times, "dim": args.dim, "times": args.times,
            "wall_seconds": time.perf_counter() - start, "peak_rss_mb": usage.ru_maxrss / 1024,
-           "load_before": load_before, "load_after": os.getloadavg()[0], "status": status, "seconds": float("nan")}
+           "load_before": load_before, "load_after": os.getloadavg()[0], "status": status, "seconds": float("nan"),
+           # wf_sc only: its two training stages (the rest of "seconds" is data and the per-cell outputs)
+           "stage1_seconds": float("nan"), "stage2_seconds": float("nan"), "stage1_steps": ""}
     if status == "ok" and code == 0:
-        row["seconds"] = json.loads(out.strip().splitlines()[-1])["seconds"]
+        row.update(json.loads(out.strip().splitlines()[-1]))
     elif status == "ok":
         last = (err.strip().splitlines() or ["?"])[-1]
         row["status"] = "not installed" if "No module named 'moscot'" in err else f"failed: {last[:120]}"

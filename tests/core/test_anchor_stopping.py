@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from wf_sc._core.anchors import cell_nll, fit_density, mean_nll, rise_z
+from wf_sc._core.anchors import MAX_VAL_CELLS, cell_nll, fit_density, mean_nll, rise_z, split_validation
 from wf_sc._core.backbone import GRUMDN
 from wf_sc._core.pipeline import TrainConfig
 
@@ -30,6 +30,21 @@ def test_mean_nll_is_the_mean_of_the_cells_nll():
     assert cells.shape == (300,)
     assert torch.allclose(cells, -bb.log_prob(theta, x))
     assert mean_nll(bb, theta, x, batch=128) == pytest.approx(float(cells.mean()), rel=1e-6)
+
+
+def test_validation_is_a_fraction_of_the_cells_capped_at_max_val_cells():
+    # below the cap: the first round(fraction * n) cells of one random permutation
+    perm = torch.randperm(1000, generator=torch.Generator().manual_seed(5))
+    train, val = split_validation(1000, 0.1, torch.Generator().manual_seed(5))
+    assert torch.equal(val, perm[:100]) and torch.equal(train, perm[100:])
+    # above it: MAX_VAL_CELLS validation cells, every other cell trains
+    n = 20 * MAX_VAL_CELLS
+    train, val = split_validation(n, 0.1, torch.Generator().manual_seed(5))
+    assert len(val) == MAX_VAL_CELLS and len(train) == n - MAX_VAL_CELLS
+    assert torch.equal(torch.sort(torch.cat([train, val])).values, torch.arange(n))
+    # too few for a validation set
+    train, val = split_validation(40, 0.1, torch.Generator().manual_seed(5))
+    assert len(val) == 0 and len(train) == 40
 
 
 def _fit(stop_z, x):

@@ -14,10 +14,6 @@ from .pace import PACES, PaceClock, interval_speeds
 from .stage2 import check_loss_weights, train_field
 
 
-#: most held-out cells per snapshot that score Stage 2 with ``stage2_validation``
-STAGE2_VAL_CELLS = 4096
-
-
 @dataclass
 class TrainConfig:
     """Optimization settings of both stages (not needed to use a fitted model)."""
@@ -39,7 +35,7 @@ class TrainConfig:
     stage1_stop_z: float | None = 3.0
     stage2_steps: int = 200
     #: Stage 2 stops on held-out cells (a ``val_fraction`` of each snapshot, at most
-    #: ``STAGE2_VAL_CELLS``) and ``stage2_steps`` is its cap; False: exactly ``stage2_steps`` steps
+    #: ``anchors.MAX_VAL_CELLS``) and ``stage2_steps`` is its cap; False: exactly ``stage2_steps`` steps
     stage2_validation: bool = False
     stage2_lr: float = 3e-3
     stage2_batch_size: int = 256
@@ -157,7 +153,7 @@ def fit_weightflow(
     if train.stage2_validation and n_steps:
         splits = [split_validation(len(x), train.val_fraction, generator) for x in std]
         fit_cells = [x[tr.to(device)] for x, (tr, _) in zip(std, splits)]
-        held_out = [x[va[:STAGE2_VAL_CELLS].to(device)] for x, (_, va) in zip(std, splits)]
+        held_out = [x[va.to(device)] for x, (_, va) in zip(std, splits)]
         if not any(len(y) for y in held_out[1:]):
             warnings.warn(
                 "stage2_validation: no snapshot after the first is large enough to hold cells out "
