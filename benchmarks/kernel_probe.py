@@ -16,6 +16,9 @@
   (the minimum of two repeats); then, at each torch thread count of ``--threads``, the drift, the
   log-density and both from one pass (:meth:`wf_sc.tl.WeightFlow.drift_and_log_density`, what
   ``wf.tl.fit`` writes);
+- ``queries``: the per-cell outputs ``wf.tl.fit`` writes (drift and log-density in one pass) at
+  several sizes (``--cells`` per time point, 6 times) and dimensions (``--dims``), at each torch
+  thread count of ``--threads`` (the minimum of ``--reps`` repeats, alternating thread counts);
 - ``import``: the first ``import torch_geometric``, and of torch's compiler ``torch._dynamo`` (which
   ``torch.optim`` and forward-mode differentiation import), in a fresh process.
 
@@ -165,6 +168,34 @@ def drift(reps: int, dim: int = 50, cells: int = 8192, threads_list: tuple[int, 
               f"log-density {ms_ld * 1e3 / len(x):.0f} us, both in one pass {ms_both * 1e3 / len(x):.0f} us")
 
 
+def queries(reps: int, dims, cells_list, threads_list) -> None:
+    import numpy as np
+
+    import wf_sc as wf
+
+    times = tuple(np.linspace(0, 2, 6))
+    for dim in dims:
+        flow = wf.datasets.GradientFlow(dim=dim, random_state=0)
+        adata = flow.sample(times=times, n_cells=200, random_state=0)
+        config = wf.tl.Config(stage1_max_steps_first=20, stage1_max_steps=10, stage2_steps=2)
+        wf.tl.fit(adata, "time", use_rep="X", progress=False, config=config)
+        model = wf.tl.WeightFlow.from_adata(adata)
+        for cells in cells_list:
+            big = flow.sample(times=times, n_cells=cells, random_state=1)
+            x, t = np.asarray(big.X), big.obs["time"].to_numpy()
+            model.drift_and_log_density(x[:100], t[:100])  # warm-up
+            seconds = {n: [] for n in threads_list}
+            for _ in range(reps):  # thread counts alternate, so slow spells of the machine hit both
+                for threads in threads_list:
+                    model.config = dataclasses.replace(model.config, n_threads=threads)
+                    start = time.perf_counter()
+                    model.drift_and_log_density(x, t)
+                    seconds[threads].append(time.perf_counter() - start)
+            text = ", ".join(f"{n} thread(s) {min(s):.3f} s ({min(s) * 1e6 / len(x):.0f} us per cell)"
+                             for n, s in seconds.items())
+            print(f"queries d={dim}, {len(x)} cells: {text}", flush=True)
+
+
 def first_import() -> None:
     for module in ("torch_geometric", "torch._dynamo"):
         code = f"import time, torch; s = time.perf_counter(); import {module}; print(time.perf_counter() - s)"
@@ -174,10 +205,12 @@ def first_import() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/kernel_probe.py", description=__doc__.splitlines()[0])
-    p.add_argument("--only", nargs="+", choices=["gru", "attention", "stage2", "drift", "import"],
+    p.add_argument("--only", nargs="+", choices=["gru", "attention", "stage2", "drift", "queries", "import"],
                    default=["gru", "attention", "stage2", "drift", "import"])
     p.add_argument("--reps", type=int, default=6)
-    p.add_argument("--dims", type=int, nargs="+", default=[10, 30, 50], help="dimensions of the gru probe")
+    p.add_argument("--dims", type=int, nargs="+", default=[10, 30, 50], help="dimensions of the gru and queries probes")
+    p.add_argument("--cells", type=int, nargs="+", default=[100, 1000, 10_000],
+                   help="cells per time point (6 times) of the queries probe")
     p.add_argument("--threads", type=int, nargs="+", default=[1], help="torch threads of the per-cell drift and log-density")
     args = p.parse_args(argv)
     import torch
@@ -191,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         stage2(args.reps)
     if "drift" in args.only:
         drift(args.reps, threads_list=tuple(args.threads))
+    if "queries" in args.only:
+        queries(args.reps, args.dims, args.cells, tuple(args.threads))
     if "import" in args.only:
         first_import()
     return 0

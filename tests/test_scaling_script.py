@@ -178,3 +178,18 @@ def test_kernel_probe_stage2_restores_the_package_layer(capsys, monkeypatch):
     line = capsys.readouterr().out.strip()
     assert line.startswith("stage2 emt10, 2 steps: dense ") and "TransformerConv" in line
     assert vector_field.GraphAttention is layer
+
+
+def test_kernel_probe_queries_times_every_size_and_thread_count(capsys):
+    spec = importlib.util.spec_from_file_location("kernel_probe", ROOT / "benchmarks" / "kernel_probe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    import torch
+
+    threads = torch.get_num_threads()
+    assert module.main(["--only", "queries", "--reps", "1", "--dims", "2", "--cells", "5", "20",
+                        "--threads", "1", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["queries d=2, 30 cells", "queries d=2, 120 cells"]
+    assert all("1 thread(s)" in line and "2 thread(s)" in line for line in lines)
+    torch.set_num_threads(threads)  # main() sets one thread for its probes
