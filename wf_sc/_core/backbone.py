@@ -24,7 +24,7 @@ head       h_j              3K mixture parameters (logits, means, log-scales)
 Each layer is stored as a matrix ``[W | b]`` of shape ``(n_out, n_in + 1)`` (row = one neuron's
 incoming weights and bias), flattened row-major and concatenated in the order above.
 All functions take the flat vector ``theta`` of shape ``(P,)`` explicitly, so the same code
-evaluates anchors, CDE states and their tangents (``torch.func.jvp``). The likelihood, the
+evaluates anchors, CDE states and their tangents (forward-mode, :mod:`wf_sc._core.drift`). The likelihood, the
 Knothe-Rosenblatt maps and their inverses also take a stack ``(M, P)`` of weight vectors with cells
 ``(M, n, d)`` (or ``(n, d)`` shared by all ``M``): one pass over the coordinates then serves ``M``
 densities.
