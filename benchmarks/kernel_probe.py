@@ -177,6 +177,7 @@ def queries(reps: int, dims, cells_list, threads_list) -> None:
     for dim in dims:
         flow = wf.datasets.GradientFlow(dim=dim, random_state=0)
         adata = flow.sample(times=times, n_cells=200, random_state=0)
+        # tiny budgets: a query's cost depends on the model's size, not on how well it is trained
         config = wf.tl.Config(stage1_max_steps_first=20, stage1_max_steps=10, stage2_steps=2)
         wf.tl.fit(adata, "time", use_rep="X", progress=False, config=config)
         model = wf.tl.WeightFlow.from_adata(adata)
@@ -206,7 +207,7 @@ def first_import() -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/kernel_probe.py", description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="+", choices=["gru", "attention", "stage2", "drift", "queries", "import"],
-                   default=["gru", "attention", "stage2", "drift", "import"])
+                   default=["gru", "attention", "stage2", "drift", "queries", "import"])
     p.add_argument("--reps", type=int, default=6)
     p.add_argument("--dims", type=int, nargs="+", default=[10, 30, 50], help="dimensions of the gru and queries probes")
     p.add_argument("--cells", type=int, nargs="+", default=[100, 1000, 10_000],

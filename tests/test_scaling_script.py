@@ -187,9 +187,11 @@ def test_kernel_probe_queries_times_every_size_and_thread_count(capsys):
     import torch
 
     threads = torch.get_num_threads()
-    assert module.main(["--only", "queries", "--reps", "1", "--dims", "2", "--cells", "5", "20",
-                        "--threads", "1", "2"]) == 0
+    try:
+        assert module.main(["--only", "queries", "--reps", "1", "--dims", "2", "--cells", "5", "20",
+                            "--threads", "1", "2"]) == 0
+    finally:
+        torch.set_num_threads(threads)  # main() sets one thread for its probes
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split(":")[0] for line in lines] == ["queries d=2, 30 cells", "queries d=2, 120 cells"]
     assert all("1 thread(s)" in line and "2 thread(s)" in line for line in lines)
-    torch.set_num_threads(threads)  # main() sets one thread for its probes
