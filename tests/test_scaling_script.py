@@ -195,3 +195,26 @@ def test_kernel_probe_queries_times_every_size_and_thread_count(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split(":")[0] for line in lines] == ["queries d=2, 30 cells", "queries d=2, 120 cells"]
     assert all("1 thread(s)" in line and "2 thread(s)" in line for line in lines)
+
+
+def test_error_budget_scores_a_fold_and_summarizes(tmp_path):
+    """One gradient-flow fold with tiny budgets: every score is a W1 (positive, finite), the
+    prediction is the benchmark's, and the summary's columns are the documented differences."""
+    import math
+
+    spec = importlib.util.spec_from_file_location("error_budget", ROOT / "benchmarks" / "error_budget.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from wf_sc.benchmark.methods import FitCache
+
+    quick = {"stage1_max_steps_first": 20, "stage1_max_steps": 10, "stage2_steps": 2}
+    row = module.fold("gradient_flow", 0, 2, FitCache(), max_cells=60, settings=quick)
+    assert row["held_out"] == 1.0 and row["m"] == 60
+    assert all(math.isfinite(row[k]) and row[k] > 0 for k in module.FIELDS[4:])
+    rows = [dict(row, dataset="a"), dict(row, dataset="a", pred=row["pred"] + 1.0)]
+    line = module.summary(rows).splitlines()[2]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[:2] == ["a", "2"]
+    assert float(cells[5]) == pytest.approx(row["pred"] + 0.5 - row["ot"], abs=1e-3)
+    carry = (row["carry_fwd"] + row["carry_bwd"]) / 2 - (row["floor_prev"] + row["floor_next"]) / 2
+    assert float(cells[8]) == pytest.approx(carry, abs=1e-3)
