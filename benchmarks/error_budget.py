@@ -15,7 +15,11 @@ W1 in five ways:
 - ``sample``: ``m`` fresh cells of the fitted density at ``t_prev`` and ``t_next``, against the
   same real cells (how well the anchors fit the snapshots they were fitted to);
 - ``floor_ends``: two disjoint sets of ``m`` real cells at ``t_prev`` and ``t_next``: what
-  sampling noise alone costs there.
+  sampling noise alone costs there;
+- ``mean_pred``, ``mean_ot``, ``mean_bend``: the distance from the mean of the reference to the mean
+  of the default prediction, of exact-OT interpolation (the chord between the neighbours' means)
+  and of ``ot_bend`` (the spline through all training means), ``mean_floor`` that of the floor's
+  cells: how much of the error is the population's centre.
 
 Each fold is appended to ``--csv`` as soon as it ends; folds already there are skipped
 (resumable). ``--fit-cache`` shares the fits with ``python -m wf_sc.benchmark --fit-cache``::
@@ -32,7 +36,7 @@ import sys
 from pathlib import Path
 
 FIELDS = ("dataset", "seed", "held_out", "m", "pred", "ot", "floor", "carry_fwd", "carry_bwd", "sample_prev",
-          "sample_next", "floor_prev", "floor_next")
+          "sample_next", "floor_prev", "floor_next", "mean_pred", "mean_ot", "mean_bend", "mean_floor")
 
 
 def fold(name: str, seed: int, k: int, cache, max_cells: int = 1000, settings: dict | None = None) -> dict:
@@ -40,7 +44,7 @@ def fold(name: str, seed: int, k: int, cache, max_cells: int = 1000, settings: d
     import numpy as np
 
     from wf_sc.benchmark.datasets import DATASETS
-    from wf_sc.benchmark.methods import Pairwise, WeightFlowMethod, default_prediction
+    from wf_sc.benchmark.methods import OTBend, Pairwise, WeightFlowMethod, default_prediction
     from wf_sc.benchmark.metrics import w1
     from wf_sc.benchmark.protocol import held_out_halves, stream
 
@@ -55,8 +59,11 @@ def fold(name: str, seed: int, k: int, cache, max_cells: int = 1000, settings: d
     pred = WeightFlowMethod(settings, cache).predict(train, t_k, m, seed, np.random.default_rng(stream(seed, k, "weightflow")),
                                                default_prediction())
     ot = Pairwise("ot").predict(train, t_k, m, seed, np.random.default_rng(stream(seed, k, "ot")), {})
+    bend = OTBend().predict(train, t_k, m, seed, np.random.default_rng(stream(seed, k, "ot_bend")), {})
     row = {"dataset": name, "seed": seed, "held_out": t_k, "m": m, "pred": w1(pred, ref), "ot": w1(ot, ref),
            "floor": w1(half_a, ref)}
+    for key, cells in (("pred", pred), ("ot", ot), ("bend", bend), ("floor", half_a)):
+        row[f"mean_{key}"] = float(np.linalg.norm(cells.mean(0) - ref.mean(0)))
     model, _ = cache.get(train, seed, settings)
     t_prev, t_next = train.neighbours(t_k)
     rng = np.random.default_rng(stream(seed, k, "error_budget"))
@@ -83,12 +90,14 @@ def summary(rows: list[dict]) -> str:
     d["floor_ends"] = (d.floor_prev + d.floor_next) / 2
     g = d.groupby("dataset", sort=False)
     lines = ["| dataset | folds | floor | pred | ot | pred − ot | floor at the ends | carry | carry − floor | "
-             "sample | sample − floor |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "sample | sample − floor | mean off: floor | pred | ot | ot_bend |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, x in g:
         lines.append(f"| {name} | {len(x)} | {x.floor.mean():.4g} | {x.pred.mean():.4g} | {x.ot.mean():.4g} | "
                      f"{(x.pred - x.ot).mean():+.3g} | {x.floor_ends.mean():.4g} | {x.carry.mean():.4g} | "
                      f"{(x.carry - x.floor_ends).mean():+.3g} | {x['sample'].mean():.4g} | "
-                     f"{(x['sample'] - x.floor_ends).mean():+.3g} |")
+                     f"{(x['sample'] - x.floor_ends).mean():+.3g} | {x.mean_floor.mean():.3g} | "
+                     f"{x.mean_pred.mean():.3g} | {x.mean_ot.mean():.3g} | {x.mean_bend.mean():.3g} |")
     return "\n".join(lines)
 
 
