@@ -200,12 +200,13 @@ def plot(rows: list[dict], png: Path) -> None:
         axes[0].plot(x, [r["seconds"] for r in mine], "o-", color=f"C{i}", label=method)
         axes[1].plot(x, [r["peak_rss_mb"] / 1024 for r in mine], "o-", color=f"C{i}", label=method)
         for r in (r for r in rows if r["method"] == method and r["status"].startswith("stopped")):
+            x_cross = r["cells_per_time"] * 1.08**i  # methods stopped alike would hide each other's cross
             if r["status"].endswith(" s"):  # over the time limit: a cross on the time panel
-                axes[0].plot(r["cells_per_time"], r["wall_seconds"], "x", color=f"C{i}", ms=9, mew=2)
+                axes[0].plot(x_cross, r["wall_seconds"], "x", color=f"C{i}", ms=9, mew=2)
             else:  # out of memory: a cross on the memory panel, at what it asked for when known
                 asked = r["status"].split("asked for ")[-1].rstrip(")").split()
                 gb = float(asked[0]) if len(asked) == 2 and asked[1] == "GiB" else r["peak_rss_mb"] / 1024
-                axes[1].plot(r["cells_per_time"], gb, "x", color=f"C{i}", ms=9, mew=2)
+                axes[1].plot(x_cross, gb, "x", color=f"C{i}", ms=9, mew=2)
     for ax, label in zip(axes, ("time (s)", "peak RSS (GB)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
