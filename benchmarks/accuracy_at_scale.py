@@ -50,15 +50,10 @@ def bures_wasserstein(x, mean, cov) -> float:
 
 
 def code_version() -> str:
-    """Short git commit of the code that runs (``unknown`` outside a git checkout)."""
-    import subprocess
+    """Short git commit of the wf_sc that runs (``unknown`` outside a git checkout)."""
+    from wf_sc.benchmark.report import code_version as version
 
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip()
+    return version()
 
 
 def fit_settings(quick: bool, stage1_max_steps: int | None, stage2_steps: int | None = None,

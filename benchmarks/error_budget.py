@@ -30,7 +30,6 @@ Each fold is appended to ``--csv`` as soon as it ends; folds already there are s
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 from pathlib import Path
@@ -39,8 +38,10 @@ FIELDS = ("dataset", "seed", "held_out", "m", "pred", "ot", "floor", "carry_fwd"
           "sample_next", "floor_prev", "floor_next", "mean_pred", "mean_ot", "mean_bend", "mean_floor")
 
 
-def fold(name: str, seed: int, k: int, cache, max_cells: int = 1000, settings: dict | None = None) -> dict:
-    """The scores of one fold (module notes); ``settings``: WeightFlow settings other than the defaults."""
+def fold(name: str, seed: int, k: int, cache, max_cells: int = 1000, settings: dict | None = None,
+         data=None) -> dict:
+    """The scores of one fold (module notes); ``settings``: WeightFlow settings other than the defaults;
+    ``data``: the dataset's time course, if loaded already."""
     import numpy as np
 
     from wf_sc.benchmark.datasets import DATASETS
@@ -49,7 +50,7 @@ def fold(name: str, seed: int, k: int, cache, max_cells: int = 1000, settings: d
     from wf_sc.benchmark.protocol import held_out_halves, stream
 
     dataset = DATASETS[name]
-    data = dataset.time_course()
+    data = dataset.time_course() if data is None else data
     times = data.times
     t_k = float(times[k])
     train = data.without(times[k])
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.data_dir is not None:
         os.environ["WF_SC_DATA_DIR"] = str(Path(args.data_dir).expanduser())
+    import pandas as pd
     import torch
 
     from wf_sc.benchmark.datasets import DATASETS
@@ -119,31 +121,24 @@ def main(argv: list[str] | None = None) -> int:
     from wf_sc.benchmark.protocol import held_out_indices
 
     torch.set_num_threads(1)
-    rows = list(csv.DictReader(args.csv.open())) if args.csv.exists() else []
-    for r in rows:
-        for key in FIELDS[1:]:
-            r[key] = float(r[key])
+    rows = pd.read_csv(args.csv).to_dict("records") if args.csv.exists() else []
     if not args.report_only:
         done = {(r["dataset"], int(r["seed"]), float(r["held_out"])) for r in rows}
         cache = FitCache(directory=args.fit_cache)
         for name in args.datasets or list(DATASETS):
-            times = DATASETS[name].time_course().times
+            data = DATASETS[name].time_course()
             for seed in args.seeds:
-                for k in held_out_indices(times, None):
-                    if (name, seed, float(times[k])) in done:
+                for k in held_out_indices(data.times, None):
+                    if (name, seed, float(data.times[k])) in done:
                         continue
-                    row = fold(name, seed, k, cache)
+                    row = fold(name, seed, k, cache, data=data)
                     rows.append(row)
                     print(f"{name} seed {seed} t={row['held_out']:g}: pred {row['pred']:.4g}, ot {row['ot']:.4g}, "
                           f"carry {row['carry_fwd']:.4g}/{row['carry_bwd']:.4g} (floor "
                           f"{row['floor_next']:.4g}/{row['floor_prev']:.4g})", flush=True)
-                    new = not args.csv.exists()
                     args.csv.parent.mkdir(parents=True, exist_ok=True)
-                    with args.csv.open("a", newline="") as f:
-                        writer = csv.DictWriter(f, fieldnames=FIELDS)
-                        if new:
-                            writer.writeheader()
-                        writer.writerow(row)
+                    pd.DataFrame([row], columns=list(FIELDS)).to_csv(args.csv, mode="a", header=not args.csv.exists(),
+                                                                     index=False)
     if rows:
         print(summary(rows))
     return 0

@@ -143,7 +143,11 @@ def stage2(reps: int, steps: int = 60) -> None:
           f"{min(seconds['TransformerConv']):.2f} s (minimum of {reps})")
 
 
-def drift(reps: int, dim: int = 50, cells: int = 8192, threads_list: tuple[int, ...] = (1,)) -> None:
+def tiny_model(dim: int):
+    """A WeightFlow fitted with tiny budgets to a ``dim``-D gradient flow at 6 times: ``(flow, times, model)``.
+
+    A query's cost depends on the model's size, not on how well it is trained.
+    """
     import numpy as np
 
     import wf_sc as wf
@@ -153,7 +157,13 @@ def drift(reps: int, dim: int = 50, cells: int = 8192, threads_list: tuple[int, 
     adata = flow.sample(times=times, n_cells=200, random_state=0)
     config = wf.tl.Config(stage1_max_steps_first=20, stage1_max_steps=10, stage2_steps=2)
     wf.tl.fit(adata, "time", use_rep="X", progress=False, config=config)
-    model = wf.tl.WeightFlow.from_adata(adata)
+    return flow, times, wf.tl.WeightFlow.from_adata(adata)
+
+
+def drift(reps: int, dim: int = 50, cells: int = 8192, threads_list: tuple[int, ...] = (1,)) -> None:
+    import numpy as np
+
+    flow, times, model = tiny_model(dim)
     big = flow.sample(times=times, n_cells=cells, random_state=1)
     x, t = np.asarray(big.X), big.obs["time"].to_numpy()
     for chunk in (2048, 8192):
@@ -171,16 +181,8 @@ def drift(reps: int, dim: int = 50, cells: int = 8192, threads_list: tuple[int, 
 def queries(reps: int, dims, cells_list, threads_list) -> None:
     import numpy as np
 
-    import wf_sc as wf
-
-    times = tuple(np.linspace(0, 2, 6))
     for dim in dims:
-        flow = wf.datasets.GradientFlow(dim=dim, random_state=0)
-        adata = flow.sample(times=times, n_cells=200, random_state=0)
-        # tiny budgets: a query's cost depends on the model's size, not on how well it is trained
-        config = wf.tl.Config(stage1_max_steps_first=20, stage1_max_steps=10, stage2_steps=2)
-        wf.tl.fit(adata, "time", use_rep="X", progress=False, config=config)
-        model = wf.tl.WeightFlow.from_adata(adata)
+        flow, times, model = tiny_model(dim)
         for cells in cells_list:
             big = flow.sample(times=times, n_cells=cells, random_state=1)
             x, t = np.asarray(big.X), big.obs["time"].to_numpy()

@@ -121,6 +121,8 @@ def measure(method: str, n: int, args) -> dict:
     """Run one measurement in a fresh process under the time and memory limits."""
     import numpy as np
 
+    from wf_sc.benchmark.report import code_version
+
     data = Path(tempfile.gettempdir()) / f"wf_scaling_{n}_{args.dim}_{args.times}.npz"
     if not data.exists():
         X, t = make_data(n, args.dim, args.times)
@@ -154,7 +156,7 @@ def measure(method: str, n: int, args) -> dict:
            "wall_seconds": time.perf_counter() - start, "peak_rss_mb": usage.ru_maxrss / 1024,
            "load_before": load_before, "load_after": os.getloadavg()[0], "status": status, "seconds": float("nan"),
            # wf_sc only: its two training stages (the rest of "seconds" is data and the per-cell outputs)
-           "stage1_seconds": float("nan"), "stage2_seconds": float("nan"), "stage1_steps": "", "code": _code()}
+           "stage1_seconds": float("nan"), "stage2_seconds": float("nan"), "stage1_steps": "", "code": code_version()}
     if status == "ok" and code == 0:
         row.update(json.loads(out.strip().splitlines()[-1]))
     elif status == "ok":
@@ -162,18 +164,6 @@ def measure(method: str, n: int, args) -> dict:
         row["status"] = "not installed" if "No module named 'moscot'" in err else f"failed: {last[:120]}"
     row["status"] = _short(row["status"])
     return row
-
-
-def _code() -> str:
-    """Short git commit of the wf_sc that runs (``unknown`` outside a git checkout)."""
-    import wf_sc
-
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(wf_sc.__file__).parent,
-                             capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip()
 
 
 def _short(status: str) -> str:
