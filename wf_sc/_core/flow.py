@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from .backbone import GRUMDN
 from .control_path import PATHS, anchor_codes, anchor_scale, build_path
 from .drift import transport_drift
+from .growth_field import GrowthField
 from .dynamics import integrate, interval_grid, weight_velocity
 from .score import score
 from .transport import kr_transport
@@ -52,6 +53,9 @@ class CoreConfig:
     #: bridge each anchor interval: the trajectory from anchor k is corrected linearly in time so
     #: that it ends exactly at anchor k+1 (see :meth:`WeightFlowCore.anchor_gaps`)
     bridge: bool = True
+    #: learn a relative growth rate with the path (:mod:`wf_sc._core.growth_field`): Stage 2's
+    #: ``ot_action`` becomes the unbalanced (Wasserstein-Fisher-Rao) action
+    growth: bool = False
 
     def __post_init__(self):
         for name, low, high in (
@@ -61,6 +65,9 @@ class CoreConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+        for name in ("bridge", "growth"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.path not in PATHS:
             raise ValueError(f"unknown control path {self.path!r}, known are {list(PATHS)}")
         if self.path == "linear" and self.method == "rk4" and self.dynamics == "cde":
@@ -88,6 +95,8 @@ class WeightFlowCore(nn.Module):
     Buffers: ``x_mean``, ``x_scale`` (d,); ``t_range`` (2,) the first and last training time (float64,
     so that large or finely spaced times survive); ``times`` (K+1,) the training times as given (float64);
     ``tau`` (K+1,) normalized anchor times; ``anchors`` (K+1, P); ``codes`` (K+1, n_codes).
+    ``growth``: the relative growth field (:class:`~wf_sc._core.growth_field.GrowthField`) when
+    ``config.growth``, else None.
     """
 
     def __init__(self, config: CoreConfig):
@@ -114,6 +123,7 @@ class WeightFlowCore(nn.Module):
             heads=config.heads,
             conv=config.conv,
         )
+        self.growth = GrowthField(config.dim) if config.growth else None
         self._cache: dict = {}  # the control path (a Module) is derived state, kept out of the state_dict
 
     # ------------------------------------------------------------------ set-up

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from .dynamics import kinetic_energy
+from .growth_field import unbalanced_step
 
 TERMS = ("weight", "energy", "nll", "action", "ot_action")
 
@@ -149,17 +150,29 @@ def population_ot_action(
     and ``g_phi``. With a ``clock`` (:class:`wf_sc._core.pace.PaceClock`) the time steps are
     measured in its warped time, :math:`|\\varphi(\\tau_{m+1}) - \\varphi(\\tau_m)|`, so the
     smallest action moves at the neighbours' pace instead of at constant speed.
+
+    With a growth field (``core.growth``, :mod:`wf_sc._core.growth_field`), each step is the
+    unbalanced one of :func:`~wf_sc._core.growth_field.unbalanced_step` instead: the cells of
+    population ``m`` carry the masses their lineages have at ``m + 1`` (growth measured in
+    normalized time, motion in the clock's), and the rates' variance is added.
     """
     d = core.config.dim
     points = macro_points(seg, per_interval)
-    times = seg.grid[points] if clock is None else clock(seg.grid[points])
+    real = seg.grid[points]
+    times = real if clock is None else clock(real)
     states = bridged_states(core, seg) if core.config.bridge else seg.states
     dtype = seg.states.dtype
     u = torch.rand(n_cells, d, generator=sample_generator, dtype=dtype, device=seg.states.device)
     theta = states[points]  # (M, P): every population in one pass over the coordinates
     cells = core.backbone.reparameterize(theta, core.backbone.quantile(theta.detach(), u))
+    growth = getattr(core, "growth", None)
     total = 0.0
     for m in range(len(points) - 1):
         dtau = (times[m + 1] - times[m]).abs().clamp_min(1e-12)
-        total = total + minibatch_w2(cells[m], cells[m + 1]) / dtau
+        if growth is None:
+            total = total + minibatch_w2(cells[m], cells[m + 1]) / dtau
+        else:
+            step = (real[m + 1] - real[m]).abs()
+            rates = growth(cells[m].detach(), real[m])
+            total = total + unbalanced_step(cells[m], cells[m + 1], rates, step, dtau, growth.spread2)
     return total / d

@@ -10,6 +10,7 @@ import torch
 
 from .anchors import ANCHOR_STARTS, fit_anchors, split_validation
 from .flow import FIELD_STARTS, CoreConfig, WeightFlowCore
+from .growth_field import within_time_spread
 from .pace import PACES, PaceClock, interval_speeds
 from .stage2 import check_loss_weights, train_field
 
@@ -142,6 +143,8 @@ def fit_weightflow(
     if bar is not None:
         bar.close()
     core.set_anchors(a.anchors)
+    if core.growth is not None:
+        core.growth.spread2.fill_(within_time_spread(std))
     core.init_affine(train.field_start)
     t_stage1 = time.perf_counter() - t_start
 

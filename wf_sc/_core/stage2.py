@@ -99,7 +99,8 @@ def train_field(
     """
     sample_generator = generator if sample_generator is None else sample_generator
     weights = check_loss_weights(loss_weights or {})
-    params = [p for p in core.field.parameters() if p.requires_grad]
+    modules = [core.field] if getattr(core, "growth", None) is None else [core.field, core.growth]
+    params = [p for module in modules for p in module.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(n_steps, 1))
     history: dict = {name: [] for name in (*TERMS, "total")}

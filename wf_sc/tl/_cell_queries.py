@@ -1,4 +1,4 @@
-"""Per-cell queries of a fitted :class:`~wf_sc.tl.WeightFlow`: log-density, drift, score and transport.
+"""Per-cell queries of a fitted :class:`~wf_sc.tl.WeightFlow`: log-density, drift, growth, score and transport.
 
 Cells are grouped by time, so each time's weights are computed once, and evaluated in chunks, so
 memory stays bounded whatever the number of cells.
@@ -91,6 +91,27 @@ class CellQueries:
             return both
 
         return self._grouped(x, t, fn, chunk, zero_outside=(True, False))
+
+    def growth_rate(self, x, t, *, chunk: int = 8192, n_reference: int = 4096) -> np.ndarray:
+        """Relative growth rate of cells ``x`` (n, d) at time(s) ``t``, per time unit: (n,).
+
+        ``g(x, t) - E_{p_t}[g]``, from the growth field learned with the path (a fit with
+        ``wf.tl.Config(growth=True)``, :mod:`wf_sc._core.growth_field`); the mean over the model's
+        population at each time (``n_reference`` of its cells, drawn with a fixed seed) is removed,
+        because proportions fix growth only up to the population's mean rate.
+        """
+        core = self._check_fitted()
+        if core.growth is None:
+            raise ValueError("this model was fitted without a growth field; fit with wf.tl.Config(growth=True)")
+        span = float(core.t_range[1] - core.t_range[0])
+
+        def fn(theta, tau):
+            with torch.no_grad():
+                gen = torch.Generator(device=core.tau.device).manual_seed(0)
+                mean = core.growth(core.sample(theta, n_reference, gen), tau).mean()
+            return lambda xb: (core.growth(xb, tau) - mean).detach() / span
+
+        return self._grouped(x, t, fn, chunk)
 
     def score(self, x, t, *, chunk: int = 2048) -> np.ndarray:
         """Score ``grad_x log p_t(x)`` of cells ``x`` (n, d) at time(s) ``t``, in ``use_rep`` units: (n, d)."""

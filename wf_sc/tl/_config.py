@@ -45,7 +45,8 @@ class Config:
         of times), ``steps`` (solver steps per anchor interval), ``method`` (solver), ``dynamics``
         (``"cde"``: the method; ``"ode"``: driven by time alone; ``"linear"``: straight lines between
         anchors), ``path`` (control-path interpolation), ``bridge`` (each interval ends exactly at
-        its next anchor).
+        its next anchor), ``growth`` (learn a relative growth rate with the path: the transport
+        action becomes unbalanced; read it with ``wf.tl.growth(adata, method="path")``).
     Training
         ``anchor_start`` (Stage 1 starts each time from the previous one, ``"warm"``, or from its
         own random weights matched to the previous afterwards, ``"rebasin"``), ``field_start``,
@@ -80,6 +81,7 @@ class Config:
     dynamics: Literal["cde", "ode", "linear"] = _default("dynamics")
     path: Literal["cubic", "linear"] = _default("path")
     bridge: bool = _default("bridge")
+    growth: bool = _default("growth")
     # training
     anchor_start: Literal["warm", "rebasin"] = _default("anchor_start")
     field_start: Literal["time", "all"] = _default("field_start")

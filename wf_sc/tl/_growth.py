@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
 from anndata import AnnData
@@ -33,6 +35,7 @@ def growth(
     time_key: str | None = None,
     *,
     use_rep: str | None = None,
+    method: Literal["transport", "path"] = "transport",
     prior: str | None = None,
     epsilon: float = 0.05,
     tau: tuple[float, float] = (1.0, 50.0),
@@ -41,18 +44,30 @@ def growth(
     key_added: str = _keys.GROWTH,
     random_state: int = 0,
 ) -> None:
-    r"""Growth rate of every cell towards the next snapshot, and the mass of the population over time.
+    r"""Growth rate of every cell, and the mass of the population over time.
 
-    Between consecutive snapshots, unbalanced optimal transport (:mod:`wf_sc._core.growth`) decides
-    how much of the change in proportions is growth and how much is motion: the number of
-    descendants of a cell ``i`` over ``dt`` gives its rate ``g_i = log(descendants_i) / dt``.
-    Snapshots fix proportions, not sizes, so the population's total mass comes from ``prior``: the
-    rates of each snapshot are shifted so that ``mean_i exp(g_i dt)`` equals ``mean_i exp(g^0_i dt)``
-    (1 without a prior: the rates are then relative, mean growth 0 in that sense). The rates are
-    shrunk towards the prior by ``tau[0]``; their ranking is the robust readout. A population that
-    moves as a whole also reads as growth at its front and death at its back (rates of about
-    +-0.35 per unit time for a shift of one standard deviation per unit time): where motion
-    dominates, give a prior or a larger ``tau[0]``.
+    ``method="transport"`` (default) reads growth off the snapshots, beside the model. Between
+    consecutive snapshots, unbalanced optimal transport (:mod:`wf_sc._core.growth`) decides how much
+    of the change in proportions is growth and how much is motion: the number of descendants of a
+    cell ``i`` over ``dt`` gives its rate ``g_i = log(descendants_i) / dt``. The rates are shrunk
+    towards the prior by ``tau[0]``; their ranking is the robust readout. A population that moves as
+    a whole also reads as growth at its front and death at its back (rates of about +-0.35 per unit
+    time for a shift of one standard deviation per unit time): where motion dominates, give a prior
+    or a larger ``tau[0]``.
+
+    ``method="path"`` reads the growth field learned with the density path by a fit with
+    ``wf.tl.Config(growth=True)`` (:mod:`wf_sc._core.growth_field`: Stage 2's transport action is
+    then the unbalanced, Wasserstein-Fisher-Rao one): the instantaneous rate ``g(x, t)`` of each
+    cell at its own time, available for any cell and time through
+    :meth:`~wf_sc.tl.WeightFlow.growth_rate`. The field is learned on the populations that have a
+    next time, so the last time point gets NaN, as with ``"transport"``. ``epsilon``, ``tau``,
+    ``max_cells`` and ``random_state`` do not apply.
+
+    Snapshots fix proportions, not sizes, so the population's total mass comes from ``prior``. With
+    ``"transport"``, the rates of each snapshot are shifted so that ``mean_i exp(g_i dt)`` equals
+    ``mean_i exp(g^0_i dt)``; with ``"path"``, so that their mean equals that of ``g^0`` at that
+    time, and the mass grows between snapshots by the mean rates' trapezoid. Without a prior the
+    rates are relative (mean growth 0) and the mass stays 1.
 
     Parameters
     ----------
@@ -61,7 +76,10 @@ def growth(
     time_key
         Column of ``adata.obs`` with each cell's time; default: the fit's.
     use_rep
-        Representation the transport is computed in; default: the fit's.
+        Representation the transport is computed in; default: the fit's (``"path"``: must be the fit's).
+    method
+        ``"transport"``: unbalanced optimal transport between the snapshots; ``"path"``: the growth
+        field of the fit under ``uns[key]``.
     prior
         Column of ``adata.obs`` with prior growth rates ``g^0`` (natural log per unit of time, for
         example from proliferation and apoptosis scores); default: none (0).
@@ -83,7 +101,8 @@ def growth(
     Nothing; writes
 
     ``adata.obs['wf_growth']``
-        Growth rate of each cell towards the next time point (NaN at the last one).
+        Growth rate of each cell (towards the next time point with ``"transport"``, at its own time
+        with ``"path"``; NaN at the last one), natural log per unit of time.
     ``adata.uns['wf_growth']``
         ``time`` (the time points), ``mass`` (total mass at each, 1 at the first), ``params``,
         ``keys`` and ``format``.
@@ -109,7 +128,29 @@ def growth(
     times = np.unique(t_cells[np.isfinite(t_cells)])
     if len(times) < 2:
         raise ValueError(f"growth needs at least two time points in obs[{time_key!r}], found {len(times)}")
-    rates = np.full(adata.n_obs, np.nan)
+    if method == "transport":
+        rates, mass = _by_transport(X, t_cells, times, g0, epsilon, tau, max_cells, random_state)
+    elif method == "path":
+        rates, mass = _from_path(adata, key, use_rep, X, t_cells, times, g0)
+    else:
+        raise ValueError(f"method must be 'transport' or 'path', got {method!r}")
+    uns = {
+        "format": _keys.GROWTH_FORMAT,
+        "time": times,
+        "mass": np.asarray(mass),
+        "params": {"time_key": time_key, "use_rep": use_rep, "method": method, "prior": prior or "",
+                   "epsilon": float(epsilon), "tau": np.asarray(tau, dtype=float), "max_cells": int(max_cells),
+                   "random_state": int(random_state)},
+        "keys": {"growth": key_added},
+    }
+    write_or_restore(adata, {("obs", key_added): rates, ("uns", key_added): uns})
+    log.info("growth rates of %d cells over %d intervals; mass %s", int(np.isfinite(rates).sum()), len(times) - 1,
+             np.round(mass, 3).tolist())
+
+
+def _by_transport(X, t_cells, times, g0, epsilon, tau, max_cells, random_state) -> tuple[np.ndarray, list[float]]:
+    """Rates towards the next snapshot by unbalanced OT, shifted to the prior's mass; the mass at each time."""
+    rates = np.full(len(X), np.nan)
     mass = [1.0]
     gen = torch.Generator().manual_seed(int(random_state))
     for t0, t1 in zip(times[:-1], times[1:]):
@@ -121,14 +162,35 @@ def growth(
         g -= (np.log(np.mean(np.exp(g * dt))) - np.log(np.mean(np.exp(g0[src] * dt)))) / dt
         rates[src] = g
         mass.append(mass[-1] * float(np.mean(np.exp(g * dt))))
-    uns = {
-        "format": _keys.GROWTH_FORMAT,
-        "time": times,
-        "mass": np.asarray(mass),
-        "params": {"time_key": time_key, "use_rep": use_rep, "prior": prior or "", "epsilon": float(epsilon),
-                   "tau": np.asarray(tau, dtype=float), "max_cells": int(max_cells), "random_state": int(random_state)},
-        "keys": {"growth": key_added},
-    }
-    write_or_restore(adata, {("obs", key_added): rates, ("uns", key_added): uns})
-    log.info("growth rates of %d cells over %d intervals; mass %s", int(np.isfinite(rates).sum()), len(times) - 1,
-             np.round(mass, 3).tolist())
+    return rates, mass
+
+
+def _from_path(adata: AnnData, key: str, use_rep: str, X, t_cells, times, g0) -> tuple[np.ndarray, list[float]]:
+    """Rates of the growth field learned with the path at each cell's time (NaN at the last), shifted to
+    the prior's mean per time; the mass at each time by the trapezoid of the mean rates."""
+    from ._model import WeightFlow
+
+    model = WeightFlow.from_adata(adata, key)
+    if model.use_rep != use_rep:
+        raise ValueError(f"method='path' reads the fit under uns[{key!r}], made in {model.use_rep!r}, not {use_rep!r}")
+    if model.core.growth is None:
+        raise ValueError(
+            f"the fit under uns[{key!r}] has no growth field; refit with "
+            "wf.tl.fit(adata, ..., config=wf.tl.Config(growth=True)), or use method='transport'"
+        )
+    fitted = np.asarray(model.times, dtype=float)
+    if len(times) != len(fitted) or not np.allclose(times, fitted):
+        raise ValueError(f"the time points {times.tolist()} are not those of the fit under uns[{key!r}] ({fitted.tolist()})")
+    rates = np.full(len(X), np.nan)
+    rows = np.flatnonzero(np.isin(t_cells, times[:-1]))
+    rates[rows] = model.growth_rate(X[rows], t_cells[rows])
+    means = []
+    for t in times:
+        cells = t_cells == t
+        means.append(float(g0[cells].mean()))
+        if t < times[-1]:
+            rates[cells] += means[-1]
+    mass = [1.0]
+    for k in range(len(times) - 1):
+        mass.append(mass[-1] * float(np.exp(0.5 * (means[k] + means[k + 1]) * (times[k + 1] - times[k]))))
+    return rates, mass
