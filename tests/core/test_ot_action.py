@@ -1,10 +1,13 @@
-"""Reparameterized Knothe-Rosenblatt samples and the minibatch-OT population action."""
+"""Reparameterized Knothe-Rosenblatt samples and the minibatch-OT population action, balanced and unbalanced."""
+
+import math
 
 import pytest
 import torch
 
 from wf_sc._core.backbone import GRUMDN, invert_mixture_cdf, mixture_cdf_pdf
 from wf_sc._core.flow import CoreConfig, WeightFlowCore
+from wf_sc._core.growth_field import unbalanced_step, within_time_spread
 from wf_sc._core.objectives import Segment, macro_points, minibatch_w2, population_ot_action
 
 
@@ -167,3 +170,52 @@ def test_newton_inversion_at_the_default_tolerance_is_float32_exact():
     cdf = mixture_cdf_pdf(log_pi.double(), mu.double(), log_sigma.double(), x.double())[0]
     torch.testing.assert_close(cdf, u.double(), atol=2e-6, rtol=0)  # float32 sums of K erf terms
     torch.testing.assert_close(x.double(), ref, atol=1e-3, rtol=1e-4)
+
+
+def _growth_core(steps=4):
+    """:func:`_core` with a growth field (same anchors and field)."""
+    core = WeightFlowCore(
+        CoreConfig(dim=2, n_times=3, hidden=4, n_components=2, width=8, steps=steps, bridge=False, growth=True)
+    )
+    core.double().load_state_dict({**_core(steps).state_dict(), **{f"growth.{k}": v for k, v in core.growth.state_dict().items()}})
+    return core
+
+
+def test_unbalanced_step_of_two_points_has_its_closed_form():
+    """Cells at 0 and 1 with rates +c and -c: the grown masses (p, 1 - p) move p - 1/2 by a distance 1."""
+    x = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    c, dtau, dtau_motion, spread2 = 0.7, torch.tensor(0.2, dtype=torch.float64), torch.tensor(0.3), torch.tensor(1.5)
+    g = torch.tensor([c, -c], dtype=torch.float64, requires_grad=True)
+    p = math.exp(c * 0.2) / (math.exp(c * 0.2) + math.exp(-c * 0.2))
+    value = unbalanced_step(x, x.clone(), g, dtau, dtau_motion, spread2)
+    assert float(value.detach()) == pytest.approx((p - 0.5) / 0.3 + 1.5 * 0.2 * c**2, rel=1e-6)
+    (grad,) = torch.autograd.grad(value, g)
+    assert float(grad[0]) > 0  # more growth at 0 means more mass to move, and more variance
+
+
+def test_zero_growth_gives_the_balanced_action():
+    core, plain = _growth_core(), _core()
+    torch.nn.init.zeros_(core.growth.net[-1].weight)
+    seg, seg_plain = _segment(core, 0, [1, 2]), _segment(plain, 0, [1, 2])
+    unbalanced = population_ot_action(core, seg, 64, torch.Generator().manual_seed(1))
+    balanced = population_ot_action(plain, seg_plain, 64, torch.Generator().manual_seed(1))
+    assert float(unbalanced.detach()) == float(balanced.detach())
+
+
+def test_the_growth_field_starts_near_zero_and_gets_a_gradient():
+    """Near-zero, not zero, rates at the start: the masses are generic, so the transport's dual
+    potentials, and with them the gradient, are unique and reach every layer."""
+    core = _growth_core()
+    seg = _segment(core, 0, [1, 2])
+    x = torch.randn(100, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    rates = core.growth(x, torch.tensor(0.3))
+    assert 0 < float(rates.abs().max()) < 0.05
+    action = population_ot_action(core, seg, 64, torch.Generator().manual_seed(1))
+    grads = torch.autograd.grad(action, list(core.growth.parameters()))
+    assert all(float(g.abs().sum()) > 0 for g in grads)
+
+
+def test_within_time_spread_is_the_mean_squared_distance_to_each_snapshots_mean():
+    a = torch.tensor([[0.0, 0.0], [2.0, 0.0]])  # E|x - mean|^2 = 1
+    b = torch.tensor([[0.0, 0.0], [0.0, 4.0], [0.0, 8.0]])  # (16 + 0 + 16) / 3
+    assert within_time_spread([a, b]) == pytest.approx((1.0 + 32 / 3) / 2)

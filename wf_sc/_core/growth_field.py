@@ -26,9 +26,12 @@ from torch import Tensor, nn
 class GrowthField(nn.Module):
     """``g_psi(x, tau)``: relative growth rate at standardized cells ``x`` and normalized time ``tau``.
 
-    A two-hidden-layer SiLU network on ``[x, tau]`` whose last layer starts at zero, so training
-    starts from no growth (the balanced action). Buffer ``spread2``: ``delta^2`` of the action
-    (:func:`within_time_spread`, set from the data before Stage 2).
+    A two-hidden-layer SiLU network on ``[x, tau]``. Its last layer starts near zero (weights of
+    standard deviation ``1e-3``, no bias), so training starts from almost no growth, but not from
+    exactly equal masses: there the optimal plan between two equal-size clouds is a permutation,
+    whose dual potentials (the action's gradient in the masses) are not unique. Buffer
+    ``spread2``: ``delta^2`` of the action (:func:`within_time_spread`, set from the data before
+    Stage 2).
     """
 
     def __init__(self, dim: int, width: int = 64):
@@ -37,7 +40,7 @@ class GrowthField(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(dim + 1, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, 1)
         )
-        nn.init.zeros_(self.net[-1].weight)
+        nn.init.normal_(self.net[-1].weight, std=1e-3)
         nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, x: Tensor, tau: Tensor) -> Tensor:
