@@ -177,3 +177,64 @@ def test_rates_at_new_points_extend_the_same_plan():
     assert far[0] < plain.min() and far[1] > 0
     with pytest.raises(ValueError, match="no prior"):
         growth_rates(x, y, 1.0, torch.zeros(300), at=x)
+
+
+@pytest.fixture(scope="module")
+def path_fit(births):
+    """A default fit with the growth field learned with the path (Config(growth=True))."""
+    births = births.copy()
+    wf.tl.fit(births, "time", use_rep="X", progress=False, random_state=0, config=wf.tl.Config(growth=True))
+    return births
+
+
+def test_growth_learned_with_the_path_recovers_birth_and_death(path_fit):
+    adata = path_fit.copy()
+    wf.tl.growth(adata, method="path")
+    g, truth, t = adata.obs["wf_growth"].to_numpy(), adata.obs["true_growth"].to_numpy(), adata.obs["time"].to_numpy()
+    assert np.isnan(g[t == 1.5]).all() and np.isfinite(g[t < 1.5]).all()
+    for t0 in (0.0, 0.5, 1.0):
+        est, true = g[t == t0], truth[t == t0]
+        assert np.corrcoef(est, true)[0, 1] > 0.9
+        err = np.sqrt(np.mean(((est - est.mean()) - (true - true.mean())) ** 2))
+        assert err < 0.85 * true.std()  # shrunk like unbalanced OT's rates, but below the truth's spread
+        assert abs(est.mean()) < 0.05  # relative rates: the population's mean rate removed
+    np.testing.assert_allclose(adata.uns["wf_growth"]["mass"], 1.0)
+    assert adata.uns["wf_growth"]["params"]["method"] == "path"
+
+
+def test_path_growth_with_a_prior_sets_the_mass(path_fit):
+    """The prior's mean rate at each time sets the mass: close to the simulator's true mass."""
+    adata = path_fit.copy()
+    wf.tl.growth(adata, method="path", prior="true_growth")
+    t = adata.obs["time"].to_numpy()
+    g, prior = adata.obs["wf_growth"].to_numpy(), adata.obs["true_growth"].to_numpy()
+    for t0 in (0.0, 0.5, 1.0):
+        assert g[t == t0].mean() == pytest.approx(prior[t == t0].mean(), abs=0.05)
+    np.testing.assert_allclose(adata.uns["wf_growth"]["mass"], adata.uns["simulation"]["mass"], rtol=0.03)
+
+
+def test_path_growth_is_a_function_of_state_and_time_and_survives_h5ad(path_fit, tmp_path):
+    model = wf.tl.WeightFlow.from_adata(path_fit)
+    x = np.array([[0.5, -1.0], [0.5, 0.0], [0.5, 1.0]])
+    rates = model.growth_rate(x, 0.5)
+    assert rates[0] < rates[1] < rates[2]  # the truth: gamma * tanh(x_2 / 0.5), rising in x_2
+    assert np.isfinite(model.growth_rate(x, 0.75)).all()  # between snapshots too
+    path_fit.write_h5ad(tmp_path / "g.h5ad")
+    back = wf.tl.WeightFlow.from_adata(ad.read_h5ad(tmp_path / "g.h5ad"))
+    np.testing.assert_array_equal(back.growth_rate(x, 0.5), rates)
+
+
+def test_path_growth_needs_a_fit_with_a_growth_field(births):
+    from conftest import TINY_FIT
+
+    adata = births.copy()
+    with pytest.raises(ValueError, match="pass both"):
+        wf.tl.growth(adata, method="path")
+    wf.tl.fit(adata, "time", use_rep="X", **TINY_FIT)
+    with pytest.raises(ValueError, match="no growth field"):
+        wf.tl.growth(adata, method="path")
+    with pytest.raises(ValueError, match="fitted without a growth field"):
+        wf.tl.WeightFlow.from_adata(adata).growth_rate(np.zeros((2, 2)), 0.5)
+    with pytest.raises(ValueError, match="method must be"):
+        wf.tl.growth(adata, method="lineage")
+    assert "wf_growth" not in adata.obs and "wf_growth" not in adata.uns

@@ -107,6 +107,8 @@ def growth(
         ``time`` (the time points), ``mass`` (total mass at each, 1 at the first), ``params``,
         ``keys`` and ``format``.
     """
+    if method not in ("transport", "path"):
+        raise ValueError(f"method must be 'transport' or 'path', got {method!r}")
     time_key, use_rep = _settings_from_fit(adata, key, time_key, use_rep)
     _keys.check_own(adata, key_added, _keys.GROWTH_FORMAT, obs=(key_added,))
     if not (np.isfinite(epsilon) and epsilon > 0):
@@ -130,10 +132,8 @@ def growth(
         raise ValueError(f"growth needs at least two time points in obs[{time_key!r}], found {len(times)}")
     if method == "transport":
         rates, mass = _by_transport(X, t_cells, times, g0, epsilon, tau, max_cells, random_state)
-    elif method == "path":
-        rates, mass = _from_path(adata, key, use_rep, X, t_cells, times, g0)
     else:
-        raise ValueError(f"method must be 'transport' or 'path', got {method!r}")
+        rates, mass = _from_path(adata, key, use_rep, X, t_cells, times, g0)
     uns = {
         "format": _keys.GROWTH_FORMAT,
         "time": times,
