@@ -219,6 +219,8 @@ def test_path_growth_is_a_function_of_state_and_time_and_survives_h5ad(path_fit,
     rates = model.growth_rate(x, 0.5)
     assert rates[0] < rates[1] < rates[2]  # the truth: gamma * tanh(x_2 / 0.5), rising in x_2
     assert np.isfinite(model.growth_rate(x, 0.75)).all()  # between snapshots too
+    with pytest.warns(UserWarning, match="outside the fitted range"):
+        np.testing.assert_array_equal(model.growth_rate(x, 3.0), 0.0)  # a held population
     path_fit.write_h5ad(tmp_path / "g.h5ad")
     back = wf.tl.WeightFlow.from_adata(ad.read_h5ad(tmp_path / "g.h5ad"))
     np.testing.assert_array_equal(back.growth_rate(x, 0.5), rates)

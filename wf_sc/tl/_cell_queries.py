@@ -98,7 +98,8 @@ class CellQueries:
         ``g(x, t) - E_{p_t}[g]``, from the growth field learned with the path (a fit with
         ``wf.tl.Config(growth=True)``, :mod:`wf_sc._core.growth_field`); the mean over the model's
         population at each time (``n_reference`` of its cells, drawn with a fixed seed) is removed,
-        because proportions fix growth only up to the population's mean rate.
+        because proportions fix growth only up to the population's mean rate. At times outside the
+        fitted range the population is held (with a warning), and its rate is 0.
         """
         core = self._check_fitted()
         if core.growth is None:
@@ -111,7 +112,7 @@ class CellQueries:
                 mean = core.growth(core.sample(theta, n_reference, gen), tau).mean()
             return lambda xb: (core.growth(xb, tau) - mean).detach() / span
 
-        return self._grouped(x, t, fn, chunk)
+        return self._grouped(x, t, fn, chunk, zero_outside=(True,))
 
     def score(self, x, t, *, chunk: int = 2048) -> np.ndarray:
         """Score ``grad_x log p_t(x)`` of cells ``x`` (n, d) at time(s) ``t``, in ``use_rep`` units: (n, d)."""
