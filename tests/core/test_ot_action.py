@@ -7,8 +7,8 @@ import torch
 
 from wf_sc._core.backbone import GRUMDN, invert_mixture_cdf, mixture_cdf_pdf
 from wf_sc._core.flow import CoreConfig, WeightFlowCore
-from wf_sc._core.growth_field import unbalanced_step, within_time_spread
-from wf_sc._core.objectives import Segment, macro_points, minibatch_w2, population_ot_action
+from wf_sc._core.growth_field import growth_split, unbalanced_step, within_time_spread
+from wf_sc._core.objectives import Segment, action_populations, macro_points, minibatch_w2, population_ot_action
 
 
 @pytest.fixture
@@ -193,26 +193,31 @@ def test_unbalanced_step_of_two_points_has_its_closed_form():
     assert float(grad[0]) > 0  # more growth at 0 means more mass to move, and more variance
 
 
-def test_zero_growth_gives_the_balanced_action():
-    core, plain = _growth_core(), _core()
+def test_zero_growth_split_is_the_balanced_action_of_the_same_populations():
+    core = _growth_core()
     torch.nn.init.zeros_(core.growth.net[-1].weight)
-    seg, seg_plain = _segment(core, 0, [1, 2]), _segment(plain, 0, [1, 2])
-    unbalanced = population_ot_action(core, seg, 64, torch.Generator().manual_seed(1))
-    balanced = population_ot_action(plain, seg_plain, 64, torch.Generator().manual_seed(1))
-    assert float(unbalanced.detach()) == float(balanced.detach())
+    seg = _segment(core, 0, [1, 2])
+    pops = action_populations(core, seg, 64, torch.Generator().manual_seed(1))
+    balanced = population_ot_action(core, seg, 64, None, populations=pops)
+    assert float(growth_split(core.growth, pops).detach()) == pytest.approx(float(balanced.detach()), rel=1e-12)
+    # drawing the populations inside gives the same action
+    again = population_ot_action(core, seg, 64, torch.Generator().manual_seed(1))
+    assert float(again.detach()) == float(balanced.detach())
 
 
-def test_the_growth_field_starts_near_zero_and_gets_a_gradient():
+def test_the_growth_split_trains_the_growth_field_only():
     """Near-zero, not zero, rates at the start: the masses are generic, so the transport's dual
-    potentials, and with them the gradient, are unique and reach every layer."""
+    potentials, and with them the gradient, are unique and reach every layer of the growth field;
+    the path's cells are detached, so nothing reaches the vector field."""
     core = _growth_core()
     seg = _segment(core, 0, [1, 2])
     x = torch.randn(100, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    rates = core.growth(x, torch.tensor(0.3))
-    assert 0 < float(rates.detach().abs().max()) < 0.05
-    action = population_ot_action(core, seg, 64, torch.Generator().manual_seed(1))
-    grads = torch.autograd.grad(action, list(core.growth.parameters()))
+    assert 0 < float(core.growth(x, torch.tensor(0.3)).detach().abs().max()) < 0.05
+    split = growth_split(core.growth, action_populations(core, seg, 64, torch.Generator().manual_seed(1)))
+    grads = torch.autograd.grad(split, list(core.growth.parameters()), retain_graph=True)
     assert all(float(g.abs().sum()) > 0 for g in grads)
+    (field_grad,) = torch.autograd.grad(split, core.field.affine, allow_unused=True)
+    assert field_grad is None
 
 
 def test_within_time_spread_is_the_mean_squared_distance_to_each_snapshots_mean():

@@ -53,8 +53,8 @@ class CoreConfig:
     #: bridge each anchor interval: the trajectory from anchor k is corrected linearly in time so
     #: that it ends exactly at anchor k+1 (see :meth:`WeightFlowCore.anchor_gaps`)
     bridge: bool = True
-    #: learn a relative growth rate with the path (:mod:`wf_sc._core.growth_field`): Stage 2's
-    #: ``ot_action`` becomes the unbalanced (Wasserstein-Fisher-Rao) action
+    #: learn a relative growth rate with the path (:mod:`wf_sc._core.growth_field`), read off the
+    #: populations of Stage 2's transport action; the path is fitted as without it
     growth: bool = False
 
     def __post_init__(self):

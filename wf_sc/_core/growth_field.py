@@ -1,19 +1,20 @@
-"""Growth learned with the density path: a growth field and the unbalanced step of Stage 2's action.
+"""Growth learned with the density path: a growth field, split off the path by least action.
 
-The density path ``p_tau`` is normalized: it gives the *proportions* of cell states at every time.
-A balanced path explains every change of proportions by motion. With a relative growth rate
-``g(x, tau)`` (per unit of normalized time, mean over the population free), proportions also
-change because cells divide and die:
+The density path ``p_tau`` is normalized: it gives the *proportions* of cell states at every time,
+and its transport drift explains every change of proportions by motion. With a relative growth
+rate ``g(x, tau)`` (per unit of normalized time; the population's mean rate is free), proportions
+also change because cells divide and die:
 
 .. math:: \\partial_\\tau p + \\nabla\\cdot(p\\,u) = (g - \\bar g_\\tau)\\, p .
 
-Among the splits of the same path into motion ``u`` and growth ``g``, Stage 2 prefers the one of
-least Wasserstein-Fisher-Rao action (Chizat et al. 2018; Kondratyev et al. 2016),
+The same path has many such splits into motion ``u`` and growth ``g``. The growth field is the
+one of least Wasserstein-Fisher-Rao action (Chizat et al. 2018; Kondratyev et al. 2016),
 ``int E_p[|u|^2 + delta^2 (g - gbar)^2] dtau`` with ``delta`` the population's spread at one time
-(:func:`within_time_spread`: one e-fold of relative growth costs as much as moving a cell that far), and
-discretizes it between consecutive populations ``p_m`` and ``p_{m+1}`` of the path by
-:func:`unbalanced_step`. The growth field is trained jointly with the vector field, so the
-path itself is shaped by the unbalanced action (:func:`wf_sc._core.objectives.population_ot_action`).
+(:func:`within_time_spread`: one e-fold of relative growth costs as much as moving a cell that
+far), discretized between consecutive populations of the path by :func:`unbalanced_step` and
+summed by :func:`growth_split`. It is trained in Stage 2 on the populations the transport action
+draws, with those cells detached: the path is fitted exactly as without growth, and growth is read
+off it.
 """
 
 from __future__ import annotations
@@ -80,3 +81,21 @@ def unbalanced_step(x: Tensor, y: Tensor, g: Tensor, dtau: Tensor, dtau_motion: 
     cost = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1).double()
     w2 = ot.emd2(a, b, cost, numItermax=1_000_000).to(x.dtype)
     return w2 / dtau_motion + spread2 * dtau * g.var(unbiased=False)
+
+
+def growth_split(growth: GrowthField, populations) -> Tensor:
+    """The growth field's action on a path's populations, per coordinate; gradients reach ``growth`` only.
+
+    .. math:: G = \\frac1d \\sum_m A_m(x^m, x^{m+1}, g_\\psi(x^m, \\tau_m)),
+
+    with :math:`A_m` the :func:`unbalanced_step` between the detached cells of consecutive
+    populations (:class:`wf_sc._core.objectives.Populations`; growth in normalized time, motion in
+    the populations' clock).
+    """
+    cells, tau, clock = populations.cells.detach(), populations.tau, populations.clock
+    total = 0.0
+    for m in range(len(tau) - 1):
+        step, step_motion = (tau[m + 1] - tau[m]).abs(), (clock[m + 1] - clock[m]).abs().clamp_min(1e-12)
+        rates = growth(cells[m], tau[m])
+        total = total + unbalanced_step(cells[m], cells[m + 1], rates, step, step_motion, growth.spread2)
+    return total / cells.shape[-1]

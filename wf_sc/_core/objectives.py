@@ -23,7 +23,6 @@ import torch
 from torch import Tensor
 
 from .dynamics import kinetic_energy
-from .growth_field import unbalanced_step
 
 TERMS = ("weight", "energy", "nll", "action", "ot_action")
 
@@ -134,45 +133,56 @@ def minibatch_w2(x: Tensor, y: Tensor) -> Tensor:
     return ot.emd2(a, b, cost, numItermax=1_000_000)
 
 
-def population_ot_action(
+@dataclass
+class Populations:
+    """The model's populations at the action's points of one segment (:func:`action_populations`)."""
+
+    cells: Tensor  # (M, n, d) reparameterized cells, drawn with common uniforms
+    tau: Tensor  # (M,) their normalized times
+    clock: Tensor  # (M,) the same times in the clock the action measures motion in
+
+
+def action_populations(
     core, seg: Segment, n_cells: int, sample_generator: torch.Generator, per_interval: int = 2, clock=None
+) -> Populations:
+    """Cells of the path at the points of :func:`macro_points` (``per_interval`` per anchor interval).
+
+    Every population is drawn with the same uniforms ``u`` through the inverse Knothe-Rosenblatt
+    map (common random numbers) and reparameterized, so gradients reach ``theta`` and ``g_phi``.
+    ``clock``: :class:`wf_sc._core.pace.PaceClock`, or None (normalized time).
+    """
+    points = macro_points(seg, per_interval)
+    real = seg.grid[points]
+    states = bridged_states(core, seg) if core.config.bridge else seg.states
+    u = torch.rand(n_cells, core.config.dim, generator=sample_generator, dtype=seg.states.dtype,
+                   device=seg.states.device)
+    theta = states[points]  # (M, P): every population in one pass over the coordinates
+    cells = core.backbone.reparameterize(theta, core.backbone.quantile(theta.detach(), u))
+    return Populations(cells, real, real if clock is None else clock(real))
+
+
+def population_ot_action(
+    core, seg: Segment, n_cells: int, sample_generator: torch.Generator, per_interval: int = 2, clock=None,
+    populations: Populations | None = None,
 ) -> Tensor:
     """Benamou-Brenier action of the model's population path from minibatch OT, per coordinate.
 
     .. math:: A = \\frac{1}{d} \\sum_m \\frac{W_2^2(p_{\\theta(\\tau_m)}, p_{\\theta(\\tau_{m+1})})}
               {|\\tau_{m+1} - \\tau_m|} \\;\\le\\; \\frac{1}{d}\\int \\mathbb E\\,\\|v\\|^2\\, d\\tau
 
-    over the points of :func:`macro_points` (``per_interval`` populations per anchor interval). For fixed end populations ``A`` is smallest on the
-    constant-speed Wasserstein geodesic (displacement interpolation), whatever the velocity field
-    realizing it, unlike the transport-drift ``action``. Every population is drawn with the same
-    uniforms ``u`` through the inverse Knothe-Rosenblatt map (common random numbers: the estimate
-    is 0 when consecutive populations agree) and reparameterized, so the gradient reaches ``theta``
-    and ``g_phi``. With a ``clock`` (:class:`wf_sc._core.pace.PaceClock`) the time steps are
+    over the populations of :func:`action_populations` (drawn here unless ``populations`` are
+    given). For fixed end populations ``A`` is smallest on the constant-speed Wasserstein geodesic
+    (displacement interpolation), whatever the velocity field realizing it, unlike the
+    transport-drift ``action``; common random numbers make the estimate 0 when consecutive
+    populations agree. With a ``clock`` (:class:`wf_sc._core.pace.PaceClock`) the time steps are
     measured in its warped time, :math:`|\\varphi(\\tau_{m+1}) - \\varphi(\\tau_m)|`, so the
     smallest action moves at the neighbours' pace instead of at constant speed.
-
-    With a growth field (``core.growth``, :mod:`wf_sc._core.growth_field`), each step is the
-    unbalanced one of :func:`~wf_sc._core.growth_field.unbalanced_step` instead: the cells of
-    population ``m`` carry the masses their lineages have at ``m + 1`` (growth measured in
-    normalized time, motion in the clock's), and the rates' variance is added.
     """
-    d = core.config.dim
-    points = macro_points(seg, per_interval)
-    real = seg.grid[points]
-    times = real if clock is None else clock(real)
-    states = bridged_states(core, seg) if core.config.bridge else seg.states
-    dtype = seg.states.dtype
-    u = torch.rand(n_cells, d, generator=sample_generator, dtype=dtype, device=seg.states.device)
-    theta = states[points]  # (M, P): every population in one pass over the coordinates
-    cells = core.backbone.reparameterize(theta, core.backbone.quantile(theta.detach(), u))
-    growth = getattr(core, "growth", None)
+    if populations is None:
+        populations = action_populations(core, seg, n_cells, sample_generator, per_interval, clock)
+    cells, times = populations.cells, populations.clock
     total = 0.0
-    for m in range(len(points) - 1):
+    for m in range(len(times) - 1):
         dtau = (times[m + 1] - times[m]).abs().clamp_min(1e-12)
-        if growth is None:
-            total = total + minibatch_w2(cells[m], cells[m + 1]) / dtau
-        else:
-            step = (real[m + 1] - real[m]).abs()
-            rates = growth(cells[m].detach(), real[m])
-            total = total + unbalanced_step(cells[m], cells[m + 1], rates, step, dtau, growth.spread2)
-    return total / d
+        total = total + minibatch_w2(cells[m], cells[m + 1]) / dtau
+    return total / core.config.dim

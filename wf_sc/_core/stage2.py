@@ -17,9 +17,11 @@ import torch
 
 from .anchors import mean_nll
 from .flow import WeightFlowCore
+from .growth_field import growth_split
 from .objectives import (
     TERMS,
     Segment,
+    action_populations,
     data_nll,
     population_action,
     population_ot_action,
@@ -67,6 +69,12 @@ def validation_nll(core: WeightFlowCore, held_out: list[torch.Tensor]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def _trained_state(core: WeightFlowCore) -> dict:
+    """What Stage 2 trains: the field's state, and the growth field's if there is one."""
+    growth = getattr(core, "growth", None)
+    return {"field": core.field.state_dict(), "growth": None if growth is None else growth.state_dict()}
+
+
 def train_field(
     core: WeightFlowCore,
     snapshots: list[torch.Tensor],
@@ -89,6 +97,9 @@ def train_field(
 ) -> dict:
     """Optimize ``g_phi`` (AdamW, cosine schedule); returns the per-step history of every term.
 
+    With a growth field (``core.growth``), it is trained on the same steps by
+    :func:`~wf_sc._core.growth_field.growth_split` on the transport action's populations, which
+    changes nothing of the field's training; the history then holds ``growth``.
     ``generator`` (CPU) drives segments and minibatches; ``sample_generator`` (on the model's
     device; default: ``generator``) draws model cells for the action term; ``clock``
     (:class:`wf_sc._core.pace.PaceClock`, optional) measures the ``ot_action`` in warped time.
@@ -99,13 +110,14 @@ def train_field(
     """
     sample_generator = generator if sample_generator is None else sample_generator
     weights = check_loss_weights(loss_weights or {})
-    modules = [core.field] if getattr(core, "growth", None) is None else [core.field, core.growth]
-    params = [p for module in modules for p in module.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    params = [p for p in core.field.parameters() if p.requires_grad]
+    growth = getattr(core, "growth", None)
+    growth_params = [] if growth is None else list(growth.parameters())
+    opt = torch.optim.AdamW(params + growth_params, lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(n_steps, 1))
-    history: dict = {name: [] for name in (*TERMS, "total")}
+    history: dict = {name: [] for name in (*TERMS, "total", *(("growth",) if growth is not None else ()))}
     if held_out is not None:
-        best_state, best_step, curve, bad = copy.deepcopy(core.field.state_dict()), 0, [], 0
+        best_state, best_step, curve, bad = copy.deepcopy(_trained_state(core)), 0, [], 0
         best = validation_nll(core, held_out)
     for step in range(1, n_steps + 1):
         seg = sample_segment(core, generator, max_horizon)
@@ -123,29 +135,39 @@ def train_field(
             terms["nll"] = data_nll(core, seg, batches)
         if weights["action"]:
             terms["action"] = population_action(core, seg, action_cells, action_times, generator, sample_generator)
+        pops = None
+        if weights["ot_action"] or growth is not None:
+            pops = action_populations(core, seg, action_cells, sample_generator, action_points, clock)
         if weights["ot_action"]:
-            terms["ot_action"] = population_ot_action(core, seg, action_cells, sample_generator, action_points, clock)
+            terms["ot_action"] = population_ot_action(core, seg, action_cells, sample_generator, populations=pops)
         total = sum(weights[name] * value for name, value in terms.items())
+        split = None if growth is None else growth_split(growth, pops)  # reaches the growth field only
         opt.zero_grad()
-        total.backward()
+        (total if split is None else total + split).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if growth_params:
+            torch.nn.utils.clip_grad_norm_(growth_params, 1.0)
         opt.step()
         sched.step()
         for name in TERMS:
             history[name].append(float(terms[name].detach()) if name in terms else float("nan"))
         history["total"].append(float(total.detach()))
+        if split is not None:
+            history["growth"].append(float(split.detach()))
         if progress is not None:
             progress.update(1)
             progress.set_postfix(loss=f"{history['total'][-1]:.4f}")
         if held_out is not None and (step % eval_every == 0 or step == n_steps):
             curve.append(validation_nll(core, held_out))
             if curve[-1] < best - 1e-4:
-                best_state, best_step, best, bad = copy.deepcopy(core.field.state_dict()), step, curve[-1], 0
+                best_state, best_step, best, bad = copy.deepcopy(_trained_state(core)), step, curve[-1], 0
             else:
                 bad += 1
                 if bad >= patience:
                     break
     if held_out is not None:
-        core.field.load_state_dict(best_state)
+        core.field.load_state_dict(best_state["field"])
+        if growth is not None:
+            growth.load_state_dict(best_state["growth"])
         history["validation"] = {"every": eval_every, "nll": curve, "best_step": best_step}
     return history
