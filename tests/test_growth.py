@@ -204,15 +204,37 @@ def test_growth_learned_with_the_path_recovers_birth_and_death(path_fit):
     assert adata.uns["wf_growth"]["params"]["method"] == "path"
 
 
-def test_path_growth_with_a_prior_sets_the_mass(path_fit):
-    """The prior's mean rate at each time sets the mass: close to the simulator's true mass."""
+def test_path_growth_takes_the_mean_rate_and_the_mass_from_the_prior(path_fit):
+    """The prior's bookkeeping, whatever the field: each snapshot's mean rate is the prior's, the mass
+    the trapezoid of those means (close to the simulator's true mass), and the cells keep the field's
+    differences."""
     adata = path_fit.copy()
+    wf.tl.growth(adata, method="path")
+    relative = adata.obs["wf_growth"].to_numpy()
     wf.tl.growth(adata, method="path", prior="true_growth")
     t = adata.obs["time"].to_numpy()
     g, prior = adata.obs["wf_growth"].to_numpy(), adata.obs["true_growth"].to_numpy()
-    for t0 in (0.0, 0.5, 1.0):
-        assert g[t == t0].mean() == pytest.approx(prior[t == t0].mean(), abs=0.05)
+    means = [prior[t == t0].mean() for t0 in (0.0, 0.5, 1.0, 1.5)]
+    for t0, m in zip((0.0, 0.5, 1.0), means):
+        assert g[t == t0].mean() == pytest.approx(m, abs=1e-6)
+        np.testing.assert_allclose(g[t == t0] - relative[t == t0], m, atol=1e-6)
+    mass = np.cumprod([1.0] + [np.exp(0.25 * (a + b)) for a, b in zip(means[:-1], means[1:])])
+    np.testing.assert_allclose(adata.uns["wf_growth"]["mass"], mass, rtol=1e-6)
     np.testing.assert_allclose(adata.uns["wf_growth"]["mass"], adata.uns["simulation"]["mass"], rtol=0.03)
+
+
+def test_path_growth_is_per_unit_of_real_time(path_fit):
+    """Differences of rates between cells are the field's (per normalized time) over the time span."""
+    model = wf.tl.WeightFlow.from_adata(path_fit)
+    core = model.core
+    x = np.array([[0.5, -1.0], [0.5, 1.0]])
+    g = model.growth_rate(x, 0.5)
+    with torch.no_grad():
+        xs = (torch.as_tensor(x, dtype=torch.float32) - core.x_mean) / core.x_scale
+        raw = core.growth(xs, core.to_tau(torch.tensor(0.5)).float()).numpy()
+    span = float(core.t_range[1] - core.t_range[0])
+    assert span == 1.5
+    assert (g[1] - g[0]) * span == pytest.approx(float(raw[1] - raw[0]), rel=1e-5)
 
 
 def test_path_growth_is_a_function_of_state_and_time_and_survives_h5ad(path_fit, tmp_path):
@@ -242,6 +264,22 @@ def test_the_growth_field_leaves_the_fit_unchanged(births):
     b = wf.tl.interpolate(grown, 0.75, n_cells=100, random_state=1)
     np.testing.assert_array_equal(np.asarray(a.X), np.asarray(b.X))
     assert len(grown.uns["weightflow"]["history"]["stage2"]["growth"]) == config.stage2_steps
+
+
+def test_growth_with_stage2_early_stopping_and_refused_without_stage2(births):
+    from conftest import TINY_FIT
+
+    adata = births.copy()
+    config = dataclasses.replace(TINY_FIT["config"], growth=True, stage2_validation=True, stage2_steps=30)
+    wf.tl.fit(adata, "time", use_rep="X", **{**TINY_FIT, "config": config})
+    history = adata.uns["weightflow"]["history"]["stage2"]
+    assert len(history["growth"]) == len(history["total"]) <= 30
+    wf.tl.growth(adata, method="path")
+    assert np.isfinite(adata.obs["wf_growth"].to_numpy()[adata.obs["time"].to_numpy() < 1.5]).all()
+    for change in ({"dynamics": "linear"}, {"stage2_steps": 0}):
+        config = dataclasses.replace(TINY_FIT["config"], growth=True, **change)
+        with pytest.raises(ValueError, match="learns the growth field in Stage 2"):
+            wf.tl.fit(births.copy(), "time", use_rep="X", **{**TINY_FIT, "config": config})
 
 
 def test_path_growth_needs_a_fit_with_a_growth_field(births):

@@ -66,8 +66,10 @@ class CoreConfig:
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
         for name in ("bridge", "growth"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if type(value).__name__ not in ("bool", "bool_"):  # Python or numpy booleans
+                raise ValueError(f"{name} must be True or False, got {value!r}")
+            setattr(self, name, bool(value))
         if self.path not in PATHS:
             raise ValueError(f"unknown control path {self.path!r}, known are {list(PATHS)}")
         if self.path == "linear" and self.method == "rk4" and self.dynamics == "cde":
@@ -86,7 +88,12 @@ class CoreConfig:
             self.n_codes = int(min(max(self.n_times - 2, 1), 4))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as plain values; ``growth`` only when on, so that records of fits without it
+        stay readable by versions that predate it."""
+        out = asdict(self)
+        if not out["growth"]:
+            del out["growth"]
+        return out
 
 
 class WeightFlowCore(nn.Module):

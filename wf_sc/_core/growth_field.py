@@ -28,7 +28,7 @@ class GrowthField(nn.Module):
     """``g_psi(x, tau)``: relative growth rate at standardized cells ``x`` and normalized time ``tau``.
 
     A two-hidden-layer SiLU network on ``[x, tau]``. Its last layer starts near zero (weights of
-    standard deviation ``1e-3``, no bias), so training starts from almost no growth, but not from
+    standard deviation ``1e-3``; no bias, since a rate added to every cell changes no share), so training starts from almost no growth, but not from
     exactly equal masses: there the optimal plan between two equal-size clouds is a permutation,
     whose dual potentials (the action's gradient in the masses) are not unique. Buffer
     ``spread2``: ``delta^2`` of the action (:func:`within_time_spread`, set from the data before
@@ -39,10 +39,9 @@ class GrowthField(nn.Module):
         super().__init__()
         self.register_buffer("spread2", torch.tensor(float(dim)))
         self.net = nn.Sequential(
-            nn.Linear(dim + 1, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, 1)
+            nn.Linear(dim + 1, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, 1, bias=False)
         )
         nn.init.normal_(self.net[-1].weight, std=1e-3)
-        nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, x: Tensor, tau: Tensor) -> Tensor:
         """Rates (n,) of cells ``x`` (n, d) at one time ``tau`` (a scalar tensor) or one per cell (n,)."""

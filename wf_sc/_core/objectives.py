@@ -12,6 +12,8 @@ A training step integrates one *segment*: from anchor ``k`` at ``tau_k`` through
 ``ot_action`` (ours)  dynamic-OT (Benamou-Brenier) action of the population path by minibatch OT,
                       sum_m W2^2(p_m, p_{m+1}) / |dtau_m| / d over half-interval points; its
                       minimum over paths with fixed ends is the displacement interpolation.
+                      Its populations also train the growth field, if any
+                      (:func:`wf_sc._core.growth_field.growth_split`).
 """
 
 from __future__ import annotations
@@ -152,13 +154,13 @@ def action_populations(
     ``clock``: :class:`wf_sc._core.pace.PaceClock`, or None (normalized time).
     """
     points = macro_points(seg, per_interval)
-    real = seg.grid[points]
+    tau = seg.grid[points]
     states = bridged_states(core, seg) if core.config.bridge else seg.states
     u = torch.rand(n_cells, core.config.dim, generator=sample_generator, dtype=seg.states.dtype,
                    device=seg.states.device)
     theta = states[points]  # (M, P): every population in one pass over the coordinates
     cells = core.backbone.reparameterize(theta, core.backbone.quantile(theta.detach(), u))
-    return Populations(cells, real, real if clock is None else clock(real))
+    return Populations(cells, tau, tau if clock is None else clock(tau))
 
 
 def population_ot_action(

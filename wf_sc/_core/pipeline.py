@@ -115,6 +115,11 @@ def fit_weightflow(
             "the transport-drift 'action' term is not defined on bridged trajectories (bridge=True, the "
             "default); pass bridge=False to use it, or use the 'ot_action' term"
         )
+    if config.growth and (config.dynamics == "linear" or train.stage2_steps == 0):
+        raise ValueError(
+            "growth=True learns the growth field in Stage 2, which does not run with dynamics='linear' or "
+            "stage2_steps=0; turn growth off or give Stage 2 steps"
+        )
     device = snapshots[0].device
     core = WeightFlowCore(config).to(device)
     if sample_generator is None:

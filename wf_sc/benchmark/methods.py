@@ -12,8 +12,6 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
   divide and die on the way (:func:`~wf_sc.tl._moving.growth_weights`; the parity row is ``ot_growth``);
 - ``wf_lineages``: WeightFlow fitted on lineage-weighted snapshots, so the flow moves lineages of
   constant mass, predicting like ``wf_growth`` (:class:`WeightFlowLineages`);
-- ``wf_growth_path``: WeightFlow with a growth rate learned with the path (``growth=True``: Stage 2's
-  transport action is unbalanced), predicting like ``weightflow``;
 - ``wf_budget_nested``: the default call with Stage 1's warm-started anchors allowed 500 (the
   default) or 1,500 steps before early stopping, chosen by the inner leave-one-out;
 - ``wf_stage2_nested``: the default call with Stage 2 run for 200 (the default) or 600 steps,
@@ -96,7 +94,6 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_stage1_validation": {"stage1_max_steps": 1500},
     "wf_stage2_600": {"stage2_steps": 600},
     "wf_strong_action": {"loss_weights": {"ot_action": 2.0}},
-    "wf_growth_path": {"growth": True},
 }
 #: baselines whose settings are chosen by the inner leave-one-out
 NESTED_BASELINES: tuple[str, ...] = ("mm_nested",)

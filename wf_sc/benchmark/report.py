@@ -26,9 +26,6 @@ ABLATION_TEXT: dict[str, str] = {
     "and die on the way (the parity row is `ot_growth`)",
     "wf_lineages": "WeightFlow fitted on snapshots weighted by lineage (division and death removed by "
     "unbalanced transport), predicting like `wf_growth`",
-    "wf_growth_path": "a relative growth rate learned with the density path (`growth=True`): Stage 2's transport "
-    "action is the unbalanced, Wasserstein-Fisher-Rao one, so proportions may change by division and death "
-    "instead of motion",
     "wf_budget_nested": "Stage 1's warm-started anchors allowed 500 (default) or 1,500 steps before "
     "early stopping, chosen by the inner leave-one-out",
     "wf_ode": "a neural ODE driven by time alone instead of the CDE",

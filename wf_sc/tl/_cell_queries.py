@@ -98,8 +98,12 @@ class CellQueries:
         ``g(x, t) - E_{p_t}[g]``, from the growth field learned with the path (a fit with
         ``wf.tl.Config(growth=True)``, :mod:`wf_sc._core.growth_field`); the mean over the model's
         population at each time (``n_reference`` of its cells, drawn with a fixed seed) is removed,
-        because proportions fix growth only up to the population's mean rate. At times outside the
-        fitted range the population is held (with a warning), and its rate is 0.
+        because proportions fix growth only up to the population's mean rate. The field is learned
+        at the points where Stage 2's transport action starts a step (every half interval), so it is
+        least constrained in the last half interval and extrapolated at the last time, where
+        :func:`wf_sc.tl.growth` writes NaN. At times outside the fitted range the population is held
+        (with a warning), and its rate is 0. The rates are shrunk towards 0, as unbalanced
+        transport's are (``docs/method.md`` §9): their ranking is the robust readout.
         """
         core = self._check_fitted()
         if core.growth is None:
@@ -110,7 +114,11 @@ class CellQueries:
             with torch.no_grad():
                 gen = torch.Generator(device=core.tau.device).manual_seed(0)
                 mean = core.growth(core.sample(theta, n_reference, gen), tau).mean()
-            return lambda xb: (core.growth(xb, tau) - mean).detach() / span
+            def rates(xb):
+                with torch.no_grad():
+                    return (core.growth(xb, tau) - mean) / span
+
+            return rates
 
         return self._grouped(x, t, fn, chunk, zero_outside=(True,))
 

@@ -45,8 +45,8 @@ class Config:
         of times), ``steps`` (solver steps per anchor interval), ``method`` (solver), ``dynamics``
         (``"cde"``: the method; ``"ode"``: driven by time alone; ``"linear"``: straight lines between
         anchors), ``path`` (control-path interpolation), ``bridge`` (each interval ends exactly at
-        its next anchor), ``growth`` (learn a relative growth rate with the path: the transport
-        action becomes unbalanced; read it with ``wf.tl.growth(adata, method="path")``).
+        its next anchor), ``growth`` (also learn a relative growth rate, read off the path; the
+        fit is otherwise unchanged; read it with ``wf.tl.growth(adata, method="path")``).
     Training
         ``anchor_start`` (Stage 1 starts each time from the previous one, ``"warm"``, or from its
         own random weights matched to the previous afterwards, ``"rebasin"``), ``field_start``,
@@ -116,6 +116,11 @@ class Config:
             raise ValueError(f"n_threads must be an integer >= 1 or None, got {self.n_threads!r}")
         if not isinstance(self.loss_weights, dict):
             raise ValueError(f"loss_weights must be a dict of term -> weight, got {self.loss_weights!r}")
+        for name in ("bridge", "growth", "stage2_validation"):
+            value = getattr(self, name)
+            if type(value).__name__ not in ("bool", "bool_"):  # Python or numpy booleans
+                raise ValueError(f"{name} must be True or False, got {value!r}")
+            object.__setattr__(self, name, bool(value))
         # refuse bad values now, before any data is read (dim and n_times are placeholders)
         CoreConfig(dim=1, n_times=2, **self.core_kwargs())
         self.train_config()

@@ -56,18 +56,22 @@ def growth(
     or a larger ``tau[0]``.
 
     ``method="path"`` reads the growth field learned with the density path by a fit with
-    ``wf.tl.Config(growth=True)`` (:mod:`wf_sc._core.growth_field`: Stage 2's transport action is
-    then the unbalanced, Wasserstein-Fisher-Rao one): the instantaneous rate ``g(x, t)`` of each
-    cell at its own time, available for any cell and time through
+    ``wf.tl.Config(growth=True)`` (:mod:`wf_sc._core.growth_field`: the split of the fitted path
+    into motion and growth of least Wasserstein-Fisher-Rao action): the instantaneous rate
+    ``g(x, t)`` of each cell at its own time, available for any cell and time through
     :meth:`~wf_sc.tl.WeightFlow.growth_rate`. The field is learned on the populations that have a
-    next time, so the last time point gets NaN, as with ``"transport"``. ``epsilon``, ``tau``,
-    ``max_cells`` and ``random_state`` do not apply.
+    next time, so the last time point gets NaN, as with ``"transport"``. The field is fitted with
+    the flow and adds nothing to it: the fit's drift, densities and predictions are those without
+    it. Its rates are shrunk more than unbalanced transport's (``docs/method.md`` §9); their
+    ranking is the robust readout. ``epsilon``, ``tau``, ``max_cells`` and ``random_state`` do not
+    apply.
 
-    Snapshots fix proportions, not sizes, so the population's total mass comes from ``prior``. With
-    ``"transport"``, the rates of each snapshot are shifted so that ``mean_i exp(g_i dt)`` equals
-    ``mean_i exp(g^0_i dt)``; with ``"path"``, so that their mean equals that of ``g^0`` at that
-    time, and the mass grows between snapshots by the mean rates' trapezoid. Without a prior the
-    rates are relative (mean growth 0) and the mass stays 1.
+    Snapshots fix proportions, not sizes, so the population's total mass comes from ``prior``
+    alone, in both methods. With ``"transport"``, the rates of each snapshot are shifted so that
+    ``mean_i exp(g_i dt)`` equals ``mean_i exp(g^0_i dt)`` and the mass is the product of those
+    means; with ``"path"``, only each snapshot's mean prior is used: the rates are shifted so that
+    their mean over the snapshot equals it, and the mass grows between snapshots by the trapezoid
+    of those means. Without a prior the rates are relative (mean growth 0) and the mass stays 1.
 
     Parameters
     ----------
@@ -82,7 +86,8 @@ def growth(
         field of the fit under ``uns[key]``.
     prior
         Column of ``adata.obs`` with prior growth rates ``g^0`` (natural log per unit of time, for
-        example from proliferation and apoptosis scores); default: none (0).
+        example from proliferation and apoptosis scores); default: none (0). ``"path"`` uses each
+        snapshot's mean of it.
     epsilon
         Entropic blur, in units of the median squared distance between consecutive snapshots.
     tau
@@ -139,8 +144,8 @@ def growth(
         "time": times,
         "mass": np.asarray(mass),
         "params": {"time_key": time_key, "use_rep": use_rep, "method": method, "prior": prior or "",
-                   "epsilon": float(epsilon), "tau": np.asarray(tau, dtype=float), "max_cells": int(max_cells),
-                   "random_state": int(random_state)},
+                   **({"epsilon": float(epsilon), "tau": np.asarray(tau, dtype=float), "max_cells": int(max_cells),
+                       "random_state": int(random_state)} if method == "transport" else {})},
         "keys": {"growth": key_added},
     }
     write_or_restore(adata, {("obs", key_added): rates, ("uns", key_added): uns})
@@ -188,8 +193,8 @@ def _from_path(adata: AnnData, key: str, use_rep: str, X, t_cells, times, g0) ->
     for t in times:
         cells = t_cells == t
         means.append(float(g0[cells].mean()))
-        if t < times[-1]:
-            rates[cells] += means[-1]
+        if t < times[-1]:  # each snapshot's mean rate: the prior's (0 without one)
+            rates[cells] += means[-1] - rates[cells].mean()
     mass = [1.0]
     for k in range(len(times) - 1):
         mass.append(mass[-1] * float(np.exp(0.5 * (means[k] + means[k + 1]) * (times[k + 1] - times[k]))))
