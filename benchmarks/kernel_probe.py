@@ -19,6 +19,9 @@
 - ``queries``: the per-cell outputs ``wf.tl.fit`` writes (drift and log-density in one pass) at
   several sizes (``--cells`` per time point, 6 times) and dimensions (``--dims``), at each torch
   thread count of ``--threads`` (the minimum of ``--reps`` repeats, alternating thread counts);
+- ``stack``: one Stage-1 step (the NLL of 256 cells per weight vector, its gradient and an AdamW
+  update) for a stack of M = 1, 2 and 5 weight vectors evaluated in one pass, at each of ``--dims``:
+  whether the step's cost is per-call overhead (flat in M) or arithmetic (linear in M);
 - ``import``: the first ``import torch_geometric``, and of torch's compiler ``torch._dynamo`` (which
   ``torch.optim`` and forward-mode differentiation import), in a fresh process.
 
@@ -79,6 +82,28 @@ def gru(reps: int, dims=(10, 30, 50)) -> None:
         diff = max(float((a - b).abs().max()) for a, b in zip(own(theta.detach(), x), fused(theta.detach(), x)))
         print(f"gru d={d}: own {best_ms(lambda: step(own), reps, 20):.1f} ms, "
               f"torch.gru {best_ms(lambda: step(fused), reps, 20):.1f} ms per step (max difference {diff:.1e})")
+
+
+def stack(reps: int, dims=(10, 50), stacks=(1, 2, 5)) -> None:
+    import torch
+
+    from wf_sc._core.backbone import GRUMDN
+
+    for d in dims:
+        bb = GRUMDN(d, 32, 5)
+        gen = torch.Generator().manual_seed(0)
+        for m in stacks:
+            theta = torch.stack([bb.init(gen) for _ in range(m)]).requires_grad_(True)
+            x = torch.randn(m, 256, d, generator=gen)
+            opt = torch.optim.AdamW([theta], lr=5e-3)
+
+            def step(theta=theta, x=x, opt=opt):
+                loss = -bb.log_prob(theta, x).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+            print(f"stack d={d} M={m}: {best_ms(step, reps, 20):.1f} ms per Stage-1 step")
 
 
 def attention(reps: int) -> None:
@@ -208,10 +233,10 @@ def first_import() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/kernel_probe.py", description=__doc__.splitlines()[0])
-    p.add_argument("--only", nargs="+", choices=["gru", "attention", "stage2", "drift", "queries", "import"],
-                   default=["gru", "attention", "stage2", "drift", "queries", "import"])
+    p.add_argument("--only", nargs="+", choices=["gru", "stack", "attention", "stage2", "drift", "queries", "import"],
+                   default=["gru", "stack", "attention", "stage2", "drift", "queries", "import"])
     p.add_argument("--reps", type=int, default=6)
-    p.add_argument("--dims", type=int, nargs="+", default=[10, 30, 50], help="dimensions of the gru and queries probes")
+    p.add_argument("--dims", type=int, nargs="+", default=[10, 30, 50], help="dimensions of the gru, stack and queries probes")
     p.add_argument("--cells", type=int, nargs="+", default=[100, 1000, 10_000],
                    help="cells per time point (6 times) of the queries probe")
     p.add_argument("--threads", type=int, nargs="+", default=[1], help="torch threads of the per-cell drift and log-density")
@@ -221,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     if "gru" in args.only:
         gru(args.reps, args.dims)
+    if "stack" in args.only:
+        stack(args.reps, args.dims)
     if "attention" in args.only:
         attention(args.reps)
     if "stage2" in args.only:
