@@ -115,7 +115,9 @@ def train_field(
     growth_params = [] if growth is None else list(growth.parameters())
     opt = torch.optim.AdamW(params + growth_params, lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(n_steps, 1))
-    history: dict = {name: [] for name in (*TERMS, "total", *(("growth",) if growth is not None else ()))}
+    history: dict = {name: [] for name in (*TERMS, "total")}
+    if growth is not None:
+        history["growth"] = []
     if held_out is not None:
         best_state, best_step, curve, bad = copy.deepcopy(_trained_state(core)), 0, [], 0
         best = validation_nll(core, held_out)

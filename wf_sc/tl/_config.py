@@ -116,11 +116,6 @@ class Config:
             raise ValueError(f"n_threads must be an integer >= 1 or None, got {self.n_threads!r}")
         if not isinstance(self.loss_weights, dict):
             raise ValueError(f"loss_weights must be a dict of term -> weight, got {self.loss_weights!r}")
-        for name in ("bridge", "growth", "stage2_validation"):
-            value = getattr(self, name)
-            if type(value).__name__ not in ("bool", "bool_"):  # Python or numpy booleans
-                raise ValueError(f"{name} must be True or False, got {value!r}")
-            object.__setattr__(self, name, bool(value))
         # refuse bad values now, before any data is read (dim and n_times are placeholders)
         CoreConfig(dim=1, n_times=2, **self.core_kwargs())
         self.train_config()
@@ -140,8 +135,9 @@ class Config:
         return {k: v for k, v in asdict(self).items() if v != defaults[k]}
 
     def core_kwargs(self) -> dict[str, Any]:
-        """The architecture fields that differ from :class:`CoreConfig`'s defaults."""
-        return {k: getattr(self, k) for k, f in _CORE.items() if getattr(self, k) != f.default}
+        """The architecture fields that differ from :class:`CoreConfig`'s defaults, in value or in type
+        (``0`` for ``False`` goes to :class:`CoreConfig`, which refuses it)."""
+        return {k: v for k, f in _CORE.items() if (v := getattr(self, k)) != f.default or type(v) is not type(f.default)}
 
     def train_config(self, effort: Effort = "default") -> TrainConfig:
         """The training settings, with every step budget multiplied by ``EFFORTS[effort]``."""
