@@ -340,7 +340,7 @@ def test_fixed_choices_are_typed_literal():
     hints = typing.get_type_hints(wf.tl.interpolate)
     assert typing.get_origin(hints["prediction"]) is typing.Literal
     assert typing.get_args(hints["prediction"]) == PREDICTIONS
-    assert inspect.signature(wf.tl.interpolate).parameters["prediction"].default == PREDICTIONS[0] == "transport"
+    assert inspect.signature(wf.tl.interpolate).parameters["prediction"].default == PREDICTIONS[0] == "meet"
 
 
 def test_core_never_imports_the_benchmark():

@@ -371,18 +371,18 @@ def test_leave_one_out_takes_one_method_as_a_string():
     assert set(df["method"]) == {"floor", "ot"}
 
 
-def test_transport_after_the_representation_changed_says_so(fitted):
+def test_meeting_after_the_representation_changed_says_so(fitted):
     wider = np.concatenate([np.asarray(fitted.X), np.zeros((fitted.n_obs, 1), np.float32)], axis=1)
     adata = ad.AnnData(X=wider, obs=fitted.obs.copy(), uns=fitted.copy().uns)
     with pytest.raises(ValueError, match="has 3 columns now, but the fit used 2"):
-        wf.tl.interpolate(adata, 0.5, n_cells=10, prediction="transport")
+        wf.tl.interpolate(adata, 0.5, n_cells=10, prediction="meet")
 
 
 def test_duplicate_cell_names_warn_when_naming_source_cells(fitted):
     adata = fitted.copy()
     adata.obs_names = ["c"] * adata.n_obs
     with pytest.warns(UserWarning, match="obs_names_make_unique"):
-        wf.tl.interpolate(adata, 0.5, n_cells=10, prediction="transport")
+        wf.tl.interpolate(adata, 0.5, n_cells=10, prediction="meet")
 
 
 def test_unknown_loss_terms_are_refused_before_fitting():

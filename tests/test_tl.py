@@ -110,20 +110,29 @@ def test_transport_moves_observed_cells_along_the_drift(fitted, flow):
         model.transport(x0[:, :1], 0.5, 1.0)
 
 
-def test_interpolate_by_transport_names_the_source_cells(fitted, flow, tmp_path):
-    gen = wf.tl.interpolate(fitted, [HELD_OUT, 0.5], n_cells=400, prediction="transport", random_state=3)
+def test_interpolate_meets_cells_from_both_sides_and_names_them(fitted, flow, tmp_path):
+    gen = wf.tl.interpolate(fitted, [HELD_OUT, 0.5], n_cells=400, random_state=3)
     mid, obs_time = gen[gen.obs["time"] == HELD_OUT], gen[gen.obs["time"] == 0.5]
-    # s = 1/2 between the observed 0.5 and 1.5: half the cells from each, all of them real cells
-    assert mid.obs["source_time"].value_counts().to_dict() == {0.5: 200, 1.5: 200}
-    assert set(gen.obs["source_cell"]) <= set(fitted.obs_names)
-    truth = flow.population(HELD_OUT, 400, random_state=7)
+    # between the observed 0.5 and 1.5 (s = 1/2): each cell pairs a real cell of 0.5 with one of 1.5
+    assert (mid.obs["source_time"] == 0.5).all()
     obs = fitted.obs["time"].to_numpy()
+    assert set(mid.obs["source_cell"]) <= set(fitted.obs_names[obs == 0.5])
+    assert set(mid.obs["partner_cell"]) <= set(fitted.obs_names[obs == 1.5])
+    # the met cell is the average of its two cells carried to t = 1 along the fitted flow
+    model = wf.tl.WeightFlow.from_adata(fitted)
+    a = model.transport(fitted[mid.obs["source_cell"]].X, 0.5, HELD_OUT)
+    b = model.transport(fitted[mid.obs["partner_cell"]].X, 1.5, HELD_OUT)
+    np.testing.assert_allclose(mid.X, 0.5 * a + 0.5 * b, atol=1e-4)
+    truth = flow.population(HELD_OUT, 400, random_state=7)
     assert w1(mid.X, truth) < 0.5 * min(w1(fitted.X[obs == 0.5], truth), w1(fitted.X[obs == 1.5], truth))
-    # at an observed time the cells stay where they are
+    # at an observed time the cells stay where they are and have no partner
     np.testing.assert_allclose(obs_time.X, fitted[obs_time.obs["source_cell"]].X, atol=1e-3)
-    assert gen.uns["wf_interpolate"]["prediction"] == "transport"
+    assert (obs_time.obs["partner_cell"] == "").all()
+    assert gen.uns["wf_interpolate"]["prediction"] == "meet"
     gen.write_h5ad(tmp_path / "gen.h5ad")
-    assert ad.read_h5ad(tmp_path / "gen.h5ad").obs["source_cell"].tolist() == gen.obs["source_cell"].tolist()
+    back = ad.read_h5ad(tmp_path / "gen.h5ad")
+    assert back.obs["source_cell"].tolist() == gen.obs["source_cell"].tolist()
+    assert back.obs["partner_cell"].tolist() == gen.obs["partner_cell"].tolist()
     with pytest.raises(ValueError, match="unknown prediction"):
         wf.tl.interpolate(fitted, HELD_OUT, prediction="magic")
 

@@ -15,10 +15,12 @@ VKEY = "wf_velocity"
 LOG_DENSITY = "wf_log_density"
 #: numeric time written by :func:`wf_sc.pp.prepare` (obs)
 TIME = "wf_time"
-#: origin of each cell made by ``wf.tl.interpolate`` with ``prediction="transport"`` (obs): the
-#: observed cell it was moved from and that cell's time
+#: origin of each cell made by ``wf.tl.interpolate`` with ``prediction="meet"`` (obs): the
+#: observed cell it was moved from (the earlier of a pair) and that cell's time, and the later
+#: observed cell it was paired with ("" where none)
 SOURCE_CELL = "source_cell"
 SOURCE_TIME = "source_time"
+PARTNER_CELL = "partner_cell"
 #: default representation
 USE_REP = "X_pca"
 #: default ``uns`` namespace of ``wf.tl.trajectories`` (paths of cells along the fitted flow)

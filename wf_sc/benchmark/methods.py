@@ -7,8 +7,13 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
 - ``weightflow``: the default call, ``wf.tl.fit`` with no options on the training cells, then
   ``wf.tl.interpolate(adata, t, n_cells=m, random_state=seed)`` (its default ``prediction``);
 - ``wf_sample``: the same fit, ``prediction="sample"``: fresh cells of the model's density;
+- ``wf_transport``: the same fit, the default before ``meet``: observed cells moved to ``t``, a
+  fraction :math:`1 - s` from :math:`t_{\mathrm{prev}}` and :math:`s` from :math:`t_{\mathrm{next}}`,
+  not paired (:func:`~wf_sc.tl._moving.move_observed`);
 - ``wf_nested``: the same fit; ``sample`` or ``transport`` chosen by the inner leave-one-out;
-- ``wf_growth``: the default call, its transported cells drawn with growth weights so that they
+- ``wf_meet_nested``: the same fit; ``transport`` or ``meet`` chosen by the inner leave-one-out
+  (how ``meet`` became the default);
+- ``wf_growth``: the default fit, its transported cells drawn with growth weights so that they
   divide and die on the way (:func:`~wf_sc.tl._moving.growth_weights`; the parity row is ``ot_growth``);
 - ``wf_lineages``: WeightFlow fitted on lineage-weighted snapshots, so the flow moves lineages of
   constant mass, predicting like ``wf_growth`` (:class:`WeightFlowLineages`);
@@ -83,6 +88,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_stage2_nested": {},
     "wf_action_nested": {},
     "wf_growth": {},
+    "wf_transport": {},
+    "wf_meet_nested": {},
     "wf_lineages": {},
     "wf_ode": {"dynamics": "ode"},
     "wf_linear": {"dynamics": "linear"},
@@ -101,6 +108,8 @@ NESTED_BASELINES: tuple[str, ...] = ("mm_nested",)
 KNOWN: tuple[str, ...] = (*METHODS, *ABLATIONS, *NESTED_BASELINES)
 #: the predictions ``wf_nested`` chooses among (``wf.tl.interpolate``'s ``prediction``; its default first)
 WF_PREDICTIONS: tuple[dict[str, Any], ...] = ({"prediction": "sample"}, {"prediction": "transport"})
+#: the predictions ``wf_meet_nested`` chooses among (the default before ``meet``, then ``meet``)
+WF_MEET_CHOICES: tuple[dict[str, Any], ...] = ({"prediction": "transport"}, {"prediction": "meet"})
 #: the Stage-1 budgets ``wf_budget_nested`` chooses among (fit settings; the package default first)
 WF_BUDGETS: tuple[dict[str, Any], ...] = ({}, {"stage1_max_steps": 1500})
 #: the Stage-2 budgets ``wf_stage2_nested`` chooses among (the package default first)
@@ -112,7 +121,7 @@ NESTED_CHOICES: dict[str, tuple[dict[str, Any], ...]] = {
     "wf_budget_nested": WF_BUDGETS, "wf_stage2_nested": WF_STAGE2_BUDGETS, "wf_action_nested": WF_ACTIONS,
 }
 #: the WeightFlow variants that choose by the inner leave-one-out
-NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_budget_nested", "wf_stage2_nested", "wf_action_nested")
+NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_meet_nested", "wf_budget_nested", "wf_stage2_nested", "wf_action_nested")
 
 
 def default_prediction() -> dict[str, Any]:
@@ -244,7 +253,7 @@ class FitCache:
 class WeightFlowMethod(Method):
     """WeightFlow fitted on the training cells with ``settings``, predicting as its setting says.
 
-    A candidate setting holds ``prediction`` (``"sample"`` or ``"transport"``; default ``"sample"``),
+    A candidate setting holds ``prediction`` (``"meet"``, ``"sample"`` or ``"transport"``; default ``"sample"``),
     ``growth`` (transported cells drawn with growth weights) and any :class:`~wf_sc.tl.Config`
     fields, which are applied to ``settings`` for the fit.
     """
@@ -254,7 +263,7 @@ class WeightFlowMethod(Method):
         self._seconds: float | None = None
 
     def predict(self, train, t, n, seed, rng, setting):
-        from ..tl._moving import move_observed
+        from ..tl._moving import meet_observed, move_observed
 
         fit = _merged(self.settings, {k: v for k, v in setting.items() if k not in ("prediction", "growth")})
         model, fit_seconds = self.cache.get(train, seed, fit)
@@ -262,6 +271,8 @@ class WeightFlowMethod(Method):
         # the draws of wf.tl.interpolate(..., random_state=seed) at one time, whatever the method's name
         if setting.get("prediction", "sample") == "sample":
             pred = model.sample(t, n, random_state=seed)
+        elif setting["prediction"] == "meet":
+            pred = meet_observed(model, train.X, train.t, train.times, t, n, np.random.default_rng(seed))[0]
         else:
             rng_move = np.random.default_rng(seed)
             pred = move_observed(model, train.X, train.t, train.times, t, n, rng_move, setting.get("growth", False))[0]
@@ -345,6 +356,10 @@ def build(
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "sample"},))
         elif name == "wf_nested":
             out[name] = WeightFlowMethod(wf, cache, WF_PREDICTIONS)
+        elif name == "wf_transport":
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "transport"},))
+        elif name == "wf_meet_nested":
+            out[name] = WeightFlowMethod(wf, cache, WF_MEET_CHOICES)
         elif name == "wf_growth":
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "transport", "growth": True},))
         elif name == "wf_lineages":

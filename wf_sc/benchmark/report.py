@@ -22,7 +22,10 @@ from .summary import paired, summarize, to_markdown
 ABLATION_TEXT: dict[str, str] = {
     "wf_sample": "the same fit, `prediction=\"sample\"`: fresh cells of the fitted density",
     "wf_nested": "the same fit, `sample` or `transport` chosen by the inner leave-one-out",
-    "wf_growth": "the default call, its transported cells drawn with growth weights so that they divide "
+    "wf_transport": "the same fit, the default prediction before `meet`: observed cells moved to t_k, a fraction "
+    "1 − s from t_prev and s from t_next, not paired",
+    "wf_meet_nested": "the same fit, `transport` or `meet` chosen by the inner leave-one-out",
+    "wf_growth": "the default fit, its transported cells drawn with growth weights so that they divide "
     "and die on the way (the parity row is `ot_growth`)",
     "wf_lineages": "WeightFlow fitted on snapshots weighted by lineage (division and death removed by "
     "unbalanced transport), predicting like `wf_growth`",
@@ -51,6 +54,8 @@ PREDICTION_TEXT: dict[str, str] = {
     "sample": "fresh cells of the fitted density at t_k",
     "transport": "observed cells of both neighbours moved to t_k along the fitted flow, a fraction 1 − s of "
     "them from t_prev and s from t_next",
+    "meet": "m observed cells of each neighbour moved to t_k along the fitted flow (forward from t_prev, "
+    "backward from t_next), paired by exact OT where they arrive and averaged with weights 1 − s and s",
 }
 
 

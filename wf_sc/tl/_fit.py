@@ -15,22 +15,23 @@ from .._bridge import encode_time, get_representation, write_or_restore
 from .._logging import get_logger
 from ._config import Config, Effort
 from ._model import WeightFlow
-from ._moving import move_observed
+from ._moving import meet_observed
 from ._record import to_numpy_tree
 from ._settings import check_count, seed
 
 log = get_logger(__name__)
 
 
-#: how :func:`interpolate` makes cells at a time: observed cells moved there along the model's flow
-#: (the default; see :func:`move_observed`) or fresh samples of the model's density
-PREDICTIONS: tuple[str, ...] = ("transport", "sample")
+#: how :func:`interpolate` makes cells at a time: observed cells carried there along the model's flow
+#: from both neighbouring snapshots and met (the default; see :func:`meet_observed`) or fresh
+#: samples of the model's density
+PREDICTIONS: tuple[str, ...] = ("meet", "sample")
 
 
-def _transported_cells(
+def _met_cells(
     model: WeightFlow, adata: AnnData, times: np.ndarray, n: int, random_state: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Observed cells of ``adata`` moved to each of ``times`` (:func:`move_observed` per time)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Observed cells of ``adata`` carried to each of ``times`` and met (:func:`meet_observed` per time)."""
     t_cells, _ = encode_time(adata, model.time_key, warn=False)
     X = get_representation(adata, model.use_rep)
     if X.shape[1] != model.dim:
@@ -47,11 +48,11 @@ def _transported_cells(
         )
     observed = np.unique(t_cells[np.isfinite(t_cells)])
     if len(observed) == 0:
-        raise ValueError(f"prediction='transport' needs observed cells; adata.obs[{model.time_key!r}] has no times")
+        raise ValueError(f"prediction='meet' needs observed cells; adata.obs[{model.time_key!r}] has no times")
     # the observed values the model's training times came from (robust to any rounding)
     fitted = observed[np.abs(observed[:, None] - model.times[None, :]).argmin(0)]
     parts = [
-        move_observed(model, X, t_cells, fitted, float(t), n, np.random.default_rng(random_state + i))
+        meet_observed(model, X, t_cells, fitted, float(t), n, np.random.default_rng(random_state + i))
         for i, t in enumerate(times)
     ]
     return tuple(np.concatenate(column) for column in zip(*parts))
@@ -238,7 +239,7 @@ def interpolate(
     key: str = _keys.UNS,
     decode: bool = False,
     random_state: int | None = 0,
-    prediction: Literal["transport", "sample"] = "transport",
+    prediction: Literal["meet", "sample"] = "meet",
 ) -> AnnData:
     """Generate cells from the fitted model at any times (observed or not).
 
@@ -261,13 +262,17 @@ def interpolate(
     random_state
         Seed of the sampling.
     prediction
-        ``"transport"``: observed cells of ``adata`` moved to each time along the model's flow
-        (:meth:`~wf_sc.tl.WeightFlow.transport`), a fraction ``1 - s`` of them from the last
-        observed time before it and ``s`` from the next (``s`` the time's position between the
-        two; only the nearest snapshot outside the observed range); ``obs['source_cell']`` and
-        ``obs['source_time']`` name each cell's origin, so its annotations can be carried along.
-        This is what the leave-one-out benchmark scores (``docs/benchmarks.md``). ``"sample"``:
-        fresh cells of the model's density at each time.
+        ``"meet"``: between two observed times, ``n_cells`` observed cells of each are moved to
+        the time along the model's flow (:meth:`~wf_sc.tl.WeightFlow.transport`), forward from
+        the earlier and backward from the later, paired by exact optimal transport where they
+        arrive and averaged with weights ``1 - s`` and ``s`` (``s`` the time's position between
+        the two): where the flow is exact both sides land on the same population, and where it
+        moves nothing this is optimal-transport interpolation. At an observed time, or outside the
+        observed range, the nearest snapshot's cells are moved. ``obs['source_cell']`` and
+        ``obs['source_time']`` name the earlier cell of each pair, ``obs['partner_cell']`` the
+        later one (empty where there is none), so their annotations can be carried along. This is
+        what the leave-one-out benchmark scores (``docs/benchmarks.md``). ``"sample"``: fresh
+        cells of the model's density at each time.
 
     Returns
     -------
@@ -289,9 +294,11 @@ def interpolate(
             [model.sample(s, n_cells, random_state=random_state + i) for i, s in enumerate(times)]
         )
     else:
-        Y, rows, source_times = _transported_cells(model, adata, times, n_cells, random_state)
-        obs[_keys.SOURCE_CELL] = np.asarray(adata.obs_names)[rows]
+        Y, rows, source_times, partners = _met_cells(model, adata, times, n_cells, random_state)
+        names = np.asarray(adata.obs_names, dtype=object)
+        obs[_keys.SOURCE_CELL] = names[rows]
         obs[_keys.SOURCE_TIME] = source_times
+        obs[_keys.PARTNER_CELL] = np.where(partners >= 0, names[np.maximum(partners, 0)], "")
     obs.index = [f"gen_{i}" for i in range(len(Y))]
     if decode:
         if model.use_rep != _keys.USE_REP or "PCs" not in adata.varm:

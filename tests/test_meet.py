@@ -1,0 +1,77 @@
+"""The ``meet`` prediction: cells carried from both neighbouring snapshots, paired by exact OT and
+averaged. Checked with stand-in flows whose transport is known exactly."""
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+from wf_sc.tl._moving import meet_observed
+
+
+class Shift:
+    """A stand-in flow: cells move by ``velocity * (t_to - t_from)`` (the identity with 0)."""
+
+    def __init__(self, velocity):
+        self.velocity = np.asarray(velocity, dtype=float)
+        self.calls = []
+
+    def transport(self, x, t_from, t_to):
+        self.calls.append((len(x), t_from, t_to))
+        return np.asarray(x, dtype=float) + self.velocity * (t_to - t_from)
+
+
+def _snapshots(n_prev=30, n_next=30, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([rng.normal(size=(n_prev, d)), rng.normal(2.0, 0.5, size=(n_next, d))])
+    t = np.concatenate([np.zeros(n_prev), np.full(n_next, 2.0)])
+    return X, t
+
+
+def test_a_flow_that_does_not_move_gives_exact_ot_interpolation():
+    """With the identity flow, meeting is displacement interpolation along the optimal assignment."""
+    X, t = _snapshots()
+    n, s = 30, 0.25
+    cells, rows, from_times, partners = meet_observed(Shift(0.0), X, t, np.array([0.0, 2.0]), 0.5, n, np.random.default_rng(1))
+    # the same draws as the function: n of each snapshot without replacement, the earlier first
+    rng = np.random.default_rng(1)
+    a = X[np.flatnonzero(t == 0)[rng.choice(30, size=n, replace=False)]]
+    b = X[np.flatnonzero(t == 2)[rng.choice(30, size=n, replace=False)]]
+    i, j = linear_sum_assignment(((a[:, None] - b[None]) ** 2).sum(-1))
+    expected = (1 - s) * a[i] + s * b[j]
+    np.testing.assert_allclose(cells[np.argsort(rows)], expected[np.argsort(rows[i])], atol=1e-12)
+    np.testing.assert_array_equal(from_times, 0.0)
+    np.testing.assert_array_equal(np.sort(rows), np.sort(np.flatnonzero(t == 0)))
+    # each cell names its later partner: the row of b it was averaged with
+    later = np.flatnonzero(t == 2)
+    np.testing.assert_allclose(cells, (1 - s) * X[rows] + s * X[partners], atol=1e-12)
+    assert set(partners) == set(later)
+
+
+def test_a_flow_that_carries_both_sides_onto_the_same_cells_returns_them():
+    """When the forward and backward transports land on one set of points, the meeting is that set."""
+    rng = np.random.default_rng(2)
+    target = rng.normal(size=(20, 2))
+    velocity = np.array([1.0, -0.5])
+    # cells observed at 0 and at 1 that the constant drift carries exactly onto target at t = 0.4
+    X = np.concatenate([target - 0.4 * velocity, target[::-1] + 0.6 * velocity])
+    t = np.concatenate([np.zeros(20), np.ones(20)])
+    cells, _, _, _ = meet_observed(Shift(velocity), X, t, np.array([0.0, 1.0]), 0.4, 20, np.random.default_rng(3))
+    order = np.lexsort(cells.T)
+    np.testing.assert_allclose(cells[order], target[np.lexsort(target.T)], atol=1e-10)
+
+
+def test_small_snapshots_are_drawn_with_replacement_and_outside_times_use_one_side():
+    X, t = _snapshots(n_prev=5, n_next=7)
+    flow = Shift(0.1)
+    cells, rows, _, partners = meet_observed(flow, X, t, np.array([0.0, 2.0]), 1.0, 12, np.random.default_rng(0))
+    assert cells.shape == (12, 3) and np.isfinite(cells).all()
+    assert set(rows) <= set(np.flatnonzero(t == 0)) and set(partners) <= set(np.flatnonzero(t == 2))
+    assert flow.calls == [(12, 0.0, 1.0), (12, 2.0, 1.0)]
+    # beyond the last time only the last snapshot is moved, as by the transport prediction
+    flow.calls.clear()
+    cells, rows, from_times, partners = meet_observed(flow, X, t, np.array([0.0, 2.0]), 3.0, 4, np.random.default_rng(0))
+    np.testing.assert_array_equal(from_times, 2.0)
+    np.testing.assert_array_equal(partners, -1)
+    np.testing.assert_allclose(cells, X[rows] + 0.1)
+    with pytest.raises(ValueError, match="no observed cells at time 2"):
+        meet_observed(flow, X[t == 0], t[t == 0], np.array([0.0, 2.0]), 1.0, 4, np.random.default_rng(0))
