@@ -90,6 +90,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_growth": {},
     "wf_transport": {},
     "wf_meet_nested": {},
+    "wf_meet_growth": {},
+    "wf_meet_growth_nested": {},
     "wf_lineages": {},
     "wf_ode": {"dynamics": "ode"},
     "wf_linear": {"dynamics": "linear"},
@@ -121,7 +123,7 @@ NESTED_CHOICES: dict[str, tuple[dict[str, Any], ...]] = {
     "wf_budget_nested": WF_BUDGETS, "wf_stage2_nested": WF_STAGE2_BUDGETS, "wf_action_nested": WF_ACTIONS,
 }
 #: the WeightFlow variants that choose by the inner leave-one-out
-NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_meet_nested", "wf_budget_nested", "wf_stage2_nested", "wf_action_nested")
+NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_meet_nested", "wf_meet_growth_nested", "wf_budget_nested", "wf_stage2_nested", "wf_action_nested")
 
 
 def default_prediction() -> dict[str, Any]:
@@ -272,7 +274,8 @@ class WeightFlowMethod(Method):
         if setting.get("prediction", "sample") == "sample":
             pred = model.sample(t, n, random_state=seed)
         elif setting["prediction"] == "meet":
-            pred = meet_observed(model, train.X, train.t, train.times, t, n, np.random.default_rng(seed))[0]
+            pred = meet_observed(model, train.X, train.t, train.times, t, n, np.random.default_rng(seed),
+                                 setting.get("growth", False))[0]
         else:
             rng_move = np.random.default_rng(seed)
             pred = move_observed(model, train.X, train.t, train.times, t, n, rng_move, setting.get("growth", False))[0]
@@ -360,6 +363,10 @@ def build(
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "transport"},))
         elif name == "wf_meet_nested":
             out[name] = WeightFlowMethod(wf, cache, WF_MEET_CHOICES)
+        elif name == "wf_meet_growth":
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet", "growth": True},))
+        elif name == "wf_meet_growth_nested":
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet"}, {"prediction": "meet", "growth": True}))
         elif name == "wf_growth":
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "transport", "growth": True},))
         elif name == "wf_lineages":

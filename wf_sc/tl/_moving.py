@@ -116,6 +116,7 @@ def meet_observed(
     t: float,
     n: int,
     rng: np.random.Generator,
+    growth: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     r"""``n`` cells at ``t`` where observed cells carried from both neighbouring snapshots meet:
     ``(cells, rows, from_times, partners)``: ``rows`` and ``from_times`` name the earlier cell of
@@ -133,13 +134,14 @@ def meet_observed(
     Each side's error grows with how far it was carried, so each is weighted by its nearness in
     time. Where the flow does not move cells (:math:`T = \mathrm{id}`) this is exact-OT
     displacement interpolation between the two snapshots. At an observed time or outside the
-    observed range it is :func:`move_observed`.
+    observed range it is :func:`move_observed` (no partners). With ``growth``, each side's cells
+    are drawn with their :func:`growth_weights`, so that cells divide and die on the way.
     """
     import ot
 
     times = np.sort(np.asarray(times, dtype=float))
     if t <= times[0] or t >= times[-1] or np.any(np.isclose(times, t)):
-        cells, rows, from_times = move_observed(model, X, t_cells, times, t, n, rng)
+        cells, rows, from_times = move_observed(model, X, t_cells, times, t, n, rng, growth)
         return cells, rows, from_times, np.full(len(rows), -1)
     j = int(np.searchsorted(times, t, side="right")) - 1
     t_prev, t_next = float(times[j]), float(times[j + 1])
@@ -149,7 +151,10 @@ def meet_observed(
         pool = np.flatnonzero(t_cells == u)
         if len(pool) == 0:
             raise ValueError(f"no observed cells at time {u:g} to move to {t:g}")
-        rows = pool[rng.choice(len(pool), size=n, replace=n > len(pool))]
+        p = None
+        if growth:
+            p = growth_weights(model, X[pool], u, t, X[t_cells == t_prev], X[t_cells == t_next], t_prev, t_next, rng)
+        rows = pool[rng.choice(len(pool), size=n, replace=n > len(pool), p=p)]
         sides.append((rows, np.asarray(model.transport(X[rows], u, t), dtype=np.float64)))
     (rows, a), (later, b) = sides
     cost = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
