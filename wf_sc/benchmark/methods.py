@@ -13,6 +13,9 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
 - ``wf_nested``: the same fit; ``sample`` or ``transport`` chosen by the inner leave-one-out;
 - ``wf_meet_nested``: the same fit; ``transport`` or ``meet`` chosen by the inner leave-one-out
   (how ``meet`` became the default);
+- ``wf_meet_growth`` / ``wf_meet_pace``: met cells whose sides are drawn with growth weights / averaged
+  with the pace clock's fraction; ``wf_meet_growth_nested`` / ``wf_meet_pace_nested`` choose each
+  against plain met cells by the inner leave-one-out;
 - ``wf_growth``: the default fit, its transported cells drawn with growth weights so that they
   divide and die on the way (:func:`~wf_sc.tl._moving.growth_weights`; the parity row is ``ot_growth``);
 - ``wf_lineages``: WeightFlow fitted on lineage-weighted snapshots, so the flow moves lineages of
@@ -92,6 +95,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_meet_nested": {},
     "wf_meet_growth": {},
     "wf_meet_growth_nested": {},
+    "wf_meet_pace": {},
+    "wf_meet_pace_nested": {},
     "wf_lineages": {},
     "wf_ode": {"dynamics": "ode"},
     "wf_linear": {"dynamics": "linear"},
@@ -110,6 +115,8 @@ NESTED_BASELINES: tuple[str, ...] = ("mm_nested",)
 KNOWN: tuple[str, ...] = (*METHODS, *ABLATIONS, *NESTED_BASELINES)
 #: the predictions ``wf_nested`` chooses among (``wf.tl.interpolate``'s ``prediction``; its default first)
 WF_PREDICTIONS: tuple[dict[str, Any], ...] = ({"prediction": "sample"}, {"prediction": "transport"})
+#: keys of a candidate setting that say how to predict, not how to fit
+PREDICTION_KEYS: tuple[str, ...] = ("prediction", "growth", "meet_weight")
 #: the predictions ``wf_meet_nested`` chooses among (the default before ``meet``, then ``meet``)
 WF_MEET_CHOICES: tuple[dict[str, Any], ...] = ({"prediction": "transport"}, {"prediction": "meet"})
 #: the Stage-1 budgets ``wf_budget_nested`` chooses among (fit settings; the package default first)
@@ -123,7 +130,7 @@ NESTED_CHOICES: dict[str, tuple[dict[str, Any], ...]] = {
     "wf_budget_nested": WF_BUDGETS, "wf_stage2_nested": WF_STAGE2_BUDGETS, "wf_action_nested": WF_ACTIONS,
 }
 #: the WeightFlow variants that choose by the inner leave-one-out
-NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_meet_nested", "wf_meet_growth_nested", "wf_budget_nested", "wf_stage2_nested", "wf_action_nested")
+NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_meet_nested", "wf_meet_growth_nested", "wf_meet_pace_nested", "wf_budget_nested", "wf_stage2_nested", "wf_action_nested")
 
 
 def default_prediction() -> dict[str, Any]:
@@ -267,15 +274,18 @@ class WeightFlowMethod(Method):
     def predict(self, train, t, n, seed, rng, setting):
         from ..tl._moving import meet_observed, move_observed
 
-        fit = _merged(self.settings, {k: v for k, v in setting.items() if k not in ("prediction", "growth")})
+        fit = _merged(self.settings, {k: v for k, v in setting.items() if k not in PREDICTION_KEYS})
         model, fit_seconds = self.cache.get(train, seed, fit)
         start = _time.perf_counter()
         # the draws of wf.tl.interpolate(..., random_state=seed) at one time, whatever the method's name
         if setting.get("prediction", "sample") == "sample":
             pred = model.sample(t, n, random_state=seed)
         elif setting["prediction"] == "meet":
+            weight = None
+            if setting.get("meet_weight") == "clock":  # the pace clock's fraction instead of the time's
+                weight = pace_fraction(train.snapshots(), train.times, t, np.random.default_rng(seed))
             pred = meet_observed(model, train.X, train.t, train.times, t, n, np.random.default_rng(seed),
-                                 setting.get("growth", False))[0]
+                                 setting.get("growth", False), weight)[0]
         else:
             rng_move = np.random.default_rng(seed)
             pred = move_observed(model, train.X, train.t, train.times, t, n, rng_move, setting.get("growth", False))[0]
@@ -363,6 +373,10 @@ def build(
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "transport"},))
         elif name == "wf_meet_nested":
             out[name] = WeightFlowMethod(wf, cache, WF_MEET_CHOICES)
+        elif name == "wf_meet_pace":
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet", "meet_weight": "clock"},))
+        elif name == "wf_meet_pace_nested":
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet"}, {"prediction": "meet", "meet_weight": "clock"}))
         elif name == "wf_meet_growth":
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet", "growth": True},))
         elif name == "wf_meet_growth_nested":

@@ -25,6 +25,13 @@ ABLATION_TEXT: dict[str, str] = {
     "wf_transport": "the same fit, the default prediction before `meet`: observed cells moved to t_k, a fraction "
     "1 − s from t_prev and s from t_next, not paired",
     "wf_meet_nested": "the same fit, `transport` or `meet` chosen by the inner leave-one-out",
+    "wf_meet_growth": "the same fit, met cells whose two sides are drawn with growth weights (as `wf_growth`)",
+    "wf_meet_growth_nested": "the same fit, met cells with or without growth weights, chosen by the inner "
+    "leave-one-out",
+    "wf_meet_pace": "the same fit, met cells averaged with the pace clock's fraction (as `ot_pace` uses it) "
+    "instead of the time fraction",
+    "wf_meet_pace_nested": "the same fit, met cells averaged with the time fraction or the pace clock's, chosen "
+    "by the inner leave-one-out",
     "wf_growth": "the default fit, its transported cells drawn with growth weights so that they divide "
     "and die on the way (the parity row is `ot_growth`)",
     "wf_lineages": "WeightFlow fitted on snapshots weighted by lineage (division and death removed by "

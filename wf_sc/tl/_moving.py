@@ -117,6 +117,7 @@ def meet_observed(
     n: int,
     rng: np.random.Generator,
     growth: bool = False,
+    weight: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     r"""``n`` cells at ``t`` where observed cells carried from both neighbouring snapshots meet:
     ``(cells, rows, from_times, partners)``: ``rows`` and ``from_times`` name the earlier cell of
@@ -136,6 +137,7 @@ def meet_observed(
     displacement interpolation between the two snapshots. At an observed time or outside the
     observed range it is :func:`move_observed` (no partners). With ``growth``, each side's cells
     are drawn with their :func:`growth_weights`, so that cells divide and die on the way.
+    ``weight`` replaces :math:`s` as the later side's share of each average.
     """
     import ot
 
@@ -145,7 +147,7 @@ def meet_observed(
         return cells, rows, from_times, np.full(len(rows), -1)
     j = int(np.searchsorted(times, t, side="right")) - 1
     t_prev, t_next = float(times[j]), float(times[j + 1])
-    s = (t - t_prev) / (t_next - t_prev)
+    s = (t - t_prev) / (t_next - t_prev) if weight is None else float(weight)
     sides = []
     for u in (t_prev, t_next):
         pool = np.flatnonzero(t_cells == u)
