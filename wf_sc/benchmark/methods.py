@@ -16,6 +16,10 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
 - ``wf_meet_growth`` / ``wf_meet_pace``: met cells whose sides are drawn with growth weights / averaged
   with the pace clock's fraction; ``wf_meet_growth_nested`` / ``wf_meet_pace_nested`` choose each
   against plain met cells by the inner leave-one-out;
+- ``wf_carried``: every training snapshot's cells carried to ``t`` along the fitted flow, chained by
+  exact OT between consecutive carried clouds and read off one PCHIP spline per chained path
+  (:func:`~wf_sc.benchmark.multimarginal.multimarginal` on the carried clouds; with the identity
+  flow it is ``mm_pchip``); ``wf_carried_nested`` chooses it against met cells by the inner leave-one-out;
 - ``wf_growth``: the default fit, its transported cells drawn with growth weights so that they
   divide and die on the way (:func:`~wf_sc.tl._moving.growth_weights`; the parity row is ``ot_growth``);
 - ``wf_lineages``: WeightFlow fitted on lineage-weighted snapshots, so the flow moves lineages of
@@ -61,7 +65,7 @@ import numpy as np
 import torch
 
 from .._core.flow import CoreConfig
-from .baselines import PREDICTORS, ot_bend, ot_interpolation, time_fraction
+from .baselines import OT_CAP, PREDICTORS, ot_bend, ot_interpolation, time_fraction
 from .mean_path import mean_path_bend
 from .metrics import subsample
 from .multimarginal import multimarginal
@@ -96,6 +100,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_meet_growth": {},
     "wf_meet_growth_nested": {},
     "wf_meet_pace": {},
+    "wf_carried": {},
+    "wf_carried_nested": {},
     "wf_meet_pace_nested": {},
     "wf_lineages": {},
     "wf_ode": {"dynamics": "ode"},
@@ -116,7 +122,7 @@ KNOWN: tuple[str, ...] = (*METHODS, *ABLATIONS, *NESTED_BASELINES)
 #: the predictions ``wf_nested`` chooses among (``wf.tl.interpolate``'s ``prediction``; its default first)
 WF_PREDICTIONS: tuple[dict[str, Any], ...] = ({"prediction": "sample"}, {"prediction": "transport"})
 #: keys of a candidate setting that say how to predict, not how to fit
-PREDICTION_KEYS: tuple[str, ...] = ("prediction", "growth", "meet_weight")
+PREDICTION_KEYS: tuple[str, ...] = ("prediction", "growth", "meet_weight", "spline")
 #: the predictions ``wf_meet_nested`` chooses among (the default before ``meet``, then ``meet``)
 WF_MEET_CHOICES: tuple[dict[str, Any], ...] = ({"prediction": "transport"}, {"prediction": "meet"})
 #: the Stage-1 budgets ``wf_budget_nested`` chooses among (fit settings; the package default first)
@@ -130,7 +136,7 @@ NESTED_CHOICES: dict[str, tuple[dict[str, Any], ...]] = {
     "wf_budget_nested": WF_BUDGETS, "wf_stage2_nested": WF_STAGE2_BUDGETS, "wf_action_nested": WF_ACTIONS,
 }
 #: the WeightFlow variants that choose by the inner leave-one-out
-NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_meet_nested", "wf_meet_growth_nested", "wf_meet_pace_nested", "wf_budget_nested", "wf_stage2_nested", "wf_action_nested")
+NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_meet_nested", "wf_meet_growth_nested", "wf_meet_pace_nested", "wf_carried_nested", "wf_budget_nested", "wf_stage2_nested", "wf_action_nested")
 
 
 def default_prediction() -> dict[str, Any]:
@@ -280,6 +286,11 @@ class WeightFlowMethod(Method):
         # the draws of wf.tl.interpolate(..., random_state=seed) at one time, whatever the method's name
         if setting.get("prediction", "sample") == "sample":
             pred = model.sample(t, n, random_state=seed)
+        elif setting["prediction"] == "carried":
+            rng_move = np.random.default_rng(seed)
+            clouds = [model.transport(subsample(x, OT_CAP, rng_move), float(u), t)
+                      for x, u in zip(train.snapshots(), train.times)]
+            pred = multimarginal(clouds, train.times, t, n, rng_move, spline=setting.get("spline", "pchip"))
         elif setting["prediction"] == "meet":
             weight = None
             if setting.get("meet_weight") == "clock":  # the pace clock's fraction instead of the time's
@@ -373,6 +384,10 @@ def build(
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "transport"},))
         elif name == "wf_meet_nested":
             out[name] = WeightFlowMethod(wf, cache, WF_MEET_CHOICES)
+        elif name == "wf_carried":
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "carried", "spline": "pchip"},))
+        elif name == "wf_carried_nested":
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet"}, {"prediction": "carried", "spline": "pchip"}))
         elif name == "wf_meet_pace":
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet", "meet_weight": "clock"},))
         elif name == "wf_meet_pace_nested":

@@ -28,6 +28,10 @@ ABLATION_TEXT: dict[str, str] = {
     "wf_meet_growth": "the same fit, met cells whose two sides are drawn with growth weights (as `wf_growth`)",
     "wf_meet_growth_nested": "the same fit, met cells with or without growth weights, chosen by the inner "
     "leave-one-out",
+    "wf_carried": "the same fit, every training snapshot's cells carried to t_k along the fitted flow, chained by "
+    "exact OT between consecutive carried clouds and read off one PCHIP spline per chained path (the identity flow "
+    "gives `mm_pchip`)",
+    "wf_carried_nested": "the same fit, met cells or the carried multi-marginal cells, chosen by the inner leave-one-out",
     "wf_meet_pace": "the same fit, met cells averaged with the pace clock's fraction (as `ot_pace` uses it) "
     "instead of the time fraction",
     "wf_meet_pace_nested": "the same fit, met cells averaged with the time fraction or the pace clock's, chosen "
