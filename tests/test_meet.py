@@ -75,3 +75,14 @@ def test_small_snapshots_are_drawn_with_replacement_and_outside_times_use_one_si
     np.testing.assert_allclose(cells, X[rows] + 0.1)
     with pytest.raises(ValueError, match="no observed cells at time 2"):
         meet_observed(flow, X[t == 0], t[t == 0], np.array([0.0, 2.0]), 1.0, 4, np.random.default_rng(0))
+
+
+def test_weight_and_time_of_the_meeting_can_be_given():
+    """``weight`` sets the later side's share; ``at`` the time both sides are carried to."""
+    X, t = _snapshots(n_prev=10, n_next=10, d=2)
+    flow = Shift([1.0, 0.0])
+    cells, rows, _, partners = meet_observed(flow, X, t, np.array([0.0, 2.0]), 0.5, 10, np.random.default_rng(4),
+                                             weight=0.8, at=1.5)
+    assert flow.calls == [(10, 0.0, 1.5), (10, 2.0, 1.5)]
+    a, b = X[rows] + [1.5, 0.0], X[partners] + [-0.5, 0.0]
+    np.testing.assert_allclose(cells, 0.2 * a + 0.8 * b, atol=1e-12)

@@ -13,8 +13,9 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
 - ``wf_nested``: the same fit; ``sample`` or ``transport`` chosen by the inner leave-one-out;
 - ``wf_meet_nested``: the same fit; ``transport`` or ``meet`` chosen by the inner leave-one-out
   (how ``meet`` became the default);
-- ``wf_meet_growth`` / ``wf_meet_pace``: met cells whose sides are drawn with growth weights / averaged
-  with the pace clock's fraction; ``wf_meet_growth_nested`` / ``wf_meet_pace_nested`` choose each
+- ``wf_meet_growth`` / ``wf_meet_pace`` / ``wf_meet_clock``: met cells whose sides are drawn with
+  growth weights / averaged with the pace clock's fraction / carried to the pace clock's time and
+  averaged with its fraction (the identity flow gives ``ot_pace``); the ``_nested`` rows choose each
   against plain met cells by the inner leave-one-out;
 - ``wf_carried``: every training snapshot's cells carried to ``t`` along the fitted flow, chained by
   exact OT between consecutive carried clouds and read off one PCHIP spline per chained path
@@ -103,6 +104,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_carried": {},
     "wf_carried_nested": {},
     "wf_meet_pace_nested": {},
+    "wf_meet_clock": {},
+    "wf_meet_clock_nested": {},
     "wf_lineages": {},
     "wf_ode": {"dynamics": "ode"},
     "wf_linear": {"dynamics": "linear"},
@@ -136,7 +139,7 @@ NESTED_CHOICES: dict[str, tuple[dict[str, Any], ...]] = {
     "wf_budget_nested": WF_BUDGETS, "wf_stage2_nested": WF_STAGE2_BUDGETS, "wf_action_nested": WF_ACTIONS,
 }
 #: the WeightFlow variants that choose by the inner leave-one-out
-NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_meet_nested", "wf_meet_growth_nested", "wf_meet_pace_nested", "wf_carried_nested", "wf_budget_nested", "wf_stage2_nested", "wf_action_nested")
+NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_meet_nested", "wf_meet_growth_nested", "wf_meet_pace_nested", "wf_meet_clock_nested", "wf_carried_nested", "wf_budget_nested", "wf_stage2_nested", "wf_action_nested")
 
 
 def default_prediction() -> dict[str, Any]:
@@ -292,11 +295,14 @@ class WeightFlowMethod(Method):
                       for x, u in zip(train.snapshots(), train.times)]
             pred = multimarginal(clouds, train.times, t, n, rng_move, spline=setting.get("spline", "pchip"))
         elif setting["prediction"] == "meet":
-            weight = None
-            if setting.get("meet_weight") == "clock":  # the pace clock's fraction instead of the time's
+            weight = at = None
+            if setting.get("meet_weight") in ("clock", "clock_time"):  # the pace clock's fraction, not the time's
                 weight = pace_fraction(train.snapshots(), train.times, t, np.random.default_rng(seed))
+                if setting["meet_weight"] == "clock_time":  # both sides carried to the clock's time
+                    t_prev, t_next = train.neighbours(t)
+                    at = t_prev + weight * (t_next - t_prev)
             pred = meet_observed(model, train.X, train.t, train.times, t, n, np.random.default_rng(seed),
-                                 setting.get("growth", False), weight)[0]
+                                 setting.get("growth", False), weight, at)[0]
         else:
             rng_move = np.random.default_rng(seed)
             pred = move_observed(model, train.X, train.t, train.times, t, n, rng_move, setting.get("growth", False))[0]
@@ -388,6 +394,10 @@ def build(
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "carried", "spline": "pchip"},))
         elif name == "wf_carried_nested":
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet"}, {"prediction": "carried", "spline": "pchip"}))
+        elif name == "wf_meet_clock":
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet", "meet_weight": "clock_time"},))
+        elif name == "wf_meet_clock_nested":
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet"}, {"prediction": "meet", "meet_weight": "clock_time"}))
         elif name == "wf_meet_pace":
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet", "meet_weight": "clock"},))
         elif name == "wf_meet_pace_nested":

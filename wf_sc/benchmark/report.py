@@ -32,6 +32,10 @@ ABLATION_TEXT: dict[str, str] = {
     "exact OT between consecutive carried clouds and read off one PCHIP spline per chained path (the identity flow "
     "gives `mm_pchip`)",
     "wf_carried_nested": "the same fit, met cells or the carried multi-marginal cells, chosen by the inner leave-one-out",
+    "wf_meet_clock": "the same fit, met cells carried to the pace clock's time and averaged with its fraction (the "
+    "identity flow gives `ot_pace`)",
+    "wf_meet_clock_nested": "the same fit, met cells at the time or at the pace clock's time, chosen by the inner "
+    "leave-one-out",
     "wf_meet_pace": "the same fit, met cells averaged with the pace clock's fraction (as `ot_pace` uses it) "
     "instead of the time fraction",
     "wf_meet_pace_nested": "the same fit, met cells averaged with the time fraction or the pace clock's, chosen "

@@ -118,6 +118,7 @@ def meet_observed(
     rng: np.random.Generator,
     growth: bool = False,
     weight: float | None = None,
+    at: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     r"""``n`` cells at ``t`` where observed cells carried from both neighbouring snapshots meet:
     ``(cells, rows, from_times, partners)``: ``rows`` and ``from_times`` name the earlier cell of
@@ -137,7 +138,8 @@ def meet_observed(
     displacement interpolation between the two snapshots. At an observed time or outside the
     observed range it is :func:`move_observed` (no partners). With ``growth``, each side's cells
     are drawn with their :func:`growth_weights`, so that cells divide and die on the way.
-    ``weight`` replaces :math:`s` as the later side's share of each average.
+    ``weight`` replaces :math:`s` as the later side's share of each average, and ``at`` replaces
+    ``t`` as the time both sides are carried to (``t`` still picks the two snapshots).
     """
     import ot
 
@@ -157,7 +159,8 @@ def meet_observed(
         if growth:
             p = growth_weights(model, X[pool], u, t, X[t_cells == t_prev], X[t_cells == t_next], t_prev, t_next, rng)
         rows = pool[rng.choice(len(pool), size=n, replace=n > len(pool), p=p)]
-        sides.append((rows, np.asarray(model.transport(X[rows], u, t), dtype=np.float64)))
+        moved = model.transport(X[rows], u, t if at is None else float(at))
+        sides.append((rows, np.asarray(moved, dtype=np.float64)))
     (rows, a), (later, b) = sides
     cost = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
     plan = ot.emd(np.full(n, 1.0 / n), np.full(n, 1.0 / n), cost, numItermax=10_000_000)
