@@ -4,8 +4,8 @@ For every benchmark dataset, seed and held-out interior time ``t_k`` (the benchm
 default fit without ``t_k`` (the same fit as the benchmark's ``weightflow`` row) is scored by exact
 W1 in five ways:
 
-- ``pred``: the default prediction at ``t_k`` (``wf.tl.interpolate``'s transport of the
-  neighbours' observed cells), against the benchmark's reference (so it equals the benchmark's
+- ``pred``: the prediction at ``t_k`` of the default before met cells (the transport of the
+  neighbours' observed cells, the benchmark's ``wf_transport``; the CSV was made with it), against the benchmark's reference (so it equals the benchmark's
   value for the same seed and fold); ``ot``: exact-OT interpolation, against the same reference;
   ``floor``: the benchmark's floor;
 - ``carry``: ``m`` observed cells of ``t_prev`` moved along the fitted flow all the way to
@@ -45,7 +45,7 @@ def fold(name: str, seed: int, k: int, cache, max_cells: int = 1000, settings: d
     import numpy as np
 
     from wf_sc.benchmark.datasets import DATASETS
-    from wf_sc.benchmark.methods import OTBend, Pairwise, WeightFlowMethod, default_prediction
+    from wf_sc.benchmark.methods import OTBend, Pairwise, WeightFlowMethod
     from wf_sc.benchmark.metrics import w1
     from wf_sc.benchmark.protocol import held_out_halves, stream
 
@@ -58,7 +58,7 @@ def fold(name: str, seed: int, k: int, cache, max_cells: int = 1000, settings: d
     m, settings = len(half_a), dict(settings or {})
     # the benchmark's draws: the same streams as leave_one_out gives its "weightflow" and "ot" rows
     pred = WeightFlowMethod(settings, cache).predict(train, t_k, m, seed, np.random.default_rng(stream(seed, k, "weightflow")),
-                                               default_prediction())
+                                               {"prediction": "transport"})
     ot = Pairwise("ot").predict(train, t_k, m, seed, np.random.default_rng(stream(seed, k, "ot")), {})
     bend = OTBend().predict(train, t_k, m, seed, np.random.default_rng(stream(seed, k, "ot_bend")), {})
     row = {"dataset": name, "seed": seed, "held_out": t_k, "m": m, "pred": w1(pred, ref), "ot": w1(ot, ref),

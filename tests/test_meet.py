@@ -86,3 +86,40 @@ def test_weight_and_time_of_the_meeting_can_be_given():
     assert flow.calls == [(10, 0.0, 1.5), (10, 2.0, 1.5)]
     a, b = X[rows] + [1.5, 0.0], X[partners] + [-0.5, 0.0]
     np.testing.assert_allclose(cells, 0.2 * a + 0.8 * b, atol=1e-12)
+
+
+def test_pairing_is_the_optimal_assignment_and_blocks_bound_its_size():
+    from wf_sc.tl._moving import optimal_pairing
+
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(40, 3)), rng.normal(size=(40, 3)) + 1.0
+    sigma = optimal_pairing(a, b, rng)
+    i, j = linear_sum_assignment(((a[:, None] - b[None]) ** 2).sum(-1))
+    np.testing.assert_array_equal(sigma[i], j)
+    # in blocks of 16: still a permutation, each block optimal, total cost below a random pairing's
+    blocked = optimal_pairing(a, b, np.random.default_rng(6), block=16)
+    assert sorted(blocked) == list(range(40))
+    cost = lambda s: float(((a - b[s]) ** 2).sum())  # noqa: E731
+    assert cost(sigma) <= cost(blocked) < cost(np.random.default_rng(7).permutation(40))
+    with pytest.raises(ValueError, match="not all finite"):
+        optimal_pairing(np.where(np.arange(40)[:, None] == 3, np.nan, a), b, rng)
+
+
+def test_repeated_draws_each_pair_once_and_growth_draws_dividing_cells_more():
+    """With replacement every drawn later cell is used once; with growth weights, cells of a cluster
+    that doubles by the next time are drawn more often than those of one that shrinks."""
+    rng = np.random.default_rng(8)
+    grow, shrink = np.array([0.0, 0.0]), np.array([6.0, 0.0])
+    x0 = np.concatenate([grow + 0.3 * rng.normal(size=(40, 2)), shrink + 0.3 * rng.normal(size=(40, 2))])
+    x1 = np.concatenate([grow + 0.3 * rng.normal(size=(60, 2)), shrink + 0.3 * rng.normal(size=(20, 2))])
+    X, t = np.concatenate([x0, x1]), np.concatenate([np.zeros(80), np.ones(80)])
+    flow, times = Shift(0.0), np.array([0.0, 1.0])
+    cells, rows, _, partners = meet_observed(flow, X, t, times, 0.5, 200, np.random.default_rng(9))
+    draws = np.random.default_rng(9)
+    draws.choice(80, size=200, replace=True)
+    later = 80 + draws.choice(80, size=200, replace=True)
+    np.testing.assert_array_equal(np.sort(partners), np.sort(later))
+    np.testing.assert_allclose(cells, 0.5 * X[rows] + 0.5 * X[partners], atol=1e-12)
+    plain = (X[rows, 0] < 3).mean()
+    _, rows_g, _, _ = meet_observed(flow, X, t, times, 0.5, 200, np.random.default_rng(9), growth=True)
+    assert (X[rows_g, 0] < 3).mean() > plain + 0.1

@@ -378,6 +378,11 @@ def test_meeting_after_the_representation_changed_says_so(fitted):
         wf.tl.interpolate(adata, 0.5, n_cells=10, prediction="meet")
 
 
+def test_interpolate_refuses_non_finite_times(fitted):
+    with pytest.raises(ValueError, match="times must be finite"):
+        wf.tl.interpolate(fitted, [0.5, float("nan")], n_cells=10)
+
+
 def test_duplicate_cell_names_warn_when_naming_source_cells(fitted):
     adata = fitted.copy()
     adata.obs_names = ["c"] * adata.n_obs

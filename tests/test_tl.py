@@ -123,6 +123,9 @@ def test_interpolate_meets_cells_from_both_sides_and_names_them(fitted, flow, tm
     a = model.transport(fitted[mid.obs["source_cell"]].X, 0.5, HELD_OUT)
     b = model.transport(fitted[mid.obs["partner_cell"]].X, 1.5, HELD_OUT)
     np.testing.assert_allclose(mid.X, 0.5 * a + 0.5 * b, atol=1e-4)
+    # and the pairs are an optimal assignment between the two carried clouds
+    paired_cost = float(((a - b) ** 2).sum(1).mean())
+    assert paired_cost == pytest.approx(float(ot.emd2([], [], ot.dist(a.astype(float), b.astype(float)))), rel=1e-4)
     truth = flow.population(HELD_OUT, 400, random_state=7)
     assert w1(mid.X, truth) < 0.5 * min(w1(fitted.X[obs == 0.5], truth), w1(fitted.X[obs == 1.5], truth))
     # at an observed time the cells stay where they are and have no partner

@@ -122,7 +122,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 NESTED_BASELINES: tuple[str, ...] = ("mm_nested",)
 #: every method name known
 KNOWN: tuple[str, ...] = (*METHODS, *ABLATIONS, *NESTED_BASELINES)
-#: the predictions ``wf_nested`` chooses among (``wf.tl.interpolate``'s ``prediction``; its default first)
+#: the predictions ``wf_nested`` chooses among (how transported cells became the default before met cells)
 WF_PREDICTIONS: tuple[dict[str, Any], ...] = ({"prediction": "sample"}, {"prediction": "transport"})
 #: keys of a candidate setting that say how to predict, not how to fit
 PREDICTION_KEYS: tuple[str, ...] = ("prediction", "growth", "meet_weight", "spline")

@@ -134,7 +134,7 @@ class CellQueries:
         (:mod:`wf_sc._core.transport`): exactly the cell's path under :meth:`drift`, without an ODE
         solver. Applied to the observed cells of a snapshot, it predicts the population at ``t_to``
         keeping the detail of the real cells that the density at ``t_from`` smooths away
-        (``wf.tl.interpolate(..., prediction="transport")``).
+        (``wf.tl.interpolate`` carries both neighbouring snapshots this way and pairs them).
         """
         core = self._check_fitted()
         if np.ndim(t_from) != 0 or np.ndim(t_to) != 0:

@@ -286,6 +286,8 @@ def interpolate(
     times = _as_times(times, model)
     if times.ndim != 1 or len(times) == 0:
         raise ValueError("times must be a number or a non-empty 1-D sequence of numbers")
+    if not np.isfinite(times).all():
+        raise ValueError(f"times must be finite, got {times[~np.isfinite(times)].tolist()}")
     if prediction not in PREDICTIONS:
         raise ValueError(f"unknown prediction {prediction!r}, known are {list(PREDICTIONS)}")
     obs = pd.DataFrame({"time": np.repeat(times, n_cells)})

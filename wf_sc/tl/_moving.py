@@ -108,6 +108,37 @@ def move_observed(
     return np.concatenate(moved), rows, from_times
 
 
+#: most cells per side of one exact assignment of :func:`optimal_pairing` (larger sets are paired in
+#: random blocks of at most this many: memory and time stay bounded)
+PAIRING_BLOCK = 2048
+
+
+def optimal_pairing(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, block: int = PAIRING_BLOCK) -> np.ndarray:
+    r"""The permutation :math:`\sigma` pairing cells ``a`` (n, d) with cells ``b`` (n, d) at least total cost:
+
+    .. math:: \sigma = \arg\min_{\sigma} \sum_i \lVert a_i - b_{\sigma(i)} \rVert^2
+
+    (exact, :func:`ot.emd` with uniform weights, whose optimal plan is a permutation). Above
+    ``block`` cells both sides are split into the same number of random blocks of at most ``block``
+    cells, and each block of ``a`` is paired exactly with its block of ``b``.
+    """
+    import ot
+
+    n = len(a)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("cells to pair are not all finite (the fitted flow produced NaN or inf)")
+    if n > block:
+        sigma = np.empty(n, dtype=int)
+        parts = int(np.ceil(n / block))
+        for ia, ib in zip(np.array_split(rng.permutation(n), parts), np.array_split(rng.permutation(n), parts)):
+            sigma[ia] = ib[optimal_pairing(a[ia], b[ib], rng, block)]
+        return sigma
+    # squared distances row block by row block: no (n, n, d) array
+    cost = np.concatenate([((a[i : i + 64, None, :] - b[None, :, :]) ** 2).sum(-1) for i in range(0, n, 64)])
+    plan = ot.emd(np.full(n, 1.0 / n), np.full(n, 1.0 / n), cost, numItermax=10_000_000)
+    return plan.argmax(1)
+
+
 def meet_observed(
     model: WeightFlow,
     X: np.ndarray,
@@ -128,8 +159,8 @@ def meet_observed(
     :math:`s = (t - t_{\mathrm{prev}}) / (t_{\mathrm{next}} - t_{\mathrm{prev}})`, ``n`` cells of
     each snapshot are moved to ``t`` along the flow (:meth:`WeightFlow.transport`),
     :math:`a_i = T_{t_{\mathrm{prev}} \to t}(x_i)` and :math:`b_j = T_{t_{\mathrm{next}} \to t}(y_j)`,
-    paired by the exact optimal assignment :math:`\sigma` between the two clouds (squared Euclidean
-    cost, :func:`ot.emd`), and averaged:
+    paired by the optimal assignment :math:`\sigma` between the two clouds (:func:`optimal_pairing`),
+    and averaged:
 
     .. math:: \hat x_i = (1 - s)\, a_i + s\, b_{\sigma(i)} .
 
@@ -137,19 +168,22 @@ def meet_observed(
     time. Where the flow does not move cells (:math:`T = \mathrm{id}`) this is exact-OT
     displacement interpolation between the two snapshots. At an observed time or outside the
     observed range it is :func:`move_observed` (no partners). With ``growth``, each side's cells
-    are drawn with their :func:`growth_weights`, so that cells divide and die on the way.
-    ``weight`` replaces :math:`s` as the later side's share of each average, and ``at`` replaces
-    ``t`` as the time both sides are carried to (``t`` still picks the two snapshots).
+    are drawn, with replacement, with their :func:`growth_weights` at ``t``, so that cells divide
+    and die on the way. ``weight`` replaces :math:`s` as the later side's share of each average,
+    and ``at`` replaces ``t`` as the time both sides are carried to (``t`` still picks the two
+    snapshots).
     """
-    import ot
-
     times = np.sort(np.asarray(times, dtype=float))
-    if t <= times[0] or t >= times[-1] or np.any(np.isclose(times, t)):
+    if not np.isfinite(t):
+        raise ValueError(f"the time to predict must be finite, got {t!r}")
+    if t <= times[0] or t >= times[-1] or np.any(np.abs(times - t) <= 1e-9 * (times[-1] - times[0])):
         cells, rows, from_times = move_observed(model, X, t_cells, times, t, n, rng, growth)
         return cells, rows, from_times, np.full(len(rows), -1)
     j = int(np.searchsorted(times, t, side="right")) - 1
     t_prev, t_next = float(times[j]), float(times[j + 1])
     s = (t - t_prev) / (t_next - t_prev) if weight is None else float(weight)
+    if not 0 <= s <= 1 or (at is not None and not t_prev <= at <= t_next):
+        raise ValueError(f"weight must lie in [0, 1] and at in [{t_prev:g}, {t_next:g}], got {weight!r} and {at!r}")
     sides = []
     for u in (t_prev, t_next):
         pool = np.flatnonzero(t_cells == u)
@@ -158,13 +192,11 @@ def meet_observed(
         p = None
         if growth:
             p = growth_weights(model, X[pool], u, t, X[t_cells == t_prev], X[t_cells == t_next], t_prev, t_next, rng)
-        rows = pool[rng.choice(len(pool), size=n, replace=n > len(pool), p=p)]
+        rows = pool[rng.choice(len(pool), size=n, replace=growth or n > len(pool), p=p)]
         moved = model.transport(X[rows], u, t if at is None else float(at))
         sides.append((rows, np.asarray(moved, dtype=np.float64)))
     (rows, a), (later, b) = sides
-    cost = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
-    plan = ot.emd(np.full(n, 1.0 / n), np.full(n, 1.0 / n), cost, numItermax=10_000_000)
-    sigma = plan.argmax(1)  # equal uniform weights: the optimal plan is a permutation
+    sigma = optimal_pairing(a, b, rng)
     return (1 - s) * a + s * b[sigma], rows, np.full(n, t_prev), later[sigma]
 
 
