@@ -15,7 +15,8 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
   (how ``meet`` became the default);
 - ``wf_meet_growth`` / ``wf_meet_pace`` / ``wf_meet_clock``: met cells whose sides are drawn with
   growth weights / averaged with the pace clock's fraction / carried to the pace clock's time and
-  averaged with its fraction (the identity flow gives ``ot_pace``); the ``_nested`` rows choose each
+  averaged with its fraction (the identity flow gives ``ot_pace``); ``wf_meet_spread``: met cells
+  rescaled about their centroid to the carried clouds' spread; the ``_nested`` rows choose each
   against plain met cells by the inner leave-one-out;
 - ``wf_carried``: every training snapshot's cells carried to ``t`` along the fitted flow, chained by
   exact OT between consecutive carried clouds and read off one PCHIP spline per chained path
@@ -105,6 +106,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_carried_nested": {},
     "wf_meet_pace_nested": {},
     "wf_meet_clock": {},
+    "wf_meet_spread": {},
+    "wf_meet_spread_nested": {},
     "wf_meet_clock_nested": {},
     "wf_lineages": {},
     "wf_ode": {"dynamics": "ode"},
@@ -125,7 +128,7 @@ KNOWN: tuple[str, ...] = (*METHODS, *ABLATIONS, *NESTED_BASELINES)
 #: the predictions ``wf_nested`` chooses among (how transported cells became the default before met cells)
 WF_PREDICTIONS: tuple[dict[str, Any], ...] = ({"prediction": "sample"}, {"prediction": "transport"})
 #: keys of a candidate setting that say how to predict, not how to fit
-PREDICTION_KEYS: tuple[str, ...] = ("prediction", "growth", "meet_weight", "spline")
+PREDICTION_KEYS: tuple[str, ...] = ("prediction", "growth", "meet_weight", "spline", "keep_spread")
 #: the predictions ``wf_meet_nested`` chooses among (the default before ``meet``, then ``meet``)
 WF_MEET_CHOICES: tuple[dict[str, Any], ...] = ({"prediction": "transport"}, {"prediction": "meet"})
 #: the Stage-1 budgets ``wf_budget_nested`` chooses among (fit settings; the package default first)
@@ -139,7 +142,10 @@ NESTED_CHOICES: dict[str, tuple[dict[str, Any], ...]] = {
     "wf_budget_nested": WF_BUDGETS, "wf_stage2_nested": WF_STAGE2_BUDGETS, "wf_action_nested": WF_ACTIONS,
 }
 #: the WeightFlow variants that choose by the inner leave-one-out
-NESTED_WEIGHTFLOW: tuple[str, ...] = ("wf_nested", "wf_meet_nested", "wf_meet_growth_nested", "wf_meet_pace_nested", "wf_meet_clock_nested", "wf_carried_nested", "wf_budget_nested", "wf_stage2_nested", "wf_action_nested")
+NESTED_WEIGHTFLOW: tuple[str, ...] = (
+    "wf_nested", "wf_meet_nested", "wf_meet_growth_nested", "wf_meet_pace_nested", "wf_meet_clock_nested",
+    "wf_meet_spread_nested", "wf_carried_nested", "wf_budget_nested", "wf_stage2_nested", "wf_action_nested",
+)
 
 
 def default_prediction() -> dict[str, Any]:
@@ -302,7 +308,7 @@ class WeightFlowMethod(Method):
                     t_prev, t_next = train.neighbours(t)
                     at = t_prev + weight * (t_next - t_prev)
             pred = meet_observed(model, train.X, train.t, train.times, t, n, np.random.default_rng(seed),
-                                 setting.get("growth", False), weight, at)[0]
+                                 setting.get("growth", False), weight, at, setting.get("keep_spread", False))[0]
         else:
             rng_move = np.random.default_rng(seed)
             pred = move_observed(model, train.X, train.t, train.times, t, n, rng_move, setting.get("growth", False))[0]
@@ -394,6 +400,10 @@ def build(
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "carried", "spline": "pchip"},))
         elif name == "wf_carried_nested":
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet"}, {"prediction": "carried", "spline": "pchip"}))
+        elif name == "wf_meet_spread":
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet", "keep_spread": True},))
+        elif name == "wf_meet_spread_nested":
+            out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet"}, {"prediction": "meet", "keep_spread": True}))
         elif name == "wf_meet_clock":
             out[name] = WeightFlowMethod(wf, cache, ({"prediction": "meet", "meet_weight": "clock_time"},))
         elif name == "wf_meet_clock_nested":

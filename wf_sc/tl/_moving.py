@@ -150,6 +150,7 @@ def meet_observed(
     growth: bool = False,
     weight: float | None = None,
     at: float | None = None,
+    keep_spread: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     r"""``n`` cells at ``t`` where observed cells carried from both neighbouring snapshots meet:
     ``(cells, rows, from_times, partners)``: ``rows`` and ``from_times`` name the earlier cell of
@@ -171,7 +172,9 @@ def meet_observed(
     are drawn, with replacement, with their :func:`growth_weights` at ``t``, so that cells divide
     and die on the way. ``weight`` replaces :math:`s` as the later side's share of each average,
     and ``at`` replaces ``t`` as the time both sides are carried to (``t`` still picks the two
-    snapshots).
+    snapshots). With ``keep_spread``, the cells are rescaled about their centroid :math:`m` to the
+    carried clouds' spread, :math:`\hat x \leftarrow m + c(\hat x - m)` with
+    :math:`c^2 = ((1 - s) S(a) + s S(b)) / S(\hat x)`, :math:`S` the mean squared distance to the centroid.
     """
     times = np.sort(np.asarray(times, dtype=float))
     if not np.isfinite(t):
@@ -197,7 +200,12 @@ def meet_observed(
         sides.append((rows, np.asarray(moved, dtype=np.float64)))
     (rows, a), (later, b) = sides
     sigma = optimal_pairing(a, b, rng)
-    return (1 - s) * a + s * b[sigma], rows, np.full(n, t_prev), later[sigma]
+    cells = (1 - s) * a + s * b[sigma]
+    if keep_spread:
+        centre = cells.mean(0)
+        spread = lambda x: float(((x - x.mean(0)) ** 2).sum(1).mean())  # noqa: E731
+        cells = centre + np.sqrt(((1 - s) * spread(a) + s * spread(b)) / max(spread(cells), 1e-300)) * (cells - centre)
+    return cells, rows, np.full(n, t_prev), later[sigma]
 
 
 def time_grid(times: np.ndarray, n_steps: int) -> np.ndarray:
