@@ -123,3 +123,18 @@ def test_repeated_draws_each_pair_once_and_growth_draws_dividing_cells_more():
     plain = (X[rows, 0] < 3).mean()
     _, rows_g, _, _ = meet_observed(flow, X, t, times, 0.5, 200, np.random.default_rng(9), growth=True)
     assert (X[rows_g, 0] < 3).mean() > plain + 0.1
+
+
+def test_keep_spread_restores_the_carried_clouds_spread_about_the_same_centre():
+    X, t = _snapshots(n_prev=30, n_next=30, d=3, seed=3)
+    times, s = np.array([0.0, 2.0]), 0.25
+    plain, rows, _, partners = meet_observed(Shift(0.0), X, t, times, 0.5, 30, np.random.default_rng(2))
+    kept, _, _, _ = meet_observed(Shift(0.0), X, t, times, 0.5, 30, np.random.default_rng(2), keep_spread=True)
+
+    def spread(x):
+        return ((x - x.mean(0)) ** 2).sum(1).mean()
+
+    np.testing.assert_allclose(kept.mean(0), plain.mean(0), atol=1e-12)
+    target = (1 - s) * spread(X[rows]) + s * spread(X[partners])
+    assert spread(plain) < target
+    np.testing.assert_allclose(spread(kept), target, rtol=1e-10)
