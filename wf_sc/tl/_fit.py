@@ -270,8 +270,10 @@ def interpolate(
         moves nothing this is optimal-transport interpolation. At an observed time, or outside the
         observed range, the nearest snapshot's cells are moved. ``obs['source_cell']`` and
         ``obs['source_time']`` name the earlier cell of each pair, ``obs['partner_cell']`` the
-        later one (empty where there is none), so their annotations can be carried along. This is
-        what the leave-one-out benchmark scores (``docs/benchmarks.md``). ``"sample"``: fresh
+        later one (empty where there is none), so their annotations can be carried along. The
+        pairing is exact up to 2,048 cells per time (about 1.4 s at 2,048 cells on one CPU core)
+        and made in random blocks of 2,048 above. This is what the leave-one-out benchmark scores
+        (``docs/benchmarks.md``). ``"sample"``: fresh
         cells of the model's density at each time.
 
     Returns
