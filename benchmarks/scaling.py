@@ -53,7 +53,7 @@ def make_data(n: int, dim: int, n_times: int, seed: int = 0):
     return np.asarray(adata.X, dtype=np.float32), adata.obs["time"].to_numpy(dtype=float)
 
 
-def run_child(method: str, data: str, quick: bool, effort: str) -> dict:
+def run_child(method: str, data: str, quick: bool, effort: str, threads: int = 1) -> dict:
     """One measurement, inside the fresh process, on the snapshots saved in ``data`` (.npz)."""
     import numpy as np
 
@@ -68,7 +68,8 @@ def run_child(method: str, data: str, quick: bool, effort: str) -> dict:
 
         adata = ad.AnnData(X=X)
         adata.obs["time"] = t
-        config = wf.tl.Config(stage1_max_steps_first=60, stage1_max_steps=30, stage2_steps=3) if quick else None
+        budgets = dict(stage1_max_steps_first=60, stage1_max_steps=30, stage2_steps=3) if quick else {}
+        config = wf.tl.Config(n_threads=threads, **budgets)
         start = time.perf_counter()
         wf.tl.fit(adata, "time", use_rep="X", progress=False, effort=effort, config=config)
         seconds = time.perf_counter() - start
@@ -127,8 +128,10 @@ def measure(method: str, n: int, args) -> dict:
     if not data.exists():
         X, t = make_data(n, args.dim, args.times)
         np.savez(data, X=X, t=t)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", method, str(data), str(int(args.quick)), args.effort]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    threads = args.wf_threads if method == "wf_sc" else 1
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", method, str(data), str(int(args.quick)), args.effort,
+           str(threads)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
     if method == "moscot" and args.moscot_path:  # moscot installed apart (pip install --target), for its run only
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), args.moscot_path]))
     load_before = os.getloadavg()[0]
@@ -156,7 +159,8 @@ def measure(method: str, n: int, args) -> dict:
            "wall_seconds": time.perf_counter() - start, "peak_rss_mb": usage.ru_maxrss / 1024,
            "load_before": load_before, "load_after": os.getloadavg()[0], "status": status, "seconds": float("nan"),
            # wf_sc only: its two training stages (the rest of "seconds" is data and the per-cell outputs)
-           "stage1_seconds": float("nan"), "stage2_seconds": float("nan"), "stage1_steps": "", "code": code_version()}
+           "stage1_seconds": float("nan"), "stage2_seconds": float("nan"), "stage1_steps": "", "threads": threads,
+           "code": code_version()}
     if status == "ok" and code == 0:
         row.update(json.loads(out.strip().splitlines()[-1]))
     elif status == "ok":
@@ -233,8 +237,8 @@ def to_markdown(rows: list[dict], command: str, rebuilt: bool = False) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--child"]:
-        method, data, quick, effort = argv[1:5]
-        print(json.dumps(run_child(method, data, bool(int(quick)), effort)))
+        method, data, quick, effort, threads = argv[1:6]
+        print(json.dumps(run_child(method, data, bool(int(quick)), effort, int(threads))))
         return 0
     p = argparse.ArgumentParser(prog="python benchmarks/scaling.py", description=__doc__.splitlines()[0])
     p.add_argument("--cells", nargs="+", type=int, default=[1000, 10_000, 100_000, 1_000_000])
@@ -242,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--times", type=int, default=6)
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--effort", default="default", choices=["fast", "default", "thorough"])
+    p.add_argument("--wf-threads", type=int, default=1, help="torch threads of the wf_sc fit (Config.n_threads)")
     p.add_argument("--time-limit", type=float, default=600.0, help="seconds per run")
     p.add_argument("--memory-limit", type=float, default=8.0, help="GB of resident memory per run")
     p.add_argument("--quick", action="store_true", help="tiny training budgets (a smoke run)")
