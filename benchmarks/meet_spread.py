@@ -24,17 +24,12 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 
 
-def spread(x: np.ndarray) -> float:
-    """Mean squared distance of the cells ``x`` (n, d) to their centroid."""
-    return float(((x - x.mean(0)) ** 2).sum(1).mean())
-
-
 def main(argv=None) -> int:
     from wf_sc.benchmark.baselines import ot_interpolation, time_fraction
     from wf_sc.benchmark.datasets import DATASETS
     from wf_sc.benchmark.methods import FitCache
     from wf_sc.benchmark.protocol import held_out_halves, held_out_indices
-    from wf_sc.tl._moving import meet_observed, move_observed
+    from wf_sc.tl._moving import meet_observed, move_observed, spread
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["emt10", "dendritic30", "gradient_flow"])

@@ -48,7 +48,7 @@ QUICK: dict[str, dict[str, Any]] = {
 
 def _check_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     """WeightFlow settings for every fit of a run; refuses unknown or per-fit keys before any work."""
-    from .methods import make_weightflow
+    from .weightflow_methods import make_weightflow
 
     settings = dict(settings or {})
     per_fit = sorted(set(settings) & {"time_key", "use_rep", "random_state", "device"})

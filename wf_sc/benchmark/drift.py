@@ -73,7 +73,7 @@ def run(dims: Sequence[int] = (2, 5), seeds: Sequence[int] = (0, 1, 2), n_cells:
 
     import wf_sc as wf
 
-    from .methods import make_weightflow
+    from .weightflow_methods import make_weightflow
 
     rows = []
     for dim in dims:

@@ -108,6 +108,11 @@ def move_observed(
     return np.concatenate(moved), rows, from_times
 
 
+def spread(x: np.ndarray) -> float:
+    r"""Mean squared distance of the cells ``x`` (n, d) to their centroid, :math:`\frac1n \sum_i \lVert x_i - \bar x \rVert^2`."""
+    return float(((x - x.mean(0)) ** 2).sum(1).mean())
+
+
 #: most cells per side of one exact assignment of :func:`optimal_pairing` (larger sets are paired in
 #: random blocks of at most this many: memory and time stay bounded)
 PAIRING_BLOCK = 2048
@@ -202,9 +207,8 @@ def meet_observed(
     sigma = optimal_pairing(a, b, rng)
     cells = (1 - s) * a + s * b[sigma]
     if keep_spread:
-        centre = cells.mean(0)
-        spread = lambda x: float(((x - x.mean(0)) ** 2).sum(1).mean())  # noqa: E731
-        cells = centre + np.sqrt(((1 - s) * spread(a) + s * spread(b)) / max(spread(cells), 1e-300)) * (cells - centre)
+        centre, target = cells.mean(0), (1 - s) * spread(a) + s * spread(b)
+        cells = centre + np.sqrt(target / max(spread(cells), 1e-300)) * (cells - centre)
     return cells, rows, np.full(n, t_prev), later[sigma]
 
 
