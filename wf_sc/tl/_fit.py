@@ -273,8 +273,7 @@ def interpolate(
         later one (empty where there is none), so their annotations can be carried along. The
         pairing is exact up to 2,048 cells per time (about 1.4 s at 2,048 cells on one CPU core)
         and made in random blocks of 2,048 above. This is what the leave-one-out benchmark scores
-        (``docs/benchmarks.md``). ``"sample"``: fresh
-        cells of the model's density at each time.
+        (``docs/benchmarks.md``). ``"sample"``: fresh cells of the model's density at each time.
 
     Returns
     -------

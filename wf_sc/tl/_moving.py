@@ -109,7 +109,10 @@ def move_observed(
 
 
 def spread(x: np.ndarray) -> float:
-    r"""Mean squared distance of the cells ``x`` (n, d) to their centroid, :math:`\frac1n \sum_i \lVert x_i - \bar x \rVert^2`."""
+    r"""Mean squared distance of the cells ``x`` (n, d) to their centroid:
+
+    .. math:: S(x) = \frac1n \sum_i \lVert x_i - \bar x \rVert^2
+    """
     return float(((x - x.mean(0)) ** 2).sum(1).mean())
 
 
