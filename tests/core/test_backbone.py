@@ -126,3 +126,21 @@ def test_a_stack_of_weight_vectors_gives_each_vectors_own_result(gen):
     for m in range(3):
         (alone,) = torch.autograd.grad(bb.log_prob(theta[m], x[m]).sum(), theta)
         torch.testing.assert_close(grad[m], alone[m])
+
+
+def test_one_pass_reparameterized_quantile_equals_the_two_passes(gen):
+    """``quantile_reparameterized`` gives bit for bit the cells and gradient of ``reparameterize(quantile)``."""
+    bb = GRUMDN(dim=6, hidden=8, n_components=3)
+    theta = torch.stack([bb.init(gen) * s for s in (1.0, 2.5)])
+    u = torch.rand(64, 6, generator=gen)
+    u[0, 0], u[1, 2] = 0.0, 1.0  # clipped levels go through both paths alike
+    weights = torch.randn(2, 64, 6, generator=gen)
+    two = theta.clone().requires_grad_(True)
+    x_two = bb.reparameterize(two, bb.quantile(two.detach(), u))
+    (g_two,) = torch.autograd.grad((x_two * weights).sum(), two)
+    one = theta.clone().requires_grad_(True)
+    x_one = bb.quantile_reparameterized(one, u)
+    (g_one,) = torch.autograd.grad((x_one * weights).sum(), one)
+    assert torch.equal(x_one, x_two)
+    assert torch.equal(g_one, g_two)
+    assert g_one.abs().sum() > 0

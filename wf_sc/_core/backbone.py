@@ -230,11 +230,36 @@ class GRUMDN:
         ``min_density`` floors ``p_j`` for cells in the model's far tails.
         """
         def implicit(j, *params):
-            cdf, pdf = mixture_cdf_pdf(*params, x[..., j])
-            x_j = x[..., j] - (cdf - cdf.detach()) / pdf.detach().clamp_min(min_density)
+            x_j = _implicit_step(params, x[..., j], min_density)
             return x_j, x_j
 
         return torch.stack(self._scan(theta, x, implicit), dim=-1)
+
+    def quantile_reparameterized(
+        self, theta: Tensor, u: Tensor, min_density: float = 1e-6, max_iter: int = 40, tol: float | None = None
+    ) -> Tensor:
+        """``reparameterize(theta, quantile(theta, u))`` in one pass over the coordinates.
+
+        At coordinate ``j`` the mixture parameters (with gradient, from ``x~_<j``) are inverted
+        without gradient, ``x_j = F_j^{-1}(u_j)``, and ``x~_j`` is formed as in :meth:`reparameterize`.
+        ``x~_<j`` has the values ``x_<j``, so the cells and their gradient are bit for bit those of
+        the two passes; the pass of :meth:`quantile` over the coordinates is saved.
+        """
+        u = u.clamp(1e-6, 1 - 1e-6)
+
+        def implicit_quantile(j, *params):
+            x_j = invert_mixture_cdf(*(p.detach() for p in params), u[..., j], max_iter, tol)
+            x_j = _implicit_step(params, x_j, min_density)
+            return x_j, x_j
+
+        return torch.stack(self._scan(theta, u, implicit_quantile), dim=-1)
+
+
+def _implicit_step(params: tuple[Tensor, Tensor, Tensor], x_j: Tensor, min_density: float) -> Tensor:
+    """``x_j - (F_j(x_j) - [F_j(x_j)]) / [p_j(x_j)]``: the value ``x_j`` with the implicit gradient of
+    ``F_j(x_j | x_<j; theta) = u_j`` (``[.]``: value without gradient, ``p_j`` floored at ``min_density``)."""
+    cdf, pdf = mixture_cdf_pdf(*params, x_j)
+    return x_j - (cdf - cdf.detach()) / pdf.detach().clamp_min(min_density)
 
 
 def _affine(W: Tensor, h: Tensor) -> Tensor:
@@ -259,9 +284,12 @@ def mixture_cdf_pdf(log_pi: Tensor, mu: Tensor, log_sigma: Tensor, x: Tensor) ->
 
     ``F(x) = sum_k pi_k Phi((x - mu_k)/sigma_k)``, ``p(x) = sum_k pi_k phi((x - mu_k)/sigma_k)/sigma_k``.
     """
-    inv_sigma = torch.exp(-log_sigma)
+    return _cdf_pdf(torch.exp(log_pi), mu, torch.exp(-log_sigma), x)
+
+
+def _cdf_pdf(pi: Tensor, mu: Tensor, inv_sigma: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`mixture_cdf_pdf` from the weights ``pi`` and inverse scales ``1 / sigma``."""
     zscore = (x[..., None] - mu) * inv_sigma
-    pi = torch.exp(log_pi)
     cdf = (pi * 0.5 * (1 + torch.erf(zscore / math.sqrt(2.0)))).sum(-1)
     pdf = (pi * torch.exp(-0.5 * zscore**2 - _LOG_SQRT_2PI) * inv_sigma).sum(-1)
     return cdf, pdf
@@ -288,8 +316,9 @@ def invert_mixture_cdf(
     x = (torch.exp(log_pi) * (mu + sigma * torch.special.ndtri(u)[..., None])).sum(-1)
     x = torch.minimum(torch.maximum(x, lo), hi)
     active = torch.ones_like(x, dtype=torch.bool)
+    pi, inv_sigma = torch.exp(log_pi), torch.exp(-log_sigma)  # the same in every iteration
     for _ in range(max_iter):
-        cdf, pdf = mixture_cdf_pdf(log_pi, mu, log_sigma, x)
+        cdf, pdf = _cdf_pdf(pi, mu, inv_sigma, x)
         below = cdf < u
         lo, hi = torch.where(below, x, lo), torch.where(below, hi, x)
         step = (cdf - u) / pdf.clamp_min(1e-30)

@@ -159,7 +159,7 @@ def action_populations(
     u = torch.rand(n_cells, core.config.dim, generator=sample_generator, dtype=seg.states.dtype,
                    device=seg.states.device)
     theta = states[points]  # (M, P): every population in one pass over the coordinates
-    cells = core.backbone.reparameterize(theta, core.backbone.quantile(theta.detach(), u))
+    cells = core.backbone.quantile_reparameterized(theta, u)
     return Populations(cells, tau, tau if clock is None else clock(tau))
 
 
