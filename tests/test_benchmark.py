@@ -226,6 +226,26 @@ def test_paired_differences_by_hand():
     assert "floor" not in set(paired(df)["baseline"])
 
 
+
+def test_behind_table_lists_only_baselines_ahead_by_two_standard_errors():
+    from wf_sc.benchmark.report import behind_table
+
+    # held out 1: ot is ahead on every seed by 1, 2, 3 (mean 2, SE 1/sqrt(3): 3.5 SE) -> listed;
+    # held out 2: ot is ahead by 1, -1, 3 (mean 1, SE 2/sqrt(3): 0.87 SE) -> not listed; mixture is behind
+    df = _rows(
+        {
+            "weightflow": {0: (5.0, 5.0), 1: (6.0, 5.0), 2: (7.0, 6.0)},
+            "ot": {0: (4.0, 4.0), 1: (4.0, 6.0), 2: (4.0, 3.0)},
+            "mixture": {0: (9.0, 9.0), 1: (9.0, 9.0), 2: (9.0, 9.0)},
+            "wf_linear": {0: (0.0, 0.0), 1: (0.0, 0.0), 2: (0.0, 0.0)},  # a WeightFlow variant: never listed
+            "floor": {0: (0.1, 0.1), 1: (0.1, 0.1), 2: (0.1, 0.1)},
+        }
+    )
+    lines = behind_table(df).splitlines()
+    assert len(lines) == 3
+    assert lines[2] == "| d | 1 | ot | 4 | 6 | +2 ± 0.58 | 3/3 |"
+    assert behind_table(df[df["method"] != "ot"]) == ""
+
 def test_cli_quick_writes_the_report_and_resumes(tmp_path, capsys):
     out = tmp_path / "bench.md"
     assert main(["--quick", "--out", str(out)]) == 0

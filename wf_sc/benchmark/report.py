@@ -18,6 +18,14 @@ from .methods import ABLATIONS, NESTED_WEIGHTFLOW, default_prediction
 from .protocol import FLOOR
 from .summary import paired, summarize, to_markdown
 
+#: the prose above :func:`behind_table` in the report
+BEHIND_TEXT = (
+    "Each held-out time where a baseline's mean W1 is lower than the default call's by more than two "
+    "standard errors of the per-seed paired difference at that time. What each gap comes from, as far "
+    "as it was measured, is in the method page, section \"Where WeightFlow is behind\" "
+    "([method.md](method.md#where-weightflow-is-behind))."
+)
+
 #: what each WeightFlow variant changes, for the report
 ABLATION_TEXT: dict[str, str] = {
     "wf_sample": "the same fit, `prediction=\"sample\"`: fresh cells of the fitted density",
@@ -156,6 +164,35 @@ def summary_table(df: pd.DataFrame, method: str = "weightflow") -> str:
     return "\n".join(lines)
 
 
+def behind_table(df: pd.DataFrame, method: str = "weightflow", z: float = 2.0) -> str:
+    """Markdown: every (dataset, held-out time, baseline) where the baseline's mean W1 is lower than
+    ``method``'s by more than ``z`` standard errors of the per-seed paired difference at that time
+    (WeightFlow's variants excluded), largest difference first within a dataset; "" when there is none.
+    """
+    rows = []
+    w1 = df[(df["metric"] == "w1") & ~df["method"].isin(ABLATIONS)]
+    for (name, held), part in w1.groupby(["dataset", "held_out"], sort=False):
+        if method not in set(part["method"]):
+            continue
+        means = part.groupby("method")["value"].mean()
+        diffs = paired(part, method)
+        se = diffs["se"].astype(float)
+        ahead = diffs[(diffs["diff"].astype(float) > z * se) & np.isfinite(se)]
+        for d in ahead.sort_values("diff", ascending=False).itertuples(index=False):
+            rows.append(
+                f"| {name} | {held:g} | {d.baseline} | {means[d.baseline]:.4g} | {means[method]:.4g} | "
+                f"{d.diff:+.3g} ± {d.se:.2g} | {d.n_seeds - d.ahead}/{d.n_seeds} |"
+            )
+    if not rows:
+        return ""
+    header = [
+        f"| dataset | held out | baseline | baseline W1 | {method} W1 | {method} − baseline (± SE) | "
+        f"seeds {method} behind |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    return "\n".join(header + rows)
+
+
 def choice_counts(df: pd.DataFrame) -> list[str]:
     """``"method: setting × count, ..."`` for the methods that chose among several settings."""
     out = []
@@ -217,6 +254,9 @@ def report(
     table = summary_table(df) if "weightflow" in set(df["method"]) else ""
     if table.count("\n") > 1:
         blocks += ["### Summary", "", table, ""]
+    behind = behind_table(df) if "weightflow" in set(df["method"]) else ""
+    if behind:
+        blocks += ["### Where WeightFlow is behind", "", BEHIND_TEXT, "", behind, ""]
     summary = summarize(df)
     for name in dict.fromkeys(df["dataset"]):
         spec = DATASETS.get(name)
