@@ -224,3 +224,35 @@ def test_within_time_spread_is_the_mean_squared_distance_to_each_snapshots_mean(
     a = torch.tensor([[0.0, 0.0], [2.0, 0.0]])  # E|x - mean|^2 = 1
     b = torch.tensor([[0.0, 0.0], [0.0, 4.0], [0.0, 8.0]])  # (16 + 0 + 16) / 3
     assert within_time_spread([a, b]) == pytest.approx((1.0 + 32 / 3) / 2)
+
+
+def _populations(cells, clock):
+    from wf_sc._core.objectives import Populations
+
+    return Populations(cells, clock, clock)
+
+
+def test_acceleration_is_zero_on_a_straight_constant_speed_path_and_exact_at_a_kink():
+    from types import SimpleNamespace
+
+    from wf_sc._core.objectives import population_acceleration
+
+    core = SimpleNamespace(tau=torch.tensor([0.0, 0.25, 0.5, 1.0], dtype=torch.float64),
+                           config=SimpleNamespace(dim=3))  # mean interval 1/3
+    cloud = torch.randn(40, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    a = torch.tensor([0.3, -0.1, 0.2], dtype=torch.float64)
+    b = torch.tensor([-0.2, 0.4, 0.1], dtype=torch.float64)
+    clock = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    # the cloud translated at constant speed: no change of velocity
+    straight = torch.stack([cloud, cloud + a, cloud + 2 * a])
+    assert float(population_acceleration(core, _populations(straight, clock))) == pytest.approx(0.0, abs=1e-20)
+    # a kink at the middle population: velocity 2a then 2b, the change |2b - 2a|^2 over a step of 0.5
+    kinked = torch.stack([cloud, cloud + a, cloud + a + b])
+    expected = (1 / 3) ** 2 / 3 * float(((2 * b - 2 * a) ** 2).sum()) / 0.5
+    assert float(population_acceleration(core, _populations(kinked, clock))) == pytest.approx(expected, rel=1e-12)
+    # the cells of each population in another order: the optimal assignments find the same paths
+    shuffled = kinked.clone()
+    shuffled[1] = kinked[1][torch.randperm(40, generator=torch.Generator().manual_seed(1))]
+    assert float(population_acceleration(core, _populations(shuffled, clock))) == pytest.approx(expected, rel=1e-12)
+    # two populations have no change of velocity to measure
+    assert float(population_acceleration(core, _populations(kinked[:2], clock[:2]))) == 0.0

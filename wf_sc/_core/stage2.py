@@ -23,13 +23,14 @@ from .objectives import (
     Segment,
     action_populations,
     data_nll,
+    population_acceleration,
     population_action,
     population_ot_action,
     weight_energy,
     weight_match,
 )
 
-DEFAULT_LOSS_WEIGHTS = {"weight": 1.0, "energy": 0.0, "nll": 1.0, "action": 0.0, "ot_action": 0.5}
+DEFAULT_LOSS_WEIGHTS = {"weight": 1.0, "energy": 0.0, "nll": 1.0, "action": 0.0, "ot_action": 0.5, "ot_accel": 0.0}
 
 
 def check_loss_weights(loss_weights: dict) -> dict:
@@ -138,10 +139,12 @@ def train_field(
         if weights["action"]:
             terms["action"] = population_action(core, seg, action_cells, action_times, generator, sample_generator)
         pops = None
-        if weights["ot_action"] or growth is not None:
+        if weights["ot_action"] or weights["ot_accel"] or growth is not None:
             pops = action_populations(core, seg, action_cells, sample_generator, action_points, clock)
         if weights["ot_action"]:
             terms["ot_action"] = population_ot_action(core, seg, action_cells, sample_generator, populations=pops)
+        if weights["ot_accel"]:
+            terms["ot_accel"] = population_acceleration(core, pops)
         total = sum(weights[name] * value for name, value in terms.items())
         split = None if growth is None else growth_split(growth, pops)  # reaches the growth field only
         opt.zero_grad()
