@@ -353,7 +353,7 @@ def test_resume_completes_a_partial_method_without_duplicates():
 @pytest.mark.parametrize("name, field, values", [("wf_budget_nested", "stage1_max_steps", [None, 1500]),
                                                   ("wf_stage2_nested", "stage2_steps", [None, 600]),
                                                   ("wf_action_nested", "loss_weights", [None, {"ot_action": 2.0}]),
-                                                  ("wf_accel_nested", "loss_weights", [None, {"ot_accel": 0.5}])])
+                                                  ("wf_accel_nested", "loss_weights", [None, {"ot_accel": 0.0}])])
 def test_budget_candidates_change_the_fit_and_keep_the_prediction(snapshots, name, field, values):
     from wf_sc.benchmark.methods import default_prediction
 

@@ -17,7 +17,7 @@ A training step integrates one *segment*: from anchor ``k`` at ``tau_k`` through
 ``ot_accel`` (ours)   second-order action of the same populations: the squared change of velocity
                       along minibatch-OT paths through consecutive populations, across anchors too,
                       so the path may bend with its neighbouring intervals instead of being a
-                      geodesic in each (a spline in Wasserstein space); 0 by default.
+                      geodesic in each (a spline in Wasserstein space).
 """
 
 from __future__ import annotations

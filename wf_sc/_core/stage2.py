@@ -30,7 +30,7 @@ from .objectives import (
     weight_match,
 )
 
-DEFAULT_LOSS_WEIGHTS = {"weight": 1.0, "energy": 0.0, "nll": 1.0, "action": 0.0, "ot_action": 0.5, "ot_accel": 0.0}
+DEFAULT_LOSS_WEIGHTS = {"weight": 1.0, "energy": 0.0, "nll": 1.0, "action": 0.0, "ot_action": 0.5, "ot_accel": 0.5}
 
 
 def check_loss_weights(loss_weights: dict) -> dict:

@@ -33,8 +33,8 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
 - ``wf_action_nested``: the default call with the population action weighted 0.5 (the default)
   or 2.0 (``wf_strong_action``), chosen by the inner leave-one-out;
 - ``wf_accel_nested``: the default call with or without the second-order population action
-  (``ot_accel`` weighted 0.5, ``wf_accel``: a path that may bend across anchors), chosen by the inner
-  leave-one-out;
+  (``ot_accel``, weighted 0.5 by default; ``wf_no_accel``: without it, each interval a geodesic, the
+  default before), chosen by the inner leave-one-out (how the action became the default);
 - ablations (:data:`ABLATIONS`): WeightFlow with one fit setting changed, predicting like ``weightflow``;
   among them the weight-space variants ``wf_rebasin`` (anchors from independent random starts,
   matched by weight matching, instead of warm starts) and ``wf_barzel`` (the field's graph layers in
@@ -113,7 +113,7 @@ WF_STAGE2_BUDGETS: tuple[dict[str, Any], ...] = ({}, {"stage2_steps": 600})
 #: the population-action weights ``wf_action_nested`` chooses among (the package default first)
 WF_ACTIONS: tuple[dict[str, Any], ...] = ({}, {"loss_weights": {"ot_action": 2.0}})
 #: with or without the second-order action, for ``wf_accel_nested`` (the package default first)
-WF_ACCELS: tuple[dict[str, Any], ...] = ({}, {"loss_weights": {"ot_accel": 0.5}})
+WF_ACCELS: tuple[dict[str, Any], ...] = ({}, {"loss_weights": {"ot_accel": 0.0}})
 #: the fit settings each nested WeightFlow variant chooses among, predicting like the default call
 NESTED_CHOICES: dict[str, tuple[dict[str, Any], ...]] = {
     "wf_budget_nested": WF_BUDGETS, "wf_stage2_nested": WF_STAGE2_BUDGETS, "wf_action_nested": WF_ACTIONS,
@@ -127,7 +127,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_lineages": {},
     "wf_ode": {"dynamics": "ode"},
     "wf_linear": {"dynamics": "linear"},
-    "wf_no_action": {"loss_weights": {"ot_action": 0.0}},
+    "wf_no_action": {"loss_weights": {"ot_action": 0.0, "ot_accel": 0.0}},
     "wf_constant_pace": {"pace": "constant"},
     "wf_no_bridge": {"bridge": False},
     "wf_rebasin": {"anchor_start": "rebasin"},
@@ -135,7 +135,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_stage1_validation": {"stage1_max_steps": 1500},
     "wf_stage2_600": {"stage2_steps": 600},
     "wf_strong_action": {"loss_weights": {"ot_action": 2.0}},
-    "wf_accel": {"loss_weights": {"ot_accel": 0.5}},
+    "wf_no_accel": {"loss_weights": {"ot_accel": 0.0}},
 }
 #: baselines whose settings are chosen by the inner leave-one-out
 NESTED_BASELINES: tuple[str, ...] = ("mm_nested",)

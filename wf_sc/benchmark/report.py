@@ -71,7 +71,8 @@ ABLATION_TEXT: dict[str, str] = {
     "wf_stage2_600": "Stage 2 run for 600 steps instead of 200",
     "wf_strong_action": "the population action weighted 2.0 in Stage 2 instead of 0.5",
     "wf_action_nested": "the population action weighted 0.5 (default) or 2.0, chosen by the inner leave-one-out",
-    "wf_accel": "Stage 2 with the second-order population action (`ot_accel` 0.5): the path may bend across anchors",
+    "wf_no_accel": "Stage 2 without the second-order population action (`ot_accel` 0): each interval a geodesic, "
+    "the default before",
     "wf_accel_nested": "with or without the second-order population action, chosen by the inner leave-one-out",
 }
 

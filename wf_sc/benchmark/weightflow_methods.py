@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .._core.flow import CoreConfig
+from .._core.stage2 import check_loss_weights
 from .baselines import OT_CAP
 from .metrics import subsample
 from .multimarginal import multimarginal
@@ -54,8 +55,8 @@ class FitCache:
     """WeightFlow fits keyed by training data, seed and resolved settings, shared by the variants that
     differ only in how they predict; with ``directory``, also saved there and reused by later runs.
 
-    The key covers every setting with its default filled in and the package version, so a changed
-    default is a new key; a change to the code under the same version is not: clear the folder then.
+    The key covers every setting with its default filled in (the loss weights too) and the package
+    version, so a changed default is a new key; a change to the code under the same version is not: clear the folder then.
     """
 
     def __init__(self, size: int = 64, directory: str | Path | None = None):
@@ -68,7 +69,8 @@ class FitCache:
         from .. import __version__
 
         model = make_weightflow(seed, settings)
-        resolved = {"core": model.core_kwargs, "train": asdict(model.train), "version": __version__}
+        train_settings = {**asdict(model.train), "loss_weights": check_loss_weights(model.train.loss_weights)}
+        resolved = {"core": model.core_kwargs, "train": train_settings, "version": __version__}
         resolved["core_defaults"] = {f.name: f.default for f in fields(CoreConfig) if f.name not in ("dim", "n_times")}
         digest = hashlib.sha1(np.ascontiguousarray(train.X).tobytes() + np.ascontiguousarray(train.t).tobytes())
         digest.update(json.dumps({"seed": int(seed), **resolved}, sort_keys=True, default=str).encode())

@@ -55,7 +55,7 @@ class Config:
         (Stage 1 also stops once the validation NLL has been this many standard errors above its best at
         two consecutive scores),
         ``val_fraction``, ``max_horizon``, ``loss_weights`` (terms ``weight``, ``energy``, ``nll``,
-        ``action``, ``ot_action``, ``ot_accel``: the second-order action, 0 by default), ``action_cells``, ``action_times``, ``action_points``, ``pace``
+        ``action``, ``ot_action``, ``ot_accel``: the second-order action), ``action_cells``, ``action_times``, ``action_points``, ``pace``
         and ``pace_cells`` (the pace the transport action prefers).
     Run time
         ``min_cells`` (fewest cells allowed at one time point), ``n_threads`` (torch CPU threads
