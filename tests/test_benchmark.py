@@ -173,7 +173,9 @@ def test_ablations_change_one_setting(snapshots):
     from wf_sc.benchmark.methods import _merged
 
     base = {"loss_weights": {"nll": 0.5}, "hidden": 8}
-    assert _merged(base, ABLATIONS["wf_no_action"]) == {"loss_weights": {"nll": 0.5, "ot_action": 0.0}, "hidden": 8}
+    assert _merged(base, ABLATIONS["wf_no_action"]) == {
+        "loss_weights": {"nll": 0.5, "ot_action": 0.0, "ot_accel": 0.0}, "hidden": 8
+    }
     assert _merged(base, ABLATIONS["wf_linear"]) == {**base, "dynamics": "linear"}
     methods = build(["wf_linear", "wf_constant_pace"], weightflow_kwargs=base)
     assert methods["wf_linear"].settings == {**base, "dynamics": "linear"}
