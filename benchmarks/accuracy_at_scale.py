@@ -61,6 +61,7 @@ def fit_settings(quick: bool, stage1_max_steps: int | None, stage2_steps: int | 
     """The :class:`wf_sc.tl.Config` fields a run sets: tiny budgets with ``quick``, the warm-started
     anchors' step cap, Stage 2's step count (its cap with ``stage2_validation``) when given."""
     out = {"stage1_max_steps_first": 60, "stage1_max_steps": 30, "stage2_steps": 3} if quick else {}
+    out["loss_weights"] = {"ot_accel": 0.0}  # the fits of the CSV: the default before the second-order action
     if stage1_max_steps is not None:
         out["stage1_max_steps"] = stage1_max_steps
     if stage2_steps is not None:

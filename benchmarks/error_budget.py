@@ -55,7 +55,8 @@ def fold(name: str, seed: int, k: int, cache, max_cells: int = 1000, settings: d
     t_k = float(times[k])
     train = data.without(times[k])
     half_a, ref = held_out_halves(data.at(times[k]), t_k, k, seed, max_cells, dataset.ground_truth())
-    m, settings = len(half_a), dict(settings or {})
+    # the fit of the CSV: the default before the second-order action (ot_accel 0)
+    m, settings = len(half_a), {"loss_weights": {"ot_accel": 0.0}, **(settings or {})}
     # the benchmark's draws: the same streams as leave_one_out gives its "weightflow" and "ot" rows
     pred = WeightFlowMethod(settings, cache).predict(train, t_k, m, seed, np.random.default_rng(stream(seed, k, "weightflow")),
                                                {"prediction": "transport"})

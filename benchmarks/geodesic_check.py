@@ -59,7 +59,9 @@ def fold(name: str, seed: int, k: int, data) -> dict:
     train = data.without(times[k])
     adata = ad.AnnData(X=np.asarray(train.X, dtype=np.float32))
     adata.obs["time"] = np.asarray(train.t, dtype=float)
-    wf.tl.fit(adata, "time", use_rep="X", progress=False, random_state=seed)
+    # the fit of the CSV: the default before the second-order action (ot_accel 0)
+    wf.tl.fit(adata, "time", use_rep="X", progress=False, random_state=seed,
+              config=wf.tl.Config(loss_weights={"ot_accel": 0.0}))
     model = wf.tl.WeightFlow.from_adata(adata)
     rng = np.random.default_rng(seed)
     s = (t_k - t_prev) / (t_next - t_prev)
