@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import ot
 import torch
 from torch import Tensor
@@ -198,9 +199,12 @@ def _assignment(x: Tensor, y: Tensor) -> Tensor:
     """Index ``j(i)`` of the cell of ``y`` that the exact optimal assignment (POT ``emd``, squared
     Euclidean cost) gives to cell ``i`` of ``x``; both clouds of the same size."""
     n = len(x)
-    cost = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1).double().cpu().numpy()
-    plan = ot.emd(ot.unif(n), ot.unif(n), cost, numItermax=1_000_000)
-    return torch.as_tensor(plan.argmax(1), device=x.device)
+    cost = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1).detach().double().cpu().numpy()
+    index = ot.emd(ot.unif(n), ot.unif(n), cost, numItermax=1_000_000).argmax(1)
+    if len(y) != n or np.bincount(index, minlength=n).max() != 1:
+        raise RuntimeError("the optimal assignment between two populations is not a permutation "
+                           "(non-finite cells, or the solver stopped early)")
+    return torch.as_tensor(index, device=x.device)
 
 
 def population_acceleration(core, populations: Populations) -> Tensor:
@@ -218,7 +222,9 @@ def population_acceleration(core, populations: Populations) -> Tensor:
 
     ``bar Delta`` the mean anchor interval in normalized time, which gives ``B`` the units of the
     first-order ``ot_action``. A constant-speed straight path costs 0, a kink at an anchor does not;
-    the assignments are fixed (no gradient), the cells carry the gradient.
+    the assignments are fixed (no gradient), the cells carry the gradient. A term scales like
+    ``Delta^-3`` (``ot_action`` like ``Delta^-1``), so short steps of a strongly warped pace clock
+    weigh more here than there.
     """
     cells, times = populations.cells, populations.clock
     if len(times) < 3:
