@@ -5,10 +5,10 @@ met-cell prediction of the default fit (``{}``) and of the fit without the secon
 (``ot_accel`` 0), scored by exact W1 against the benchmark's reference, and the distance from the
 reference's mean to the mean of each prediction, of exact-OT interpolation (the chord between the
 neighbours' means), of ``ot_bend`` (the spline through all training means) and of the floor's
-cells. Fits are shared with the benchmark through ``/tmp/fitcache2`` (the benchmark's
-``--fit-cache``)::
+cells. An optional second argument is a folder of saved fits shared with the benchmark's
+``--fit-cache``; the output of the run method.md cites is ``results/centre_check.txt``::
 
-    OMP_NUM_THREADS=1 WF_SC_DATA_DIR=../shared/data python benchmarks/centre_check.py emt10,emt3
+    OMP_NUM_THREADS=1 WF_SC_DATA_DIR=../shared/data python benchmarks/centre_check.py emt10,emt3 [fit-cache]
 """
 import sys, numpy as np, pandas as pd
 from wf_sc.benchmark.datasets import DATASETS
@@ -16,7 +16,7 @@ from wf_sc.benchmark.methods import OTBend, Pairwise, WeightFlowMethod
 from wf_sc.benchmark.weightflow_methods import FitCache
 from wf_sc.benchmark.metrics import w1
 from wf_sc.benchmark.protocol import held_out_halves, stream
-cache = FitCache(directory="/tmp/fitcache2")
+cache = FitCache(directory=sys.argv[2] if len(sys.argv) > 2 else None)
 rows = []
 for name in sys.argv[1].split(","):
     ds = DATASETS[name]; data = ds.time_course(); times = data.times
