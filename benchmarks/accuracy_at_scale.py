@@ -2,8 +2,10 @@
 
 A linear gradient flow (:class:`wf_sc.datasets.GradientFlow`, exact Gaussian marginals) is sampled
 at ``--times`` equally spaced times with ``n`` cells each; the middle time is removed, a default
-fit (``wf.tl.fit``, or ``--efforts``) predicts it with transported cells (the default prediction
-before met cells, with which the CSV was made), and the prediction is scored two ways:
+fit (``wf.tl.fit``, or ``--efforts``) predicts it, by default with transported cells and without
+the second-order action (the default prediction and fit with which ``results/accuracy_at_scale.csv``
+was made; ``--prediction meet --ot-accel 0.5`` is today's default call), and the prediction is
+scored two ways:
 
 - ``w1``: exact W1 against 1,000 fresh cells of the true population; ``floor``: the W1 between two
   independent samples of 1,000 true cells, what sampling noise alone costs;
@@ -18,8 +20,8 @@ Each run is appended to ``--csv`` as soon as it ends; runs already there are ski
 
     OMP_NUM_THREADS=1 python benchmarks/accuracy_at_scale.py --cells 1000 10000 100000 --dim 10
 
-``--stage1-max-steps`` and ``--stage2-steps`` change one budget; each budget, and each commit of the
-code (column ``code``), is a row of its own.
+``--stage1-max-steps`` and ``--stage2-steps`` change one budget; each budget, prediction, weight of
+the second-order action and commit of the code (column ``code``) is a row of its own.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import time
 from pathlib import Path
 
 FIELDS = ("dim", "cells", "effort", "seed", "w1", "floor", "bw", "bw_floor", "fit_seconds", "stage1_max_steps",
-          "stage1_steps", "stage2_steps", "stage2_validation", "stage2_steps_taken", "code")
+          "stage1_steps", "stage2_steps", "stage2_validation", "stage2_steps_taken", "code", "prediction", "ot_accel")
 
 
 def bures_wasserstein(x, mean, cov) -> float:
@@ -57,11 +59,11 @@ def code_version() -> str:
 
 
 def fit_settings(quick: bool, stage1_max_steps: int | None, stage2_steps: int | None = None,
-                 stage2_validation: bool = False) -> dict:
+                 stage2_validation: bool = False, ot_accel: float = 0.0) -> dict:
     """The :class:`wf_sc.tl.Config` fields a run sets: tiny budgets with ``quick``, the warm-started
     anchors' step cap, Stage 2's step count (its cap with ``stage2_validation``) when given."""
     out = {"stage1_max_steps_first": 60, "stage1_max_steps": 30, "stage2_steps": 3} if quick else {}
-    out["loss_weights"] = {"ot_accel": 0.0}  # the fits of the CSV: the default before the second-order action
+    out["loss_weights"] = {"ot_accel": ot_accel}  # 0: the fits of the first CSV, before the second-order action
     if stage1_max_steps is not None:
         out["stage1_max_steps"] = stage1_max_steps
     if stage2_steps is not None:
@@ -72,9 +74,12 @@ def fit_settings(quick: bool, stage1_max_steps: int | None, stage2_steps: int | 
 
 
 def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int = 1000, quick: bool = False,
-        stage1_max_steps: int | None = None, stage2_steps: int | None = None, stage2_validation: bool = False) -> dict:
+        stage1_max_steps: int | None = None, stage2_steps: int | None = None, stage2_validation: bool = False,
+        prediction: str = "transport", ot_accel: float = 0.0) -> dict:
     """One fit without the middle time, scored at it; ``stage1_max_steps`` overrides the warm-started
-    anchors' step cap, ``stage2_steps`` Stage 2's step count (``None``: the package defaults)."""
+    anchors' step cap, ``stage2_steps`` Stage 2's step count (``None``: the package defaults);
+    ``prediction``: ``"transport"`` (transported cells) or ``"meet"`` (``wf.tl.interpolate``'s met cells);
+    ``ot_accel``: the weight of the second-order action."""
     import numpy as np
 
     import wf_sc as wf
@@ -85,7 +90,7 @@ def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int 
     held = float(times[n_times // 2])
     flow = wf.datasets.GradientFlow(dim=dim, random_state=0)
     train = flow.sample(times=tuple(t for t in times if t != held), n_cells=cells, random_state=seed)
-    config = wf.tl.Config(n_threads=1, **fit_settings(quick, stage1_max_steps, stage2_steps, stage2_validation))
+    config = wf.tl.Config(n_threads=1, **fit_settings(quick, stage1_max_steps, stage2_steps, stage2_validation, ot_accel))
     start = time.perf_counter()
     wf.tl.fit(train, "time", use_rep="X", effort=effort, config=config, progress=False)
     fit_seconds = time.perf_counter() - start
@@ -95,6 +100,8 @@ def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int 
     X, t = np.asarray(train.X, dtype=np.float32), train.obs["time"].to_numpy(dtype=float)
 
     def moved(n: int) -> np.ndarray:
+        if prediction == "meet":
+            return np.asarray(wf.tl.interpolate(train, held, n_cells=n, random_state=seed).X, np.float64)
         return np.asarray(move_observed(model, X, t, np.unique(t), held, n, np.random.default_rng(seed))[0], np.float64)
 
     pred = moved(n_eval)
@@ -111,7 +118,7 @@ def run(dim: int, cells: int, effort: str, seed: int, n_times: int, n_eval: int 
             # the configured budgets, before ``effort`` scales them
             "stage2_steps": config.stage2_steps, "stage2_validation": config.stage2_validation,
             "stage2_steps_taken": len(history["stage2"]["total"]),
-            "code": code_version()}
+            "code": code_version(), "prediction": prediction, "ot_accel": ot_accel}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,17 +134,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stage2-steps", type=int, default=None, help="Stage 2's step count (default: the package's)")
     p.add_argument("--stage2-validation", action="store_true",
                    help="Stage 2 stops on held-out cells; --stage2-steps is then its cap")
+    p.add_argument("--prediction", default="transport", choices=["transport", "meet"],
+                   help="transported cells (the CSV's) or met cells (today's default)")
+    p.add_argument("--ot-accel", type=float, default=0.0,
+                   help="weight of the second-order action (0: the CSV's fits; 0.5: today's default)")
     p.add_argument("--csv", type=Path, default=Path(__file__).parent / "results" / "accuracy_at_scale.csv")
     args = p.parse_args(argv)
     done = set()
     if args.csv.exists():
         with args.csv.open() as f:
             done = {(int(r["dim"]), int(r["cells"]), r["effort"], int(r["seed"]), int(r["stage1_max_steps"]),
-                     int(r["stage2_steps"]), r["stage2_validation"] == "True", r["code"]) for r in csv.DictReader(f)}
+                     int(r["stage2_steps"]), r["stage2_validation"] == "True", r["code"],
+                     r.get("prediction") or "transport", float(r.get("ot_accel") or 0.0)) for r in csv.DictReader(f)}
     import wf_sc as wf
 
     config = wf.tl.Config(**fit_settings(args.quick, args.stage1_max_steps, args.stage2_steps, args.stage2_validation))
-    budget = (config.stage1_max_steps, config.stage2_steps, config.stage2_validation, code_version())
+    budget = (config.stage1_max_steps, config.stage2_steps, config.stage2_validation, code_version(), args.prediction,
+              args.ot_accel)
     for cells in args.cells:
         for effort in args.efforts:
             for seed in args.seeds:
@@ -145,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 row = run(args.dim, cells, effort, seed, args.times, quick=args.quick,
                           stage1_max_steps=args.stage1_max_steps, stage2_steps=args.stage2_steps,
-                          stage2_validation=args.stage2_validation)
+                          stage2_validation=args.stage2_validation, prediction=args.prediction,
+                          ot_accel=args.ot_accel)
                 load = os.getloadavg()[0]
                 print(f"dim {args.dim} cells {cells} effort {effort} cap {row['stage1_max_steps']} stage 2 {row['stage2_steps_taken']}/{row['stage2_steps']} seed {seed}: W1 {row['w1']:.4f} "
                       f"(floor {row['floor']:.4f}), BW {row['bw']:.4f} (floor {row['bw_floor']:.4f}), fit {row['fit_seconds']} s, load {load:.1f}", flush=True)
