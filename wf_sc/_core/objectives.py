@@ -195,16 +195,24 @@ def population_ot_action(
     return total / core.config.dim
 
 
+def optimal_assignment(cost: np.ndarray) -> np.ndarray:
+    """The permutation ``sigma`` minimizing ``sum_i cost[i, sigma(i)]`` for a square cost matrix:
+    exact OT with uniform weights (POT ``emd``), whose optimal plan is a permutation matrix.
+
+    Refuses a plan that is not one (non-finite costs, or the solver stopped early)."""
+    n = len(cost)
+    if cost.shape != (n, n):
+        raise ValueError(f"an assignment needs a square cost matrix, got shape {cost.shape}")
+    index = ot.emd(ot.unif(n), ot.unif(n), cost, numItermax=10_000_000).argmax(1)
+    if np.bincount(index, minlength=n).max() != 1:
+        raise RuntimeError("the optimal assignment is not a permutation (non-finite costs, or the solver stopped early)")
+    return index
+
+
 def _assignment(x: Tensor, y: Tensor) -> Tensor:
-    """Index ``j(i)`` of the cell of ``y`` that the exact optimal assignment (POT ``emd``, squared
-    Euclidean cost) gives to cell ``i`` of ``x``; both clouds of the same size."""
-    n = len(x)
+    """:func:`optimal_assignment` of the cells ``x`` to the cells ``y`` under squared Euclidean cost."""
     cost = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1).detach().double().cpu().numpy()
-    index = ot.emd(ot.unif(n), ot.unif(n), cost, numItermax=1_000_000).argmax(1)
-    if len(y) != n or np.bincount(index, minlength=n).max() != 1:
-        raise RuntimeError("the optimal assignment between two populations is not a permutation "
-                           "(non-finite cells, or the solver stopped early)")
-    return torch.as_tensor(index, device=x.device)
+    return torch.as_tensor(optimal_assignment(cost), device=x.device)
 
 
 def population_acceleration(core, populations: Populations) -> Tensor:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .._core.growth import growth_rates
+from .._core.objectives import optimal_assignment
 from .._core.score import sde_step
 from ._model import WeightFlow
 
@@ -126,12 +127,10 @@ def optimal_pairing(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, bloc
 
     .. math:: \sigma = \arg\min_{\sigma} \sum_i \lVert a_i - b_{\sigma(i)} \rVert^2
 
-    (exact, :func:`ot.emd` with uniform weights, whose optimal plan is a permutation). Above
+    (exact, :func:`wf_sc._core.objectives.optimal_assignment`). Above
     ``block`` cells both sides are split into the same number of random blocks of at most ``block``
     cells, and each block of ``a`` is paired exactly with its block of ``b``.
     """
-    import ot
-
     n = len(a)
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("cells to pair are not all finite (the fitted flow produced NaN or inf)")
@@ -142,9 +141,7 @@ def optimal_pairing(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, bloc
             sigma[ia] = ib[optimal_pairing(a[ia], b[ib], rng, block)]
         return sigma
     # squared distances row block by row block: no (n, n, d) array
-    cost = np.concatenate([((a[i : i + 64, None, :] - b[None, :, :]) ** 2).sum(-1) for i in range(0, n, 64)])
-    plan = ot.emd(np.full(n, 1.0 / n), np.full(n, 1.0 / n), cost, numItermax=10_000_000)
-    return plan.argmax(1)
+    return optimal_assignment(np.concatenate([((a[i : i + 64, None, :] - b[None, :, :]) ** 2).sum(-1) for i in range(0, n, 64)]))
 
 
 def meet_observed(
