@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -256,3 +257,18 @@ def test_acceleration_is_zero_on_a_straight_constant_speed_path_and_exact_at_a_k
     assert float(population_acceleration(core, _populations(shuffled, clock))) == pytest.approx(expected, rel=1e-12)
     # two populations have no change of velocity to measure
     assert float(population_acceleration(core, _populations(kinked[:2], clock[:2]))) == 0.0
+
+
+def test_optimal_assignment_is_the_cheapest_permutation_and_refuses_non_finite_costs():
+    from itertools import permutations
+
+    from wf_sc._core.objectives import optimal_assignment
+
+    cost = np.random.default_rng(0).random((5, 5))
+    best = min(permutations(range(5)), key=lambda p: sum(cost[i, j] for i, j in enumerate(p)))
+    assert optimal_assignment(cost).tolist() == list(best)
+    cost[1, 2] = np.nan  # POT would still return a permutation, silently
+    with pytest.raises(ValueError, match="not all finite"):
+        optimal_assignment(cost)
+    with pytest.raises(ValueError, match="square"):
+        optimal_assignment(np.ones((3, 4)))

@@ -199,13 +199,15 @@ def optimal_assignment(cost: np.ndarray) -> np.ndarray:
     """The permutation ``sigma`` minimizing ``sum_i cost[i, sigma(i)]`` for a square cost matrix:
     exact OT with uniform weights (POT ``emd``), whose optimal plan is a permutation matrix.
 
-    Refuses a plan that is not one (non-finite costs, or the solver stopped early)."""
+    Refuses non-finite costs and a plan that is not a permutation (the solver stopped early)."""
     n = len(cost)
     if cost.shape != (n, n):
         raise ValueError(f"an assignment needs a square cost matrix, got shape {cost.shape}")
+    if not np.isfinite(cost).all():
+        raise ValueError("the cells to assign are not all finite (the fitted flow produced NaN or inf)")
     index = ot.emd(ot.unif(n), ot.unif(n), cost, numItermax=10_000_000).argmax(1)
     if np.bincount(index, minlength=n).max() != 1:
-        raise RuntimeError("the optimal assignment is not a permutation (non-finite costs, or the solver stopped early)")
+        raise RuntimeError("the optimal assignment is not a permutation (the solver stopped early)")
     return index
 
 
