@@ -222,8 +222,37 @@ def test_n_threads_applies_during_the_fit_and_is_restored(flow, monkeypatch):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(saved)
-    with pytest.raises(ValueError, match="n_threads must be an integer >= 1"):
+    with pytest.raises(ValueError, match="n_threads must be an integer >= 1, 'auto' or None"):
         wf.tl.Config(n_threads=0)
+
+
+def test_auto_threads_keep_torch_setting_only_for_large_per_cell_queries(fitted, monkeypatch):
+    from wf_sc.tl import _settings
+    from wf_sc.tl._cell_queries import CellQueries
+
+    assert _settings.resolve_threads("auto") == 1  # training
+    assert _settings.resolve_threads("auto", _settings.AUTO_THREADS_CELLS - 1) == 1
+    assert _settings.resolve_threads("auto", _settings.AUTO_THREADS_CELLS) is None
+    assert _settings.resolve_threads(3, 10**6) == 3 and _settings.resolve_threads(None) is None
+    model = wf.tl.WeightFlow.from_adata(fitted)
+    assert model.config.n_threads == "auto"
+    seen, real = [], CellQueries._grouped_body
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(CellQueries, "_grouped_body", spy)
+    monkeypatch.setattr(_settings, "AUTO_THREADS_CELLS", 40)
+    x = fitted.X[:60]
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        small, large = model.log_density(x[:39], 1.0), model.log_density(x, 1.0)
+        assert seen == [1, 2] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(saved)
+    np.testing.assert_allclose(large[:39], small, rtol=1e-5, atol=1e-5)  # the same values on either setting
 
 
 def test_weights_path_passes_through_the_anchors(fitted):

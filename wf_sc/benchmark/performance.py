@@ -46,12 +46,14 @@ def load(name: str):
 _CHILD = r"""
 import json, os, resource, sys, time
 import torch
-torch.set_num_threads(int(sys.argv[2]))
+threads = sys.argv[2] if sys.argv[2] == "auto" else int(sys.argv[2])
+if threads != "auto":
+    torch.set_num_threads(threads)
 import wf_sc as wf
 from wf_sc.benchmark.performance import load
 adata = load(sys.argv[1])
 start = time.perf_counter()
-wf.tl.fit(adata, "time", use_rep=sys.argv[3], progress=False, config=wf.tl.Config(n_threads=int(sys.argv[2])))
+wf.tl.fit(adata, "time", use_rep=sys.argv[3], progress=False, config=wf.tl.Config(n_threads=threads))
 seconds = time.perf_counter() - start
 h = adata.uns["weightflow"]["history"]
 print(json.dumps({
@@ -63,15 +65,16 @@ print(json.dumps({
 """
 
 
-def measure(dataset: str, threads: int) -> dict:
-    """Fit ``dataset`` with default settings in a fresh process on ``threads`` torch threads."""
+def measure(dataset: str, threads: int | str) -> dict:
+    """Fit ``dataset`` with default settings in a fresh process on ``threads`` torch threads
+    (``"auto"``: the package default, one thread for training and every core for large per-cell queries)."""
     load_before = os.getloadavg()[0]
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, dataset, str(threads), "X"],
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "OMP_NUM_THREADS": str(threads)},
+        env={**os.environ, "OMP_NUM_THREADS": str(os.cpu_count() or 1) if threads == "auto" else str(threads)},
     )
     if out.returncode != 0:
         raise RuntimeError(f"performance run of {dataset} failed:\n{out.stderr[-2000:]}")
@@ -116,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="python -m wf_sc.benchmark.performance", description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", choices=list(PERF_DATASETS), default=list(PERF_DATASETS))
-    p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="torch thread counts to measure")
+    p.add_argument("--threads", nargs="+", type=lambda v: v if v == "auto" else int(v), default=["auto"],
+                   help="Config.n_threads values to measure: numbers or 'auto' (the package default)")
     p.add_argument("--data-dir", default=None, help="folder of the real data files (sets WF_SC_DATA_DIR)")
     p.add_argument("--out", default="benchmarks/results/fit_times.md", help="markdown table to write")
     args = p.parse_args(argv)

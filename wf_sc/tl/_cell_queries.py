@@ -21,7 +21,7 @@ class CellQueries:
         its result on every chunk). The result is one array, or a tuple when ``fn``'s chunks return
         a tuple of tensors; ``zero_outside[i]``: output ``i`` is 0 for cells at times outside the
         fitted range (a held population; outputs beyond the tuple's length are kept)."""
-        with torch_threads(self.n_threads):
+        with torch_threads(self.n_threads, len(x)):
             return self._grouped_body(x, t, fn, chunk, zero_outside)
 
     def _grouped_body(self, x, t, fn, chunk: int, zero_outside: tuple[bool, ...]):
@@ -141,6 +141,6 @@ class CellQueries:
             raise ValueError("transport takes one start time and one end time")
         xs = self._check_x(x)
         tau = self._tau([t_from, t_to])
-        with torch.no_grad(), torch_threads(self.n_threads):
+        with torch.no_grad(), torch_threads(self.n_threads, len(xs)):
             out = [core.transport(xs[a : a + chunk], tau[0], tau[1]) for a in range(0, len(xs), chunk)]
         return (torch.cat(out) * core.x_scale + core.x_mean).cpu().numpy() if out else np.asarray(x, float)

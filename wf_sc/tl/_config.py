@@ -59,7 +59,9 @@ class Config:
         and ``pace_cells`` (the pace the transport action prefers).
     Run time
         ``min_cells`` (fewest cells allowed at one time point), ``n_threads`` (torch CPU threads
-        while fitting and answering queries; ``None`` leaves torch's setting).
+        while fitting and answering queries; ``"auto"``: one thread for training, whose steps are
+        too small to share, and torch's setting, all cores, for per-cell queries on at least 10^4
+        cells; ``None`` leaves torch's setting).
 
     See :class:`wf_sc._core.flow.CoreConfig` and :class:`wf_sc._core.pipeline.TrainConfig` for each
     field's meaning in the model.
@@ -105,15 +107,15 @@ class Config:
     pace_cells: int = _default("pace_cells")
     # run time
     min_cells: int = MIN_CELLS
-    n_threads: int | None = 1
+    n_threads: int | Literal["auto"] | None = "auto"
 
     def __post_init__(self):
         if isinstance(self.min_cells, bool) or not isinstance(self.min_cells, int) or self.min_cells < 2:
             raise ValueError(f"min_cells must be an integer >= 2, got {self.min_cells!r}")
-        if self.n_threads is not None and (
+        if self.n_threads is not None and self.n_threads != "auto" and (
             isinstance(self.n_threads, bool) or not isinstance(self.n_threads, int) or self.n_threads < 1
         ):
-            raise ValueError(f"n_threads must be an integer >= 1 or None, got {self.n_threads!r}")
+            raise ValueError(f"n_threads must be an integer >= 1, 'auto' or None, got {self.n_threads!r}")
         if not isinstance(self.loss_weights, dict):
             raise ValueError(f"loss_weights must be a dict of term -> weight, got {self.loss_weights!r}")
         # refuse bad values now, before any data is read (dim and n_times are placeholders)

@@ -94,7 +94,7 @@ class WeightFlow(CellQueries):
         return self.config.min_cells
 
     @property
-    def n_threads(self) -> int | None:
+    def n_threads(self) -> int | str | None:
         return self.config.n_threads
 
     # ------------------------------------------------------------------ fitting
@@ -209,7 +209,7 @@ class WeightFlow(CellQueries):
         check_count(n_cells, "n_cells")
         gen = torch.Generator(device=core.tau.device)
         gen.manual_seed(self.random_state if random_state is None else int(random_state))
-        with torch.no_grad(), torch_threads(self.n_threads):
+        with torch.no_grad(), torch_threads(self.n_threads, int(n_cells)):
             theta = core.weights(self._tau(t), start=start)[0]
             x = core.sample(theta, int(n_cells), gen)
         return (x * core.x_scale + core.x_mean).cpu().numpy()

@@ -26,9 +26,26 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+#: under ``n_threads="auto"``, the fewest cells from which a per-cell query runs on torch's own
+#: thread setting (all cores) instead of one thread: below about 10^4 cells a second thread buys
+#: nothing (docs/performance.md, the per-cell outputs against cells and threads)
+AUTO_THREADS_CELLS = 10_000
+
+
+def resolve_threads(n: int | str | None, n_cells: int | None = None) -> int | None:
+    """The torch CPU threads for work on ``n_cells`` cells (``None``: training): ``n`` itself, or
+    for ``"auto"`` one thread, except per-cell work on at least :data:`AUTO_THREADS_CELLS` cells,
+    which keeps torch's setting (``None``)."""
+    if n != "auto":
+        return n
+    return None if n_cells is not None and n_cells >= AUTO_THREADS_CELLS else 1
+
+
 @contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block on ``n`` torch CPU threads and restore the previous setting (``None``: leave it)."""
+def torch_threads(n: int | str | None, n_cells: int | None = None) -> Iterator[None]:
+    """Run the block on the threads :func:`resolve_threads` gives and restore the previous setting
+    (``None``: leave it)."""
+    n = resolve_threads(n, n_cells)
     if n is None:
         yield
         return
