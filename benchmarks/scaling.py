@@ -135,10 +135,12 @@ def measure(method: str, n: int, args) -> dict:
         np.savez(data, X=X, t=t)
     threads = args.wf_threads if method == "wf_sc" else 1
     # "auto" (the package default): one thread for training, every core for large per-cell queries
-    omp = str(os.cpu_count() or 1) if threads == "auto" else str(threads)
+    # (for "auto" OMP_NUM_THREADS is left unset, as in a default session)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", method, str(data), str(int(args.quick)), args.effort,
            str(threads)]
-    env = {**os.environ, "OMP_NUM_THREADS": omp, "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
+    if threads == "auto":
+        env.pop("OMP_NUM_THREADS")
     if method == "moscot" and args.moscot_path:  # moscot installed apart (pip install --target), for its run only
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), args.moscot_path]))
     load_before = os.getloadavg()[0]
@@ -254,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--effort", default="default", choices=["fast", "default", "thorough"])
     p.add_argument("--wf-threads", type=_threads, default=1,
-                   help="torch threads of the wf_sc fit (Config.n_threads): a number or 'auto' (the package default)")
+                   help="Config.n_threads of the wf_sc fit: a number (default 1, as the other methods) or 'auto' (the package default)")
     p.add_argument("--time-limit", type=float, default=600.0, help="seconds per run")
     p.add_argument("--memory-limit", type=float, default=8.0, help="GB of resident memory per run")
     p.add_argument("--quick", action="store_true", help="tiny training budgets (a smoke run)")

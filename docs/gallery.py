@@ -4,7 +4,7 @@ Usage (the real data are read from ``WF_SC_DATA_DIR`` or downloaded)::
 
     python docs/gallery.py [--out docs/_static]
 
-Fits WeightFlow with the package defaults (seed 0, 1 torch thread) to EMT 3-D (trajectory, drift,
+Fits WeightFlow with the package defaults (seed 0) to EMT 3-D (trajectory, drift,
 weights, history) and to the dendritic cells in 10 principal components (gene marginals), then
 saves one PNG per ``wf.pl`` call. About 5 minutes on one CPU core.
 """

@@ -250,6 +250,18 @@ def test_auto_threads_keep_torch_setting_only_for_large_per_cell_queries(fitted,
     try:
         small, large = model.log_density(x[:39], 1.0), model.log_density(x, 1.0)
         assert seen == [1, 2] and torch.get_num_threads() == 2
+        for name in ("transport", "sample"):  # the other per-cell queries pass their cell counts too
+            real_fn = getattr(model.core, name)
+
+            def counting(*args, real_fn=real_fn, **kwargs):
+                seen.append(torch.get_num_threads())
+                return real_fn(*args, **kwargs)
+
+            monkeypatch.setattr(model.core, name, counting)
+        seen.clear()
+        model.transport(x[:39], 0.0, 0.5), model.transport(x, 0.0, 0.5)
+        model.sample(0.5, n_cells=39), model.sample(0.5, n_cells=40)
+        assert seen == [1, 2, 1, 2] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(saved)
     np.testing.assert_allclose(large[:39], small, rtol=1e-5, atol=1e-5)  # the same values on either setting

@@ -65,6 +65,12 @@ print(json.dumps({
 """
 
 
+def _env(threads: int | str) -> dict:
+    """The child's environment: ``OMP_NUM_THREADS`` set to ``threads``, or unset for ``"auto"`` (a default session)."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    return env if threads == "auto" else {**env, "OMP_NUM_THREADS": str(threads)}
+
+
 def measure(dataset: str, threads: int | str) -> dict:
     """Fit ``dataset`` with default settings in a fresh process on ``threads`` torch threads
     (``"auto"``: the package default, one thread for training and every core for large per-cell queries)."""
@@ -74,7 +80,7 @@ def measure(dataset: str, threads: int | str) -> dict:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "OMP_NUM_THREADS": str(os.cpu_count() or 1) if threads == "auto" else str(threads)},
+        env=_env(threads),
     )
     if out.returncode != 0:
         raise RuntimeError(f"performance run of {dataset} failed:\n{out.stderr[-2000:]}")
@@ -103,7 +109,7 @@ def to_markdown(rows: Sequence[dict], command: str) -> str:
         "- load: the machine's 1-minute load average before / after the run; a load above the CPU count "
         "means other processes shared the cores, so that row's times are upper bounds",
         "",
-        "| dataset | cells | dims | times | torch threads | fit (s) | stage 1 (s) | stage 2 (s) | peak RSS (MB) | load |",
+        "| dataset | cells | dims | times | n_threads | fit (s) | stage 1 (s) | stage 2 (s) | peak RSS (MB) | load |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:

@@ -21,14 +21,14 @@ class CellQueries:
         its result on every chunk). The result is one array, or a tuple when ``fn``'s chunks return
         a tuple of tensors; ``zero_outside[i]``: output ``i`` is 0 for cells at times outside the
         fitted range (a held population; outputs beyond the tuple's length are kept)."""
-        with torch_threads(self.n_threads, len(x)):
-            return self._grouped_body(x, t, fn, chunk, zero_outside)
-
-    def _grouped_body(self, x, t, fn, chunk: int, zero_outside: tuple[bool, ...]):
         core = self._check_fitted()
         xs = self._check_x(x)
         if len(xs) == 0:
             raise ValueError("no cells: x has 0 rows")
+        with torch_threads(self.n_threads, len(xs)):
+            return self._grouped_body(core, xs, t, fn, chunk, zero_outside)
+
+    def _grouped_body(self, core, xs, t, fn, chunk: int, zero_outside: tuple[bool, ...]):
         tt = self._per_cell_times(t, len(xs))
         uniq, inv = np.unique(tt, return_inverse=True)
         taus = self._tau(uniq)
