@@ -217,6 +217,28 @@ def _assignment(x: Tensor, y: Tensor) -> Tensor:
     return torch.as_tensor(optimal_assignment(cost), device=x.device)
 
 
+def velocity_changes(populations: Populations) -> list[tuple[Tensor, Tensor]]:
+    r"""Each cell's change of velocity at every inner population, along exact-assignment paths.
+
+    .. math:: \delta^m_i = \frac{x^{m+1}_{\pi_m(i)} - x^m_i}{\Delta_m}
+              - \frac{x^m_i - x^{m-1}_{\pi_{m-1}^{-1}(i)}}{\Delta_{m-1}}, \qquad m = 1 .. M-2,
+
+    with :math:`\pi_m` the optimal assignment of :math:`x^m` to :math:`x^{m+1}` (fixed, no gradient)
+    and :math:`\Delta_m` the clock steps. Returns, per inner population, :math:`\delta^m` (n, d) and
+    :math:`(\Delta_{m-1} + \Delta_m) / 2`.
+    """
+    cells, times = populations.cells, populations.clock
+    forward = [_assignment(cells[m].detach(), cells[m + 1].detach()) for m in range(len(times) - 1)]
+    out = []
+    for m in range(1, len(times) - 1):
+        back = torch.argsort(forward[m - 1])  # pi_{m-1}^{-1}: a permutation's inverse
+        d0 = (times[m] - times[m - 1]).abs().clamp_min(1e-12)
+        d1 = (times[m + 1] - times[m]).abs().clamp_min(1e-12)
+        change = (cells[m + 1][forward[m]] - cells[m]) / d1 - (cells[m] - cells[m - 1][back]) / d0
+        out.append((change, (d0 + d1) / 2))
+    return out
+
+
 def population_acceleration(core, populations: Populations) -> Tensor:
     r"""Second-order action of the population path along minibatch-OT paths, per coordinate.
 
@@ -236,16 +258,11 @@ def population_acceleration(core, populations: Populations) -> Tensor:
     ``Delta^-3`` (``ot_action`` like ``Delta^-1``), so short steps of a strongly warped pace clock
     weigh more here than there.
     """
-    cells, times = populations.cells, populations.clock
-    if len(times) < 3:
+    cells = populations.cells
+    if len(populations.clock) < 3:
         return cells.new_zeros(())
-    forward = [_assignment(cells[m].detach(), cells[m + 1].detach()) for m in range(len(times) - 1)]
     total = cells.new_zeros(())
-    for m in range(1, len(times) - 1):
-        back = torch.argsort(forward[m - 1])  # pi_{m-1}^{-1}: a permutation's inverse
-        d0 = (times[m] - times[m - 1]).abs().clamp_min(1e-12)
-        d1 = (times[m + 1] - times[m]).abs().clamp_min(1e-12)
-        change = (cells[m + 1][forward[m]] - cells[m]) / d1 - (cells[m] - cells[m - 1][back]) / d0
-        total = total + (change**2).sum(-1).mean() / ((d0 + d1) / 2)
+    for change, step in velocity_changes(populations):
+        total = total + (change**2).sum(-1).mean() / step
     mean_interval = (core.tau[-1] - core.tau[0]) / (len(core.tau) - 1)
     return total * mean_interval**2 / core.config.dim
