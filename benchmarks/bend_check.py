@@ -21,37 +21,27 @@ import sys
 
 import numpy as np
 import pandas as pd
+from probe_folds import fit_cache, folds
 
-from wf_sc.benchmark.datasets import DATASETS
-from wf_sc.benchmark.protocol import held_out_halves
-from wf_sc.benchmark.weightflow_methods import FitCache
-
-cache = FitCache(directory=sys.argv[2] if len(sys.argv) > 2 else None)
-ds = DATASETS[sys.argv[1]]
-data = ds.time_course()
-times = data.times
+cache = fit_cache(2)
 rows = []
-for k in range(1, len(times) - 1):
-    t_k = float(times[k])
-    train = data.without(times[k])
+for f in folds(sys.argv[1]):
+    train, t_k = f.train, f.t
     t_prev, t_next = train.neighbours(t_k)
     s = (t_k - t_prev) / (t_next - t_prev)
-    for seed in (3, 4, 5):
-        _, ref = held_out_halves(data.at(times[k]), t_k, k, seed, 1000, ds.ground_truth())
-        model, _ = cache.get(train, seed, {})
-        true_bend = ref.mean(0) - ((1 - s) * train.at(t_prev).mean(0) + s * train.at(t_next).mean(0))
-        mean = {t: model.sample(t, 4000, random_state=seed).mean(0) for t in (t_prev, t_k, t_next)}
-        model_bend = mean[t_k] - ((1 - s) * mean[t_prev] + s * mean[t_next])
-        cosine = float(true_bend @ model_bend / (np.linalg.norm(true_bend) * np.linalg.norm(model_bend)))
-        u = train.at(t_next).mean(0) - train.at(t_prev).mean(0)
-        u = u / np.linalg.norm(u)
-        true_across, model_across = true_bend - (true_bend @ u) * u, model_bend - (model_bend @ u) * u
-        cos_across = float(true_across @ model_across / (np.linalg.norm(true_across) * np.linalg.norm(model_across)))
-        rows.append(dict(dataset=sys.argv[1], held_out=t_k, seed=seed, true_bend=float(np.linalg.norm(true_bend)),
-                         model_bend=float(np.linalg.norm(model_bend)), cosine=cosine,
-                         true_across=float(np.linalg.norm(true_across)), model_across=float(np.linalg.norm(model_across)),
-                         cosine_across=cos_across,
-                         centre_error=float(np.linalg.norm(ref.mean(0) - mean[t_k]))))
-        print(rows[-1], flush=True)
+    model, _ = cache.get(train, f.seed, {})
+    true_bend = f.ref.mean(0) - ((1 - s) * train.at(t_prev).mean(0) + s * train.at(t_next).mean(0))
+    mean = {t: model.sample(t, 4000, random_state=f.seed).mean(0) for t in (t_prev, t_k, t_next)}
+    model_bend = mean[t_k] - ((1 - s) * mean[t_prev] + s * mean[t_next])
+    cosine = float(true_bend @ model_bend / (np.linalg.norm(true_bend) * np.linalg.norm(model_bend)))
+    u = train.at(t_next).mean(0) - train.at(t_prev).mean(0)
+    u = u / np.linalg.norm(u)
+    true_across, model_across = true_bend - (true_bend @ u) * u, model_bend - (model_bend @ u) * u
+    cos_across = float(true_across @ model_across / (np.linalg.norm(true_across) * np.linalg.norm(model_across)))
+    rows.append(dict(dataset=sys.argv[1], held_out=t_k, seed=f.seed, true_bend=float(np.linalg.norm(true_bend)),
+                     model_bend=float(np.linalg.norm(model_bend)), cosine=cosine,
+                     true_across=float(np.linalg.norm(true_across)), model_across=float(np.linalg.norm(model_across)),
+                     cosine_across=cos_across, centre_error=float(np.linalg.norm(f.ref.mean(0) - mean[t_k]))))
+    print(rows[-1], flush=True)
 print(pd.DataFrame(rows).groupby("held_out")[["true_bend", "model_bend", "cosine", "true_across", "model_across",
                                                      "cosine_across", "centre_error"]].mean().round(3).to_string())

@@ -10,31 +10,32 @@ cells. An optional second argument is a folder of saved fits shared with the ben
 
     OMP_NUM_THREADS=1 WF_SC_DATA_DIR=../shared/data python benchmarks/centre_check.py emt10,emt3 [fit-cache]
 """
-import sys, numpy as np, pandas as pd
-from wf_sc.benchmark.datasets import DATASETS
-from wf_sc.benchmark.methods import OTBend, Pairwise, WeightFlowMethod
-from wf_sc.benchmark.weightflow_methods import FitCache
+import sys
+
+import numpy as np
+import pandas as pd
+from probe_folds import centre_distance, fit_cache, folds, met_cells
+
+from wf_sc.benchmark.methods import OTBend, Pairwise
 from wf_sc.benchmark.metrics import w1
-from wf_sc.benchmark.protocol import held_out_halves, stream
-cache = FitCache(directory=sys.argv[2] if len(sys.argv) > 2 else None)
+from wf_sc.benchmark.protocol import stream
+
+cache = fit_cache(2)
 rows = []
 for name in sys.argv[1].split(","):
-    ds = DATASETS[name]; data = ds.time_course(); times = data.times
-    for seed in (3, 4, 5):
-        for k in range(1, len(times) - 1):
-            t_k = float(times[k]); train = data.without(times[k])
-            half_a, ref = held_out_halves(data.at(times[k]), t_k, k, seed, 1000, ds.ground_truth())
-            m = len(half_a)
-            row = dict(dataset=name, seed=seed, held_out=t_k)
-            for label, settings in (("accel", {}), ("no_accel", {"loss_weights": {"ot_accel": 0.0}})):
-                pred = WeightFlowMethod(settings, cache).predict(train, t_k, m, seed, np.random.default_rng(stream(seed, k, "weightflow")), {"prediction": "meet"})
-                row[f"w1_{label}"] = w1(pred, ref)
-                row[f"mean_{label}"] = float(np.linalg.norm(pred.mean(0) - ref.mean(0)))
-            ot = Pairwise("ot").predict(train, t_k, m, seed, np.random.default_rng(stream(seed, k, "ot")), {})
-            bend = OTBend().predict(train, t_k, m, seed, np.random.default_rng(stream(seed, k, "ot_bend")), {})
-            row["mean_chord"] = float(np.linalg.norm(ot.mean(0) - ref.mean(0)))
-            row["mean_spline"] = float(np.linalg.norm(bend.mean(0) - ref.mean(0)))
-            row["mean_floor"] = float(np.linalg.norm(half_a.mean(0) - ref.mean(0)))
-            rows.append(row); print(row, flush=True)
+    for f in folds(name):
+        row = dict(dataset=name, seed=f.seed, held_out=f.t)
+        for label, settings in (("accel", {}), ("no_accel", {"loss_weights": {"ot_accel": 0.0}})):
+            pred = met_cells(settings, cache, f)
+            row[f"w1_{label}"] = w1(pred, f.ref)
+            row[f"mean_{label}"] = centre_distance(pred, f.ref)
+        m = len(f.half_a)
+        ot = Pairwise("ot").predict(f.train, f.t, m, f.seed, np.random.default_rng(stream(f.seed, f.k, "ot")), {})
+        bend = OTBend().predict(f.train, f.t, m, f.seed, np.random.default_rng(stream(f.seed, f.k, "ot_bend")), {})
+        row["mean_chord"] = centre_distance(ot, f.ref)
+        row["mean_spline"] = centre_distance(bend, f.ref)
+        row["mean_floor"] = centre_distance(f.half_a, f.ref)
+        rows.append(row)
+        print(row, flush=True)
 d = pd.DataFrame(rows)
 print(d.groupby(["dataset", "held_out"])[[c for c in d.columns if c.startswith(("mean_", "w1_"))]].mean().round(4).to_string())

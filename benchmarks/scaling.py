@@ -53,11 +53,6 @@ def make_data(n: int, dim: int, n_times: int, seed: int = 0):
     return np.asarray(adata.X, dtype=np.float32), adata.obs["time"].to_numpy(dtype=float)
 
 
-def _threads(value: str) -> int | str:
-    """``Config.n_threads`` from the command line: ``"auto"`` or a number."""
-    return value if value == "auto" else int(value)
-
-
 def run_child(method: str, data: str, quick: bool, effort: str, threads: int | str = 1) -> dict:
     """One measurement, inside the fresh process, on the snapshots saved in ``data`` (.npz)."""
     import numpy as np
@@ -127,6 +122,7 @@ def measure(method: str, n: int, args) -> dict:
     """Run one measurement in a fresh process under the time and memory limits."""
     import numpy as np
 
+    from wf_sc.benchmark.performance import threads_env
     from wf_sc.benchmark.report import code_version
 
     data = Path(tempfile.gettempdir()) / f"wf_scaling_{n}_{args.dim}_{args.times}.npz"
@@ -135,12 +131,9 @@ def measure(method: str, n: int, args) -> dict:
         np.savez(data, X=X, t=t)
     threads = args.wf_threads if method == "wf_sc" else 1
     # "auto" (the package default): one thread for training, every core for large per-cell queries
-    # (for "auto" OMP_NUM_THREADS is left unset, as in a default session)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", method, str(data), str(int(args.quick)), args.effort,
            str(threads)]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
-    if threads == "auto":
-        env.pop("OMP_NUM_THREADS")
+    env = {**threads_env(threads), "PYTHONWARNINGS": "ignore"}
     if method == "moscot" and args.moscot_path:  # moscot installed apart (pip install --target), for its run only
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), args.moscot_path]))
     load_before = os.getloadavg()[0]
@@ -247,15 +240,18 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--child"]:
         method, data, quick, effort, threads = argv[1:6]
-        print(json.dumps(run_child(method, data, bool(int(quick)), effort, _threads(threads))))
+        # parsed here, not by threads_arg: a peer's child must not import the package
+        print(json.dumps(run_child(method, data, bool(int(quick)), effort, threads if threads == "auto" else int(threads))))
         return 0
+    from wf_sc.benchmark.performance import threads_arg
+
     p = argparse.ArgumentParser(prog="python benchmarks/scaling.py", description=__doc__.splitlines()[0])
     p.add_argument("--cells", nargs="+", type=int, default=[1000, 10_000, 100_000, 1_000_000])
     p.add_argument("--dim", type=int, default=30)
     p.add_argument("--times", type=int, default=6)
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--effort", default="default", choices=["fast", "default", "thorough"])
-    p.add_argument("--wf-threads", type=_threads, default=1,
+    p.add_argument("--wf-threads", type=threads_arg, default=1,
                    help="Config.n_threads of the wf_sc fit: a number (default 1, as the other methods) or 'auto' (the package default)")
     p.add_argument("--time-limit", type=float, default=600.0, help="seconds per run")
     p.add_argument("--memory-limit", type=float, default=8.0, help="GB of resident memory per run")

@@ -65,8 +65,13 @@ print(json.dumps({
 """
 
 
-def _env(threads: int | str) -> dict:
-    """The child's environment: ``OMP_NUM_THREADS`` set to ``threads``, or unset for ``"auto"`` (a default session)."""
+def threads_arg(value: str) -> int | str:
+    """``Config.n_threads`` from the command line: ``"auto"`` or a number."""
+    return value if value == "auto" else int(value)
+
+
+def threads_env(threads: int | str) -> dict:
+    """A child's environment: ``OMP_NUM_THREADS`` set to ``threads``, or unset for ``"auto"`` (a default session)."""
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     return env if threads == "auto" else {**env, "OMP_NUM_THREADS": str(threads)}
 
@@ -80,7 +85,7 @@ def measure(dataset: str, threads: int | str) -> dict:
         capture_output=True,
         text=True,
         check=False,
-        env=_env(threads),
+        env=threads_env(threads),
     )
     if out.returncode != 0:
         raise RuntimeError(f"performance run of {dataset} failed:\n{out.stderr[-2000:]}")
@@ -125,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="python -m wf_sc.benchmark.performance", description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", choices=list(PERF_DATASETS), default=list(PERF_DATASETS))
-    p.add_argument("--threads", nargs="+", type=lambda v: v if v == "auto" else int(v), default=["auto"],
+    p.add_argument("--threads", nargs="+", type=threads_arg, default=["auto"],
                    help="Config.n_threads values to measure: numbers or 'auto' (the package default)")
     p.add_argument("--data-dir", default=None, help="folder of the real data files (sets WF_SC_DATA_DIR)")
     p.add_argument("--out", default="benchmarks/results/fit_times.md", help="markdown table to write")

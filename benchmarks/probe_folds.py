@@ -1,0 +1,81 @@
+"""What the probes in this folder share: the benchmark folds they read, met-cell predictions and the
+change of velocity along a fitted path (not a probe itself)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from wf_sc._core.objectives import Segment, action_populations, velocity_changes
+from wf_sc.benchmark.datasets import DATASETS
+from wf_sc.benchmark.methods import WeightFlowMethod
+from wf_sc.benchmark.protocol import TimeCourse, held_out_halves, stream
+from wf_sc.benchmark.weightflow_methods import FitCache
+
+
+@dataclass
+class Fold:
+    """One benchmark fold: ``seed``, the held-out index ``k`` and time ``t``, the training course and
+    the held-out cells' two halves (``half_a`` the floor's, ``ref`` the reference)."""
+
+    seed: int
+    k: int
+    t: float
+    train: TimeCourse
+    half_a: np.ndarray
+    ref: np.ndarray
+
+
+def fit_cache(position: int) -> FitCache:
+    """The benchmark's fit cache, in the folder given as command-line argument ``position`` (if any)."""
+    return FitCache(directory=sys.argv[position] if len(sys.argv) > position else None)
+
+
+def folds(name: str, seeds=(3, 4, 5), held_out: float | None = None) -> Iterator[Fold]:
+    """The benchmark's folds of dataset ``name`` (every interior time, or only ``held_out``), seed by seed."""
+    ds = DATASETS[name]
+    data = ds.time_course()
+    times = data.times
+    for seed in seeds:
+        for k in range(1, len(times) - 1):
+            t = float(times[k])
+            if held_out is not None and t != held_out:
+                continue
+            half_a, ref = held_out_halves(data.at(times[k]), t, k, seed, 1000, ds.ground_truth())
+            yield Fold(seed, k, t, data.without(times[k]), half_a, ref)
+
+
+def met_cells(settings: dict, cache: FitCache, fold: Fold) -> np.ndarray:
+    """The benchmark's ``weightflow`` prediction (met cells) for ``fold`` from a fit with ``settings``."""
+    rng = np.random.default_rng(stream(fold.seed, fold.k, "weightflow"))
+    return WeightFlowMethod(settings, cache).predict(fold.train, fold.t, len(fold.half_a), fold.seed, rng, {"prediction": "meet"})
+
+
+def centre_distance(cells: np.ndarray, ref: np.ndarray) -> float:
+    """Distance between the two clouds' means."""
+    return float(np.linalg.norm(cells.mean(0) - ref.mean(0)))
+
+
+def middle_anchor_segment(core) -> Segment:
+    """The fitted path of a three-anchor fit integrated from the first anchor over both intervals."""
+    grid, states, index = core.integrate_from(0, core.tau[[1, 2]])
+    return Segment(0, [1, 2], grid, states, index)
+
+
+def anchor_kink(core, seed: int, draws: int = 20) -> list[tuple[float, float]]:
+    """Of a three-anchor fit: at the first interval's midpoint, the middle anchor and the second
+    interval's midpoint, the mean squared change of velocity per cell ``E|dv|^2`` and the squared
+    change of the mean velocity ``|E dv|^2`` (:func:`~wf_sc._core.objectives.velocity_changes` of
+    the second-order action's 128-cell populations, normalized time, averaged over ``draws``)."""
+    gen = torch.Generator().manual_seed(seed)
+    per_point = [[] for _ in range(3)]
+    with torch.no_grad():
+        seg = middle_anchor_segment(core)
+        for _ in range(draws):
+            for point, (change, _) in zip(per_point, velocity_changes(action_populations(core, seg, 128, gen, 2, None))):
+                point.append((float((change**2).sum(-1).mean()), float((change.mean(0) ** 2).sum())))
+    return [tuple(np.mean(point, axis=0)) for point in per_point]
