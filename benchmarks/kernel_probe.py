@@ -59,7 +59,7 @@ def fused_conditionals(bb, theta, x):
     inputs = torch.cat([x_prev[..., None], torch.eye(d, dtype=x.dtype)[:, None, :].expand(d, n, d)], -1)
     weights = [W_in[:, :-1], W_rec[:, :-1], W_in[:, -1], W_rec[:, -1]]
     states, _ = torch.gru(inputs, x.new_zeros(1, n, bb.hidden), weights, True, 1, 0.0, True, False, False)
-    params = bb._head(W_head, states.transpose(0, 1).flatten(-3, -2))
+    params = bb._head(bb.maps(theta), states.transpose(0, 1).flatten(-3, -2))
     return tuple(p.unflatten(-2, (n, d)) for p in params)
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -57,6 +58,15 @@ class Layer:
     @property
     def size(self) -> int:
         return self.n_out * (self.n_in + 1)
+
+
+class Maps(NamedTuple):
+    """The backbone's linear maps for one pass over the coordinates (:meth:`GRUMDN.maps`)."""
+
+    x_weight: Tensor  # (..., 1, 3H): the input map's column reading x_{j-1}
+    codes: Tensor  # (..., d, 1, 3H): each step's input bias W e_j + b
+    rec: tuple[Tensor, Tensor]  # recurrent weight (..., 3H, H) and bias (..., 3H)
+    head: tuple[Tensor, Tensor]  # head weight (..., 3K, H) and bias (..., 3K)
 
 
 class GRUMDN:
@@ -109,23 +119,44 @@ class GRUMDN:
         return torch.cat(parts)
 
     # ------------------------------------------------------------------ forward
-    def _step_inputs(self, W_in: Tensor, x_prev: Tensor, j: int) -> Tensor:
-        """Input pre-activations ``W [x_{j-1}, e_j] + b`` for step ``j``: (..., n, 3H)."""
-        return x_prev[..., None] * W_in[..., None, :, 0] + (W_in[..., 1 + j] + W_in[..., -1])[..., None, :]
+    def maps(self, theta: Tensor) -> Maps:
+        """The three linear maps of ``theta`` (..., P) laid out for a pass over the coordinates.
 
-    def _gru(self, W_rec: Tensor, gi: Tensor, h: Tensor) -> Tensor:
+        Each weight matrix is copied contiguous once per pass (a strided slice of ``[W | b]`` makes
+        every per-step matrix product slower), and the input map is split into the column that
+        reads ``x_{j-1}`` and each step's bias ``W e_j + b``.
+        """
+        W_in, W_rec, W_head = self.unflatten(theta)
+        return Maps(
+            x_weight=W_in[..., None, :, 0],
+            codes=(W_in[..., 1 : 1 + self.dim] + W_in[..., -1:]).mT[..., None, :],
+            rec=_weight_bias(W_rec),
+            head=_weight_bias(W_head),
+        )
+
+    def _step_inputs(self, maps: Maps, x_prev: Tensor | None, j: int) -> Tensor:
+        """Input pre-activations ``W [x_{j-1}, e_j] + b`` of step ``j`` for cells ``x_prev`` (..., n):
+        (..., n, 3H); ``x_prev=None`` is the first step (``x_0 = 0``), (..., 1, 3H).
+
+        Formed step by step (not for all ``d`` steps at once) so each step's inputs stay small.
+        """
+        if x_prev is None:
+            return maps.codes[..., j, :, :]
+        return torch.addcmul(maps.codes[..., j, :, :], x_prev[..., None], maps.x_weight)
+
+    def _gru(self, maps: Maps, gi: Tensor, h: Tensor) -> Tensor:
         """One GRU update ``h' = (1 - z) * n + z * h = n + z * (h - n)`` (PyTorch gate convention)."""
         H = self.hidden
         gi_rz, gi_n = gi.split((2 * H, H), dim=-1)
-        gh_rz, gh_n = _affine(W_rec, h).split((2 * H, H), dim=-1)
+        gh_rz, gh_n = _affine(*maps.rec, h).split((2 * H, H), dim=-1)
         r, z = torch.sigmoid(gi_rz + gh_rz).chunk(2, dim=-1)
         n = torch.tanh(gi_n + r * gh_n)
         return n + z * (h - n)
 
-    def _head(self, W_head: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _head(self, maps: Maps, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Mixture parameters from the states ``h`` (..., n, H): log-weights, means, log-scales, each (..., n, K)."""
         K = self.n_components
-        out = _affine(W_head, h)
+        out = _affine(*maps.head, h)
         logits = out[..., :K]
         # log-softmax written out: the forward-mode rules of torch.log_softmax / torch.logsumexp
         # modify a saved tensor in place, which breaks reverse-over-forward differentiation
@@ -142,14 +173,14 @@ class GRUMDN:
         returns the coordinate fed to the next step and this step's output; returns the outputs.
         ``ref`` fixes the number of cells, dtype and device; ``theta`` (..., P) the batch shape.
         """
-        W_in, W_rec, W_head = self.unflatten(theta)
+        maps = self.maps(theta)
         n = ref.shape[-2]
         h = ref.new_zeros(*theta.shape[:-1], n, self.hidden)
-        x_prev = ref.new_zeros(*theta.shape[:-1], n)
+        x_prev = None
         outs = []
         for j in range(self.dim):
-            h = self._gru(W_rec, self._step_inputs(W_in, x_prev, j), h)
-            x_prev, out = step(j, *self._head(W_head, h))
+            h = self._gru(maps, self._step_inputs(maps, x_prev, j), h)
+            x_prev, out = step(j, *self._head(maps, h))
             outs.append(out)
         return outs
 
@@ -157,21 +188,18 @@ class GRUMDN:
         """Mixture parameters of every conditional ``p(x_j | x_<j)`` under teacher forcing.
 
         ``theta`` (..., P), ``x`` (..., n, d). Returns ``(log_pi, mu, log_sigma)``, each of shape
-        (..., n, d, K). The same recursion as :meth:`_scan`, with the input and head maps of all
-        ``d`` steps applied in one batched call each (only the recurrent update is sequential).
+        (..., n, d, K). The same recursion as :meth:`_scan`, with the head map of all ``d`` steps
+        applied in one batched call (only the recurrent update is sequential).
         """
-        W_in, W_rec, W_head = self.unflatten(theta)
+        maps = self.maps(theta)
         n, d = x.shape[-2], self.dim
-        x_prev = torch.cat([torch.zeros_like(x[..., :1]), x[..., :-1]], dim=-1).movedim(-1, 0)  # (d, ..., n)
-        codes = (W_in[..., 1 : 1 + d] + W_in[..., -1:]).movedim(-1, 0)[..., None, :]  # (d, ..., 1, 3H)
-        gi = x_prev[..., None] * W_in[..., None, :, 0] + codes  # (d, ..., n, 3H)
-        h = x.new_zeros(*gi.shape[1:-1], self.hidden)
+        h = x.new_zeros(*torch.broadcast_shapes(theta.shape[:-1], x.shape[:-2]), n, self.hidden)
         states = []
-        for gi_j in gi.unbind(0):
-            h = self._gru(W_rec, gi_j, h)
+        for j in range(d):
+            h = self._gru(maps, self._step_inputs(maps, x[..., j - 1] if j else None, j), h)
             states.append(h)
         H = torch.stack(states, dim=-2)  # (..., n, d, H)
-        params = self._head(W_head, H.flatten(-3, -2))  # each (..., n * d, K)
+        params = self._head(maps, H.flatten(-3, -2))  # each (..., n * d, K)
         return tuple(p.unflatten(-2, (n, d)) for p in params)
 
     def log_prob(self, theta: Tensor, x: Tensor) -> Tensor:
@@ -262,11 +290,16 @@ def _implicit_step(params: tuple[Tensor, Tensor, Tensor], x_j: Tensor, min_densi
     return x_j - (cdf - cdf.detach()) / pdf.detach().clamp_min(min_density)
 
 
-def _affine(W: Tensor, h: Tensor) -> Tensor:
-    """``h W^T + b`` for a layer ``[W | b]`` (..., n_out, n_in + 1) and inputs ``h`` (..., n, n_in)."""
-    if W.dim() == 2:
-        return torch.nn.functional.linear(h, W[:, :-1], W[:, -1])
-    return h @ W[..., :-1].mT + W[..., None, :, -1]
+def _weight_bias(W: Tensor) -> tuple[Tensor, Tensor]:
+    """A layer ``[W | b]`` (..., n_out, n_in + 1) as a contiguous weight (..., n_out, n_in) and its bias."""
+    return W[..., :-1].contiguous(), W[..., -1]
+
+
+def _affine(weight: Tensor, bias: Tensor, h: Tensor) -> Tensor:
+    """``h W^T + b`` for inputs ``h`` (..., n, n_in), weight (..., n_out, n_in) and bias (..., n_out)."""
+    if weight.dim() == 2:
+        return torch.nn.functional.linear(h, weight, bias)
+    return h @ weight.mT + bias[..., None, :]
 
 
 def mixture_log_pdf(log_pi: Tensor, mu: Tensor, log_sigma: Tensor, x: Tensor) -> Tensor:

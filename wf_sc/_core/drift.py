@@ -45,13 +45,13 @@ def transport_drift(
     """
     n, d = x.shape
     with fwAD.dual_level():
-        W_in, W_rec, W_head = backbone.unflatten(fwAD.make_dual(theta, theta_dot))
+        maps = backbone.maps(fwAD.make_dual(theta, theta_dot))
         h = x.new_zeros(n, backbone.hidden)
-        x_prev = x.new_zeros(n)
+        x_prev = None
         out, log_p = [], x.new_zeros(n)
         for j in range(d):
-            h = backbone._gru(W_rec, backbone._step_inputs(W_in, x_prev, j), h)
-            params = backbone._head(W_head, h)
+            h = backbone._gru(maps, backbone._step_inputs(maps, x_prev, j), h)
+            params = backbone._head(maps, h)
             cdf, pdf = mixture_cdf_pdf(*params, x[:, j])
             v_j = -fwAD.unpack_dual(cdf).tangent / fwAD.unpack_dual(pdf).primal.clamp_min(min_density)
             out.append(v_j)
