@@ -127,17 +127,29 @@ def macro_points(seg: Segment, per_interval: int = 2) -> list[int]:
 
 
 def minibatch_w2(x: Tensor, y: Tensor) -> Tensor:
-    """Exact squared 2-Wasserstein distance between two equal-weight point clouds (POT ``emd2``).
+    """Exact squared 2-Wasserstein distance between two equal-weight point clouds (POT ``emd``).
 
     ``W2^2 = min_{P in U(1/n, 1/m)} sum_ij P_ij ||x_i - y_j||^2``; the gradient in ``x`` and ``y``
-    flows through the cost at the optimal plan (envelope theorem).
+    flows through the cost at the optimal plan (envelope theorem), so the value is formed from the
+    plan's support alone (at most ``n + m - 1`` pairs), summed in double precision.
     """
-    a = torch.full((len(x),), 1.0 / len(x), dtype=x.dtype, device=x.device)
-    b = torch.full((len(y),), 1.0 / len(y), dtype=y.dtype, device=y.device)
-    # squared differences, not |x|^2 + |y|^2 - 2 x.y (ot.dist), whose float32 cancellation noise
-    # would not vanish for coinciding clouds and is divided by a small dtau in the action
-    cost = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-    return ot.emd2(a, b, cost, numItermax=1_000_000)
+    a = np.full(len(x), 1.0 / len(x))
+    b = np.full(len(y), 1.0 / len(y))
+    with torch.no_grad():
+        # squared differences, not |x|^2 + |y|^2 - 2 x.y (ot.dist), whose float32 cancellation noise
+        # would not vanish for coinciding clouds and is divided by a small dtau in the action
+        cost = _squared_distances(x, y).double().cpu().numpy()
+    plan = ot.emd(a, b, cost, numItermax=1_000_000)
+    i, j = np.nonzero(plan)
+    mass = torch.as_tensor(plan[i, j], device=x.device)
+    i, j = torch.as_tensor(i, device=x.device), torch.as_tensor(j, device=x.device)
+    pair_cost = ((x[i] - y[j]) ** 2).sum(-1)
+    return (mass * pair_cost.double()).sum().to(x.dtype)
+
+
+def _squared_distances(x: Tensor, y: Tensor) -> Tensor:
+    """``||x_i - y_j||^2`` of every pair (n, m), from the differences (exact 0 for equal cells)."""
+    return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
 
 
 @dataclass
@@ -213,7 +225,8 @@ def optimal_assignment(cost: np.ndarray) -> np.ndarray:
 
 def _assignment(x: Tensor, y: Tensor) -> Tensor:
     """:func:`optimal_assignment` of the cells ``x`` to the cells ``y`` under squared Euclidean cost."""
-    cost = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1).detach().double().cpu().numpy()
+    with torch.no_grad():
+        cost = _squared_distances(x, y).double().cpu().numpy()
     return torch.as_tensor(optimal_assignment(cost), device=x.device)
 
 
