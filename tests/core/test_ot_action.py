@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import ot
 import pytest
 import torch
 
@@ -64,6 +65,22 @@ def test_minibatch_w2_of_shifted_and_permuted_clouds():
     y = (x + shift).requires_grad_()
     (grad,) = torch.autograd.grad(minibatch_w2(x, y), y)
     torch.testing.assert_close(grad, (2 * shift / 40).expand(40, 2))
+
+
+def test_minibatch_w2_of_unequal_clouds_matches_the_full_plan():
+    """Clouds of 7 and 5 cells: the optimal plan splits mass, and the value and gradient formed on
+    its support equal ``sum_ij P_ij ||x_i - y_j||^2`` over every pair, differentiated at ``P``."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(7, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(5, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    cost = ((x[:, None] - y[None]) ** 2).sum(-1)
+    plan = torch.as_tensor(ot.emd(ot.unif(7), ot.unif(5), cost.detach().numpy()))
+    assert (plan > 0).sum() > 7  # some cell's mass is split
+    full = (plan * cost).sum()
+    value = minibatch_w2(x, y)
+    assert float(value.detach()) == pytest.approx(float(full.detach()), rel=1e-12)
+    for got, want in zip(torch.autograd.grad(value, (x, y)), torch.autograd.grad(full, (x, y))):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-15)
 
 
 def _segment(core, k, targets):
