@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import ot
 import torch
+from scipy.spatial.distance import cdist
 from torch import Tensor
 
 from .dynamics import kinetic_energy
@@ -135,11 +136,7 @@ def minibatch_w2(x: Tensor, y: Tensor) -> Tensor:
     """
     a = np.full(len(x), 1.0 / len(x))
     b = np.full(len(y), 1.0 / len(y))
-    with torch.no_grad():
-        # squared differences, not |x|^2 + |y|^2 - 2 x.y (ot.dist), whose float32 cancellation noise
-        # would not vanish for coinciding clouds and is divided by a small dtau in the action
-        cost = _squared_distances(x, y).double().cpu().numpy()
-    plan = ot.emd(a, b, cost, numItermax=1_000_000)
+    plan = ot.emd(a, b, squared_distances(x, y), numItermax=1_000_000)
     i, j = np.nonzero(plan)
     mass = torch.as_tensor(plan[i, j], device=x.device)
     i, j = torch.as_tensor(i, device=x.device), torch.as_tensor(j, device=x.device)
@@ -147,9 +144,14 @@ def minibatch_w2(x: Tensor, y: Tensor) -> Tensor:
     return (mass * pair_cost.double()).sum().to(x.dtype)
 
 
-def _squared_distances(x: Tensor, y: Tensor) -> Tensor:
-    """``||x_i - y_j||^2`` of every pair (n, m), from the differences (exact 0 for equal cells)."""
-    return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+def squared_distances(x: Tensor, y: Tensor) -> np.ndarray:
+    """``||x_i - y_j||^2`` of every pair of cells (n, m), in double precision, without gradient.
+
+    Summed from the coordinates' differences (:func:`scipy.spatial.distance.cdist`), not as
+    ``|x|^2 + |y|^2 - 2 x.y`` (``ot.dist``), whose cancellation noise would not vanish for
+    coinciding clouds and is divided by a small time step in the action.
+    """
+    return cdist(x.detach().double().cpu().numpy(), y.detach().double().cpu().numpy(), "sqeuclidean")
 
 
 @dataclass
@@ -225,9 +227,7 @@ def optimal_assignment(cost: np.ndarray) -> np.ndarray:
 
 def _assignment(x: Tensor, y: Tensor) -> Tensor:
     """:func:`optimal_assignment` of the cells ``x`` to the cells ``y`` under squared Euclidean cost."""
-    with torch.no_grad():
-        cost = _squared_distances(x, y).double().cpu().numpy()
-    return torch.as_tensor(optimal_assignment(cost), device=x.device)
+    return torch.as_tensor(optimal_assignment(squared_distances(x, y)), device=x.device)
 
 
 def velocity_changes(populations: Populations) -> list[tuple[Tensor, Tensor]]:
