@@ -17,7 +17,7 @@ shared with the benchmark's ``--fit-cache``. The output method.md cites is ``res
 """
 import numpy as np
 import torch
-from probe_folds import anchor_kink, fit_cache, middle_anchor_segment
+from probe_folds import anchor_kink, default_fits, fit_cache, middle_anchor_segment
 
 from wf_sc._core.objectives import action_populations
 from wf_sc.benchmark.datasets import DATASETS
@@ -32,13 +32,10 @@ if __name__ == "__main__":
     cache = fit_cache(1)
     data = DATASETS["emt10"].time_course()
     times = data.times
-    for k_out in (1, 2):
-        train = data.without(times[k_out])
-        for seed in (3, 4, 5):
-            model, _ = cache.get(train, seed, {})
-            out = [f"point {m}: E|dv|^2 {e:.3f}, |E dv|^2 {mean:.4f} ({100 * mean / e:.1f}%)"
-                   for m, (e, mean) in enumerate(anchor_kink(model.core, seed), start=1)]
-            print(f"held out {times[k_out]}, seed {seed}: " + "; ".join(out), flush=True)
+    for t_out, seed, _, model in default_fits(cache):
+        out = [f"point {m}: E|dv|^2 {e:.3f}, |E dv|^2 {mean:.4f} ({100 * mean / e:.1f}%)"
+               for m, (e, mean) in enumerate(anchor_kink(model.core, seed), start=1)]
+        print(f"held out {t_out}, seed {seed}: " + "; ".join(out), flush=True)
     for k_out in (1, 2):
         train = data.without(times[k_out])
         tt = train.times

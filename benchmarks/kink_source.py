@@ -17,10 +17,9 @@ benchmark's ``--fit-cache``. The output method.md cites is ``results/kink_source
     OMP_NUM_THREADS=1 WF_SC_DATA_DIR=../shared/data python benchmarks/kink_source.py [fit-cache]
 """
 import torch
-from probe_folds import fit_cache, middle_anchor_segment
+from probe_folds import default_fits, fit_cache, middle_anchor_segment
 
 from wf_sc._core.objectives import bridged_states
-from wf_sc.benchmark.datasets import DATASETS
 
 
 def one_sided(states, grid, b):
@@ -29,24 +28,19 @@ def one_sided(states, grid, b):
 
 
 if __name__ == "__main__":
-    cache = fit_cache(1)
-    data = DATASETS["emt10"].time_course()
-    times = data.times
-    for k_out in (1, 2):
-        train = data.without(times[k_out])
-        for seed in (3, 4, 5):
-            core = cache.get(train, seed, {})[0].core
-            with torch.no_grad():
-                seg = middle_anchor_segment(core)
-                scale = core.field.scale
-                free, bridged, grid = seg.states / scale, bridged_states(core, seg) / scale, seg.grid
-                b = int(seg.index[0])  # the middle anchor's grid point
-                before, after = one_sided(bridged, grid, b)
-                free_before, free_after = one_sided(free, grid, b)
-                jump, free_jump = after - before, free_after - free_before
-                bridge_jump = jump - free_jump
-                speed = 0.5 * (before.norm() + after.norm())
-            print(f"held out {times[k_out]:g}, seed {seed}: |bridged velocity| {speed:.2f}; jump at the middle anchor "
-                  f"{jump.norm():.2f}: free flow {free_jump.norm():.2f}, bridge {bridge_jump.norm():.2f} "
-                  f"(cosine of the bridge's jump with the whole {float(bridge_jump @ jump / (bridge_jump.norm() * jump.norm())):.2f})",
-                  flush=True)
+    for t_out, seed, _, model in default_fits(fit_cache(1)):
+        core = model.core
+        with torch.no_grad():
+            seg = middle_anchor_segment(core)
+            scale = core.field.scale
+            free, bridged, grid = seg.states / scale, bridged_states(core, seg) / scale, seg.grid
+            b = int(seg.index[0])  # the middle anchor's grid point
+            before, after = one_sided(bridged, grid, b)
+            free_before, free_after = one_sided(free, grid, b)
+            jump, free_jump = after - before, free_after - free_before
+            bridge_jump = jump - free_jump
+            speed = 0.5 * (before.norm() + after.norm())
+        print(f"held out {t_out:g}, seed {seed}: |bridged velocity| {speed:.2f}; jump at the middle anchor "
+              f"{jump.norm():.2f}: free flow {free_jump.norm():.2f}, bridge {bridge_jump.norm():.2f} "
+              f"(cosine of the bridge's jump with the whole {float(bridge_jump @ jump / (bridge_jump.norm() * jump.norm())):.2f})",
+              flush=True)

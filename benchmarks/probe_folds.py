@@ -49,6 +49,16 @@ def folds(name: str, seeds=(3, 4, 5), held_out: float | None = None) -> Iterator
             yield Fold(seed, k, t, data.without(times[k]), half_a, ref)
 
 
+def default_fits(cache: FitCache, name: str = "emt10", seeds=(3, 4, 5)) -> Iterator[tuple[float, int, TimeCourse, object]]:
+    """The default fit of every fold of dataset ``name``, fold by fold, seed by seed: (held-out time,
+    seed, training course, fitted model), from ``cache`` (fitted and saved there when missing)."""
+    data = DATASETS[name].time_course()
+    for k in range(1, len(data.times) - 1):
+        train = data.without(data.times[k])
+        for seed in seeds:
+            yield float(data.times[k]), seed, train, cache.get(train, seed, {})[0]
+
+
 def met_cells(settings: dict, cache: FitCache, fold: Fold) -> np.ndarray:
     """The benchmark's ``weightflow`` prediction (met cells) for ``fold`` from a fit with ``settings``."""
     rng = np.random.default_rng(stream(fold.seed, fold.k, "weightflow"))
