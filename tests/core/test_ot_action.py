@@ -289,3 +289,29 @@ def test_optimal_assignment_is_the_cheapest_permutation_and_refuses_non_finite_c
         optimal_assignment(cost)
     with pytest.raises(ValueError, match="square"):
         optimal_assignment(np.ones((3, 4)))
+
+
+def test_both_actions_share_one_plan_per_pair_and_non_finite_cells_are_refused():
+    """The first- and second-order actions solve each consecutive pair's OT problem once (the plan is
+    kept on the populations); the assignment the second uses is that plan's permutation, and cells
+    that are not finite are refused before any plan is read."""
+    from types import SimpleNamespace
+
+    from wf_sc._core.objectives import optimal_assignment, population_acceleration, squared_distances
+
+    core = SimpleNamespace(tau=torch.tensor([0.0, 1.0]), config=SimpleNamespace(dim=2))
+    gen = torch.Generator().manual_seed(4)
+    cells = torch.randn(3, 30, 2, generator=gen, dtype=torch.float64)
+    clock = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    pops = _populations(cells, clock)
+    population_ot_action(core, None, 30, gen, populations=pops)
+    assert sorted(pops.plans) == [0, 1]
+    kept = {m: pops.plans[m] for m in pops.plans}
+    population_acceleration(core, pops)
+    assert all(pops.plans[m] is kept[m] for m in kept)  # reused, not solved again
+    for m in (0, 1):
+        assert pops.plans[m].argmax(1).tolist() == optimal_assignment(squared_distances(cells[m], cells[m + 1])).tolist()
+    bad = cells.clone()
+    bad[2, 5, 1] = float("nan")
+    with pytest.raises(ValueError, match="not all finite"):
+        population_acceleration(core, _populations(bad, clock))

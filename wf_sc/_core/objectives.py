@@ -22,7 +22,7 @@ A training step integrates one *segment*: from anchor ``k`` at ``tau_k`` through
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import ot
@@ -127,21 +127,26 @@ def macro_points(seg: Segment, per_interval: int = 2) -> list[int]:
     return list(dict.fromkeys(out))
 
 
-def minibatch_w2(x: Tensor, y: Tensor) -> Tensor:
+def minibatch_w2(x: Tensor, y: Tensor, plan: np.ndarray | None = None) -> Tensor:
     """Exact squared 2-Wasserstein distance between two equal-weight point clouds (POT ``emd``).
 
     ``W2^2 = min_{P in U(1/n, 1/m)} sum_ij P_ij ||x_i - y_j||^2``; the gradient in ``x`` and ``y``
     flows through the cost at the optimal plan (envelope theorem), so the value is formed from the
-    plan's support alone (at most ``n + m - 1`` pairs), summed in double precision.
+    plan's support alone (at most ``n + m - 1`` pairs), summed in double precision. ``plan``: the
+    optimal plan if already known (:func:`optimal_plan` of the same cells).
     """
-    a = np.full(len(x), 1.0 / len(x))
-    b = np.full(len(y), 1.0 / len(y))
-    plan = ot.emd(a, b, squared_distances(x, y), numItermax=1_000_000)
+    plan = optimal_plan(x, y) if plan is None else plan
     i, j = np.nonzero(plan)
     mass = torch.as_tensor(plan[i, j], device=x.device)
     i, j = torch.as_tensor(i, device=x.device), torch.as_tensor(j, device=x.device)
     pair_cost = ((x[i] - y[j]) ** 2).sum(-1)
     return (mass * pair_cost.double()).sum().to(x.dtype)
+
+
+def optimal_plan(x: Tensor, y: Tensor) -> np.ndarray:
+    """The exact OT plan (n, m) between the cells ``x`` and ``y``, uniform weights, squared
+    Euclidean cost (POT ``emd`` on :func:`squared_distances`)."""
+    return ot.emd(ot.unif(len(x)), ot.unif(len(y)), squared_distances(x, y), numItermax=10_000_000)
 
 
 def squared_distances(x: Tensor, y: Tensor) -> np.ndarray:
@@ -161,6 +166,14 @@ class Populations:
     cells: Tensor  # (M, n, d) reparameterized cells, drawn with common uniforms
     tau: Tensor  # (M,) their normalized times
     clock: Tensor  # (M,) the same times in the clock the action measures motion in
+    #: optimal plans between consecutive populations, computed once (:meth:`plan`)
+    plans: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    def plan(self, m: int) -> np.ndarray:
+        """:func:`optimal_plan` from population ``m`` to ``m + 1``; both actions share it."""
+        if m not in self.plans:
+            self.plans[m] = optimal_plan(self.cells[m], self.cells[m + 1])
+        return self.plans[m]
 
 
 def action_populations(
@@ -205,7 +218,7 @@ def population_ot_action(
     total = 0.0
     for m in range(len(times) - 1):
         dtau = (times[m + 1] - times[m]).abs().clamp_min(1e-12)
-        total = total + minibatch_w2(cells[m], cells[m + 1]) / dtau
+        total = total + minibatch_w2(cells[m], cells[m + 1], populations.plan(m)) / dtau
     return total / core.config.dim
 
 
@@ -218,16 +231,19 @@ def optimal_assignment(cost: np.ndarray) -> np.ndarray:
     if cost.shape != (n, n):
         raise ValueError(f"an assignment needs a square cost matrix, got shape {cost.shape}")
     if not np.isfinite(cost).all():
-        raise ValueError("the cells to assign are not all finite (the fitted flow produced NaN or inf)")
-    index = ot.emd(ot.unif(n), ot.unif(n), cost, numItermax=10_000_000).argmax(1)
-    if np.bincount(index, minlength=n).max() != 1:
+        raise ValueError(_NOT_FINITE)
+    return _permutation(ot.emd(ot.unif(n), ot.unif(n), cost, numItermax=10_000_000))
+
+
+_NOT_FINITE = "the cells to assign are not all finite (the fitted flow produced NaN or inf)"
+
+
+def _permutation(plan: np.ndarray) -> np.ndarray:
+    """The permutation of a uniform square plan that is a permutation matrix; refuses any other."""
+    index = plan.argmax(1)
+    if np.bincount(index, minlength=len(plan)).max() != 1:
         raise RuntimeError("the optimal assignment is not a permutation (the solver stopped early)")
     return index
-
-
-def _assignment(x: Tensor, y: Tensor) -> Tensor:
-    """:func:`optimal_assignment` of the cells ``x`` to the cells ``y`` under squared Euclidean cost."""
-    return torch.as_tensor(optimal_assignment(squared_distances(x, y)), device=x.device)
 
 
 def velocity_changes(populations: Populations) -> list[tuple[Tensor, Tensor]]:
@@ -241,7 +257,9 @@ def velocity_changes(populations: Populations) -> list[tuple[Tensor, Tensor]]:
     :math:`(\Delta_{m-1} + \Delta_m) / 2`.
     """
     cells, times = populations.cells, populations.clock
-    forward = [_assignment(cells[m].detach(), cells[m + 1].detach()) for m in range(len(times) - 1)]
+    if not bool(torch.isfinite(cells).all()):
+        raise ValueError(_NOT_FINITE)
+    forward = [torch.as_tensor(_permutation(populations.plan(m)), device=cells.device) for m in range(len(times) - 1)]
     out = []
     for m in range(1, len(times) - 1):
         back = torch.argsort(forward[m - 1])  # pi_{m-1}^{-1}: a permutation's inverse
