@@ -70,3 +70,30 @@ def test_drift_pass_also_gives_the_exact_log_density():
     assert torch.equal(v, transport_drift(bb, theta, theta_dot, x))
     assert torch.allclose(log_p, bb.log_prob(theta, x), rtol=1e-12, atol=1e-10)
     assert torch.isfinite(log_p).all() and log_p[-1] < -100
+
+
+def test_written_out_tangents_equal_forward_mode():
+    """The drift's tangents of the mixture parameters and of the conditional CDF, written out, equal
+    forward-mode differentiation of the backbone's own head and CDF (cells far in the tails too)."""
+    import torch.autograd.forward_ad as fwAD
+
+    from wf_sc._core.backbone import mixture_cdf_pdf
+    from wf_sc._core.drift import mixture_cdf_tangent
+
+    gen = torch.Generator().manual_seed(2)
+    bb = GRUMDN(dim=3, hidden=4, n_components=4)
+    out, out_dot = 2 * torch.randn(2, 50, 12, generator=gen, dtype=torch.float64)
+    x = torch.cat([3 * torch.randn(48, generator=gen, dtype=torch.float64), torch.tensor([-40.0, 40.0], dtype=torch.float64)])
+    with fwAD.dual_level():
+        dual = bb._mixture(fwAD.make_dual(out, out_dot))
+        cdf, pdf = mixture_cdf_pdf(*dual, x)
+        expected = [fwAD.unpack_dual(p).tangent for p in dual]
+        cdf_dot, pdf_value = fwAD.unpack_dual(cdf).tangent, fwAD.unpack_dual(pdf).primal
+    params = bb._mixture(out)
+    tangents = bb._mixture_tangent(out, out_dot, params[0])
+    for got, want in zip(tangents, expected):
+        assert torch.allclose(got, want, rtol=1e-12, atol=1e-12)
+    got_dot, got_pdf = mixture_cdf_tangent(*params, *tangents, x)
+    assert torch.allclose(got_dot, cdf_dot, rtol=1e-10, atol=1e-14)
+    assert torch.allclose(got_pdf, pdf_value, rtol=1e-12, atol=1e-300)
+    assert got_dot[-2:].abs().max() < 1e-12  # far in the tails the CDF does not move

@@ -155,16 +155,31 @@ class GRUMDN:
 
     def _head(self, maps: Maps, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Mixture parameters from the states ``h`` (..., n, H): log-weights, means, log-scales, each (..., n, K)."""
+        return self._mixture(_affine(*maps.head, h))
+
+    def _mixture(self, out: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Mixture parameters from the head's outputs ``out = (l, m, s)`` (..., n, 3K):
+        ``log pi = log softmax(l)``, ``mu = m``, ``log sigma = C + R tanh(s / R)`` (``LOG_SIGMA_*``)."""
         K = self.n_components
-        out = _affine(*maps.head, h)
         logits = out[..., :K]
-        # log-softmax written out: the forward-mode rules of torch.log_softmax / torch.logsumexp
-        # modify a saved tensor in place, which breaks reverse-over-forward differentiation
+        # log-softmax written out, shifted by the (constant) largest logit
         shift = logits.max(dim=-1, keepdim=True).values.detach()
         log_pi = logits - shift - torch.log(torch.exp(logits - shift).sum(-1, keepdim=True))
         mu = out[..., K : 2 * K]
         log_sigma = LOG_SIGMA_CENTER + LOG_SIGMA_RADIUS * torch.tanh(out[..., 2 * K :] / LOG_SIGMA_RADIUS)
         return log_pi, mu, log_sigma
+
+    def _mixture_tangent(self, out: Tensor, out_dot: Tensor, log_pi: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Tangents of :meth:`_mixture`'s parameters along a tangent ``out_dot = (l', m', s')`` of its input:
+
+        .. math:: (\\log\\pi_k)' = l'_k - \\sum_i \\pi_i l'_i, \\qquad \\mu_k' = m'_k, \\qquad
+                  (\\log\\sigma_k)' = \\big(1 - \\tanh^2(s_k / R)\\big)\\, s'_k .
+        """
+        K = self.n_components
+        logits_dot = out_dot[..., :K]
+        squash = torch.tanh(out[..., 2 * K :] / LOG_SIGMA_RADIUS)
+        log_pi_dot = logits_dot - (torch.exp(log_pi) * logits_dot).sum(-1, keepdim=True)
+        return log_pi_dot, out_dot[..., K : 2 * K], (1 - squash**2) * out_dot[..., 2 * K :]
 
     def _scan(self, theta: Tensor, ref: Tensor, step) -> list:
         """Run the GRU over the coordinates ``j = 1..d`` for ``ref.shape[-2]`` cells per weight vector.

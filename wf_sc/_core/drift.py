@@ -17,6 +17,12 @@ give ``theta`` the tangent ``theta_dot`` and each consumed coordinate ``x_i`` (i
 
 .. math:: v_j = -\\frac{\\dot F_j}{p(x_j \\mid x_{<j})} .
 
+Forward mode carries the tangents through the GRU and the head's linear map; from there the
+tangents of the mixture parameters (:meth:`~wf_sc._core.backbone.GRUMDN._mixture_tangent`) and of
+``F_j`` (:func:`mixture_cdf_tangent`) are written out, so no arithmetic mixes a tangent-carrying
+tensor with a number or a plain tensor (torch gives the latter a lazily-zero tangent whose
+arithmetic runs through its Python reference operators, many times slower).
+
 One pass costs a few forward evaluations whatever ``d`` (instead of ``d + 1`` Jacobian columns).
 ``v`` is exact for the model's density path (it satisfies the continuity equation
 ``d_t p + div(p v) = 0``), deterministic, differentiable in ``theta`` and ``theta_dot`` (used by the
@@ -25,11 +31,13 @@ population-action objective), and depends on the coordinate order.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.autograd.forward_ad as fwAD
 from torch import Tensor
 
-from .backbone import GRUMDN, mixture_cdf_pdf, mixture_log_pdf
+from .backbone import _LOG_SQRT_2PI, GRUMDN, _affine, mixture_log_pdf
 
 
 def transport_drift(
@@ -46,17 +54,39 @@ def transport_drift(
     n, d = x.shape
     with fwAD.dual_level():
         maps = backbone.maps(fwAD.make_dual(theta, theta_dot))
-        h = x.new_zeros(n, backbone.hidden)
+        zeros = x.new_zeros(n, backbone.hidden)
+        h = fwAD.make_dual(zeros, zeros)  # h_0 = 0 with tangent 0, so the first step's arithmetic is dual too
         x_prev = None
         out, log_p = [], x.new_zeros(n)
         for j in range(d):
             h = backbone._gru(maps, backbone._step_inputs(maps, x_prev, j), h)
-            params = backbone._head(maps, h)
-            cdf, pdf = mixture_cdf_pdf(*params, x[:, j])
-            v_j = -fwAD.unpack_dual(cdf).tangent / fwAD.unpack_dual(pdf).primal.clamp_min(min_density)
+            head, head_dot = fwAD.unpack_dual(_affine(*maps.head, h))
+            params = backbone._mixture(head)
+            cdf_dot, pdf = mixture_cdf_tangent(*params, *backbone._mixture_tangent(head, head_dot, params[0]), x[:, j])
+            v_j = -cdf_dot / pdf.clamp_min(min_density)
             out.append(v_j)
             if with_log_prob:
-                log_p = log_p + mixture_log_pdf(*(fwAD.unpack_dual(q).primal for q in params), x[:, j])
+                log_p = log_p + mixture_log_pdf(*params, x[:, j])
             x_prev = fwAD.make_dual(x[:, j], v_j)
     v = torch.stack(out, dim=1)
     return (v, log_p) if with_log_prob else v
+
+
+def mixture_cdf_tangent(
+    log_pi: Tensor, mu: Tensor, log_sigma: Tensor, log_pi_dot: Tensor, mu_dot: Tensor, log_sigma_dot: Tensor, x: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Tangent of a 1-D Gaussian mixture's CDF at a fixed ``x`` along tangents of its parameters
+    (mixture axis last), and the density there.
+
+    .. math:: \\dot F(x) = \\sum_k \\pi_k \\Big[\\Phi(z_k)\\,(\\log\\pi_k)' - \\varphi(z_k)
+              \\Big(\\frac{\\mu_k'}{\\sigma_k} + z_k (\\log\\sigma_k)'\\Big)\\Big], \\qquad
+              p(x) = \\sum_k \\pi_k \\frac{\\varphi(z_k)}{\\sigma_k},
+
+    ``z_k = (x - mu_k) / sigma_k``, ``Phi`` and ``phi`` the standard normal CDF and density.
+    """
+    pi, inv_sigma = torch.exp(log_pi), torch.exp(-log_sigma)
+    zscore = (x[..., None] - mu) * inv_sigma
+    cdf_k = 0.5 * (1 + torch.erf(zscore / math.sqrt(2.0)))
+    pdf_k = torch.exp(-0.5 * zscore**2 - _LOG_SQRT_2PI)
+    cdf_dot = (pi * (cdf_k * log_pi_dot - pdf_k * (mu_dot * inv_sigma + zscore * log_sigma_dot))).sum(-1)
+    return cdf_dot, (pi * pdf_k * inv_sigma).sum(-1)
