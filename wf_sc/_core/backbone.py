@@ -170,7 +170,8 @@ class GRUMDN:
         return log_pi, mu, log_sigma
 
     def _mixture_tangent(self, out: Tensor, out_dot: Tensor, log_pi: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Tangents of :meth:`_mixture`'s parameters along a tangent ``out_dot = (l', m', s')`` of its input:
+        """Tangents of :meth:`_mixture`'s parameters at ``out = (l, m, s)`` along a tangent
+        ``out_dot = (l', m', s')``, given ``log_pi = _mixture(out)[0]`` (``R = LOG_SIGMA_RADIUS``):
 
         .. math:: (\\log\\pi_k)' = l'_k - \\sum_i \\pi_i l'_i, \\qquad \\mu_k' = m'_k, \\qquad
                   (\\log\\sigma_k)' = \\big(1 - \\tanh^2(s_k / R)\\big)\\, s'_k .

@@ -17,11 +17,9 @@ give ``theta`` the tangent ``theta_dot`` and each consumed coordinate ``x_i`` (i
 
 .. math:: v_j = -\\frac{\\dot F_j}{p(x_j \\mid x_{<j})} .
 
-Forward mode carries the tangents through the GRU and the head's linear map; from there the
-tangents of the mixture parameters (:meth:`~wf_sc._core.backbone.GRUMDN._mixture_tangent`) and of
-``F_j`` (:func:`mixture_cdf_tangent`) are written out, so no arithmetic mixes a tangent-carrying
-tensor with a number or a plain tensor (torch gives the latter a lazily-zero tangent whose
-arithmetic runs through its Python reference operators, many times slower).
+Forward mode carries the tangents through the GRU and the head's linear map; the tangents of the
+mixture parameters (:meth:`~wf_sc._core.backbone.GRUMDN._mixture_tangent`) and of ``F_j``
+(:func:`mixture_cdf_tangent`) are written out.
 
 One pass costs a few forward evaluations whatever ``d`` (instead of ``d + 1`` Jacobian columns).
 ``v`` is exact for the model's density path (it satisfies the continuity equation
@@ -78,15 +76,19 @@ def mixture_cdf_tangent(
     """Tangent of a 1-D Gaussian mixture's CDF at a fixed ``x`` along tangents of its parameters
     (mixture axis last), and the density there.
 
-    .. math:: \\dot F(x) = \\sum_k \\pi_k \\Big[\\Phi(z_k)\\,(\\log\\pi_k)' - \\varphi(z_k)
+    .. math:: \\dot F(x) = \\sum_k \\pi_k \\Big[c_k\\,(\\log\\pi_k)' - \\varphi(z_k)
               \\Big(\\frac{\\mu_k'}{\\sigma_k} + z_k (\\log\\sigma_k)'\\Big)\\Big], \\qquad
               p(x) = \\sum_k \\pi_k \\frac{\\varphi(z_k)}{\\sigma_k},
 
-    ``z_k = (x - mu_k) / sigma_k``, ``Phi`` and ``phi`` the standard normal CDF and density.
+    ``z_k = (x - mu_k) / sigma_k``, ``phi`` the standard normal density and ``c_k = Phi(z_k)``, its
+    CDF, or ``c_k = Phi(z_k) - 1`` where ``F(x) > 1/2``: the same value, as
+    ``sum_k pi_k (log pi_k)' = 0``, without the rounding of ``Phi = 1`` in the upper tail.
     """
     pi, inv_sigma = torch.exp(log_pi), torch.exp(-log_sigma)
     zscore = (x[..., None] - mu) * inv_sigma
     cdf_k = 0.5 * (1 + torch.erf(zscore / math.sqrt(2.0)))
+    upper = (pi * cdf_k).sum(-1, keepdim=True) > 0.5
+    weight_k = torch.where(upper, -0.5 * torch.erfc(zscore / math.sqrt(2.0)), cdf_k)
     pdf_k = torch.exp(-0.5 * zscore**2 - _LOG_SQRT_2PI)
-    cdf_dot = (pi * (cdf_k * log_pi_dot - pdf_k * (mu_dot * inv_sigma + zscore * log_sigma_dot))).sum(-1)
+    cdf_dot = (pi * (weight_k * log_pi_dot - pdf_k * (mu_dot * inv_sigma + zscore * log_sigma_dot))).sum(-1)
     return cdf_dot, (pi * pdf_k * inv_sigma).sum(-1)
