@@ -17,12 +17,10 @@ given (comma-separated) and seeds 3-5: W1 of the met cells against the reference
 """
 import sys
 
-import pandas as pd
 import torch
-from probe_folds import centre_distance, fit_cache, folds, met_cells
+from probe_folds import compare_met_cells, fit_cache
 
 from wf_sc._core.flow import WeightFlowCore
-from wf_sc.benchmark.metrics import w1
 
 C1 = {"on": False}
 _weights = WeightFlowCore.weights
@@ -82,19 +80,4 @@ if HARMONIC:
     sys.argv.remove("--harmonic")
 
 cache = fit_cache(2)
-rows = []
-for name in sys.argv[1].split(","):
-    for f in folds(name):
-        row = dict(dataset=name, seed=f.seed, held_out=f.t)
-        for label, on in (("linear", False), ("c1", True)):
-            C1["on"] = on
-            pred = met_cells({}, cache, f)
-            row[f"w1_{label}"] = w1(pred, f.ref)
-            row[f"mean_{label}"] = centre_distance(pred, f.ref)
-        rows.append(row)
-        print(row, flush=True)
-d = pd.DataFrame(rows)
-d["diff"] = d.w1_c1 - d.w1_linear
-g = d.groupby(["dataset", "held_out"])
-print(g[["w1_linear", "w1_c1", "diff", "mean_linear", "mean_c1"]].mean().round(4).to_string())
-print((g["diff"].std() / g["diff"].count() ** 0.5).round(4).to_string())
+compare_met_cells(sys.argv[1], cache, C1, ("linear", "c1"))

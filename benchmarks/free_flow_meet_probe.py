@@ -13,13 +13,11 @@ reference's (output: ``results/free_flow_meet_probe.txt``)::
 """
 import sys
 
-import pandas as pd
 import torch
-from probe_folds import centre_distance, fit_cache, folds, met_cells
+from probe_folds import compare_met_cells, fit_cache
 
 from wf_sc._core.flow import WeightFlowCore
 from wf_sc._core.transport import kr_transport
-from wf_sc.benchmark.metrics import w1
 
 FREE = {"on": False}
 _transport = WeightFlowCore.transport
@@ -39,20 +37,4 @@ def _free_transport(self, x_std, tau_from, tau_to):
 WeightFlowCore.transport = _free_transport
 
 cache = fit_cache(2)
-rows = []
-for name in sys.argv[1].split(","):
-    for f in folds(name):
-        row = dict(dataset=name, seed=f.seed, held_out=f.t)
-        for label, on in (("bridged", False), ("free", True)):
-            FREE["on"] = on
-            with torch.no_grad():
-                pred = met_cells({}, cache, f)
-            row[f"w1_{label}"] = w1(pred, f.ref)
-            row[f"mean_{label}"] = centre_distance(pred, f.ref)
-        rows.append(row)
-        print(row, flush=True)
-d = pd.DataFrame(rows)
-d["diff"] = d.w1_free - d.w1_bridged
-g = d.groupby(["dataset", "held_out"])
-print(g[["w1_bridged", "w1_free", "diff", "mean_bridged", "mean_free"]].mean().round(4).to_string())
-print((g["diff"].std() / g["diff"].count() ** 0.5).round(4).to_string())
+compare_met_cells(sys.argv[1], cache, FREE, ("bridged", "free"))

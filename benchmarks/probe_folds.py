@@ -89,3 +89,33 @@ def anchor_kink(core, seed: int, draws: int = 20) -> list[tuple[float, float]]:
             for point, (change, _) in zip(per_point, velocity_changes(action_populations(core, seg, 128, gen, 2, None))):
                 point.append((float((change**2).sum(-1).mean()), float((change.mean(0) ** 2).sum())))
     return [tuple(np.mean(point, axis=0)) for point in per_point]
+
+
+def compare_met_cells(names: str, cache: FitCache, switch: dict, labels: tuple[str, str]) -> None:
+    """For the default fit of every fold (seeds 3-5) of the comma-separated datasets ``names``: the
+    met cells with ``switch["on"]`` False and True (a probe's patch reads it), each scored by W1
+    against the reference and by the distance of its centre; prints each fold, then per held-out
+    time the means over seeds and the standard error of the paired difference (second minus first)."""
+    import pandas as pd
+
+    from wf_sc.benchmark.metrics import w1
+
+    rows = []
+    for name in names.split(","):
+        for f in folds(name):
+            row = dict(dataset=name, seed=f.seed, held_out=f.t)
+            for label, on in zip(labels, (False, True)):
+                switch["on"] = on
+                with torch.no_grad():
+                    pred = met_cells({}, cache, f)
+                row[f"w1_{label}"] = w1(pred, f.ref)
+                row[f"mean_{label}"] = centre_distance(pred, f.ref)
+            rows.append(row)
+            print(row, flush=True)
+    switch["on"] = False
+    a, b = labels
+    d = pd.DataFrame(rows)
+    d["diff"] = d[f"w1_{b}"] - d[f"w1_{a}"]
+    g = d.groupby(["dataset", "held_out"])
+    print(g[[f"w1_{a}", f"w1_{b}", "diff", f"mean_{a}", f"mean_{b}"]].mean().round(4).to_string())
+    print((g["diff"].std() / g["diff"].count() ** 0.5).round(4).to_string())
