@@ -375,6 +375,24 @@ def test_per_cell_outputs_in_chunks_equal_one_pass(fitted):
     np.testing.assert_allclose(model.transport(X, 0.0, 1.0, chunk=7), model.transport(X, 0.0, 1.0, chunk=len(X)), atol=1e-5)
 
 
+def test_a_drift_query_integrates_the_anchor_intervals_twice_whatever_its_times(fitted, monkeypatch):
+    """The bridged velocity at every queried time shares one set of anchor gaps (each set integrates
+    every anchor interval), the query's weights the other; the drift is the same as with the gaps
+    found anew at each time."""
+    model = wf.tl.WeightFlow.from_adata(fitted)
+    core_type = type(model.core)
+    X = np.asarray(fitted.X, dtype=np.float32)[:40]
+    t = np.linspace(0.1, 1.9, 40)  # 40 times across the three intervals
+    calls = []
+    gaps = core_type.anchor_gaps
+    monkeypatch.setattr(core_type, "anchor_gaps", lambda self: calls.append(1) or gaps(self))
+    v = model.drift(X, t)
+    assert len(calls) == 2
+    monkeypatch.setattr(core_type, "velocity_gaps", lambda self: None)  # each time finds its own
+    np.testing.assert_array_equal(v, model.drift(X, t))
+    assert len(calls) == 2 + 1 + 40
+
+
 def test_drift_and_log_density_from_one_pass_equal_the_separate_queries(fitted):
     """What ``wf.tl.fit`` writes comes from one pass; it equals the separate queries (the log-density up to
     float32 rounding: the head runs per coordinate instead of batched), with the drift 0 outside the

@@ -292,12 +292,17 @@ class WeightFlowCore(nn.Module):
         k = (torch.searchsorted(self.tau, tau.contiguous(), right=True) - 1).clamp(0, len(self.tau) - 2)
         return k, (tau - self.tau[k]) / (self.tau[k + 1] - self.tau[k])
 
-    def weight_velocity(self, theta: Tensor, tau: Tensor) -> Tensor:
+    def velocity_gaps(self) -> Tensor | None:
+        """:meth:`anchor_gaps` where :meth:`weight_velocity` needs them (bridged CDE/ODE dynamics), else None."""
+        return self.anchor_gaps() if self.config.bridge and self.config.dynamics != "linear" else None
+
+    def weight_velocity(self, theta: Tensor, tau: Tensor, gaps: Tensor | None = None) -> Tensor:
         """``d theta / d tau`` at state ``theta`` and time ``tau``.
 
         CDE/ODE: ``g(theta) dZ/dtau``; with ``config.bridge``, ``theta`` is a bridged state and the
         velocity is ``g(theta - lambda Delta_k) dZ/dtau + Delta_k / (tau_{k+1} - tau_k)``; linear
-        dynamics: the slope of the anchor interval holding ``tau``.
+        dynamics: the slope of the anchor interval holding ``tau``. ``gaps``: :meth:`velocity_gaps`,
+        when the caller has them already (they integrate every anchor interval).
         """
         if self.config.dynamics == "linear":
             k, _ = self._segment(tau.reshape(1).to(self.tau))
@@ -305,7 +310,7 @@ class WeightFlowCore(nn.Module):
         if self.config.bridge:
             k, lam, inside = self._bridge_weight(tau.reshape(1).to(self.tau))
             if bool(inside[0]):
-                gap = self.anchor_gaps()[k[0]]
+                gap = (self.anchor_gaps() if gaps is None else gaps)[k[0]]
                 raw = theta - lam[0] * gap
                 return weight_velocity(self.field, self.path, raw, tau) + gap / (self.tau[k[0] + 1] - self.tau[k[0]])
         return weight_velocity(self.field, self.path, theta, tau)
