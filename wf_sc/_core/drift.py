@@ -86,9 +86,10 @@ def mixture_cdf_tangent(
     """
     pi, inv_sigma = torch.exp(log_pi), torch.exp(-log_sigma)
     zscore = (x[..., None] - mu) * inv_sigma
-    cdf_k = 0.5 * (1 + torch.erf(zscore / math.sqrt(2.0)))
+    scaled = zscore / math.sqrt(2.0)
+    cdf_k = 0.5 * (1 + torch.erf(scaled))
     upper = (pi * cdf_k).sum(-1, keepdim=True) > 0.5
-    weight_k = torch.where(upper, -0.5 * torch.erfc(zscore / math.sqrt(2.0)), cdf_k)
+    weight_k = torch.where(upper, -0.5 * torch.erfc(scaled), cdf_k)
     pdf_k = torch.exp(-0.5 * zscore**2 - _LOG_SQRT_2PI)
     cdf_dot = (pi * (weight_k * log_pi_dot - pdf_k * (mu_dot * inv_sigma + zscore * log_sigma_dot))).sum(-1)
     return cdf_dot, (pi * pdf_k * inv_sigma).sum(-1)

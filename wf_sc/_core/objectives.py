@@ -146,7 +146,12 @@ def minibatch_w2(x: Tensor, y: Tensor, plan: np.ndarray | None = None) -> Tensor
 def optimal_plan(x: Tensor, y: Tensor) -> np.ndarray:
     """The exact OT plan (n, m) between the cells ``x`` and ``y``, uniform weights, squared
     Euclidean cost (POT ``emd`` on :func:`squared_distances`)."""
-    return ot.emd(ot.unif(len(x)), ot.unif(len(y)), squared_distances(x, y), numItermax=10_000_000)
+    return _uniform_plan(squared_distances(x, y))
+
+
+def _uniform_plan(cost: np.ndarray) -> np.ndarray:
+    """POT's exact ``emd`` plan for a cost matrix (n, m) between uniform weights."""
+    return ot.emd(ot.unif(cost.shape[0]), ot.unif(cost.shape[1]), cost, numItermax=10_000_000)
 
 
 def squared_distances(x: Tensor, y: Tensor) -> np.ndarray:
@@ -232,7 +237,7 @@ def optimal_assignment(cost: np.ndarray) -> np.ndarray:
         raise ValueError(f"an assignment needs a square cost matrix, got shape {cost.shape}")
     if not np.isfinite(cost).all():
         raise ValueError(_NOT_FINITE)
-    return _permutation(ot.emd(ot.unif(n), ot.unif(n), cost, numItermax=10_000_000))
+    return _permutation(_uniform_plan(cost))
 
 
 _NOT_FINITE = "the cells to assign are not all finite (the fitted flow produced NaN or inf)"

@@ -6,6 +6,8 @@ memory stays bounded whatever the number of cells.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -78,13 +80,11 @@ class CellQueries:
         unit = core.x_scale / (core.t_range[1] - core.t_range[0])
         shift = float(torch.log(core.x_scale).sum())
 
-        gaps = {}  # the anchor gaps, found at the first time (inside the query's thread setting) for all
+        gaps = functools.cache(core.velocity_gaps)  # found at the first time (in the query's threads), shared by all
 
         def fn(theta, tau):
             with torch.no_grad():  # d theta / d tau once per time
-                if not gaps:
-                    gaps["value"] = core.velocity_gaps()
-                theta_dot = core.weight_velocity(theta, tau, gaps["value"])
+                theta_dot = core.weight_velocity(theta, tau, gaps())
             if not with_log_density:
                 return lambda xb: core.drift(theta, tau, xb, theta_dot=theta_dot).detach() * unit
 
