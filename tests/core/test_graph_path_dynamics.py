@@ -5,7 +5,7 @@ import torch
 
 from wf_sc._core.backbone import GRUMDN
 from wf_sc._core.control_path import anchor_codes, anchor_scale, build_path
-from wf_sc._core.dynamics import integrate, interval_grid, kinetic_energy
+from wf_sc._core.dynamics import anchor_grid, integrate, interval_grid, kinetic_energy
 from wf_sc._core.flow import CoreConfig, WeightFlowCore
 from wf_sc._core.weight_graph import build_weight_graph
 
@@ -48,12 +48,22 @@ def test_spline_passes_through_anchor_codes():
 
 
 def test_interval_grid():
-    knots = torch.tensor([0.0, 0.2, 1.0])
-    grid, index = interval_grid(knots, 4, extra=torch.tensor([0.5]))
-    assert torch.allclose(grid, torch.tensor([0.0, 0.05, 0.1, 0.15, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0]))
-    assert grid[index].tolist() == pytest.approx([0.0, 0.2, 1.0, 0.5])
-    back, _ = interval_grid(torch.tensor([0.5, 0.0]), 2)
+    grid = interval_grid(torch.tensor([0.0, 0.2, 1.0]), 4)
+    assert torch.allclose(grid, torch.tensor([0.0, 0.05, 0.1, 0.15, 0.2, 0.4, 0.6, 0.8, 1.0]))
+    back = interval_grid(torch.tensor([0.5, 0.0]), 2)
     assert back.tolist() == [0.5, 0.25, 0.0]
+
+
+def test_anchor_grid_is_the_anchor_intervals_grid_cut_at_the_end():
+    tau = torch.tensor([0.0, 0.2, 1.0], dtype=torch.float64)
+    # inside the second interval: that interval's sub-steps up to the end, never the end itself
+    assert anchor_grid(tau, 1, torch.tensor(0.7, dtype=torch.float64), 4).tolist() == pytest.approx([0.2, 0.4, 0.6])
+    # from the first anchor across the second: both intervals' sub-steps
+    assert anchor_grid(tau, 0, tau[2], 4).tolist() == pytest.approx([0, 0.05, 0.1, 0.15, 0.2, 0.4, 0.6, 0.8, 1.0])
+    # past the last anchor, the last interval's sub-step (0.2) continues
+    assert anchor_grid(tau, 2, torch.tensor(1.5, dtype=torch.float64), 4).tolist() == pytest.approx([1.0, 1.2, 1.4])
+    # before the first anchor, backward with the first interval's sub-step (0.05)
+    assert anchor_grid(tau, 0, torch.tensor(-0.12, dtype=torch.float64), 4).tolist() == pytest.approx([0, -0.05, -0.1])
 
 
 def _constant_field_core(times, path="cubic", method="rk4"):
@@ -245,6 +255,25 @@ def test_bridge_ends_every_interval_at_the_next_anchor():
         # beyond the last anchor there is nothing to bridge to
         late = torch.tensor([1.2], dtype=torch.float64)
         torch.testing.assert_close(bridged.weights(late), free.weights(late))
+
+
+def test_a_time_gets_the_same_weights_whatever_else_is_queried():
+    core = _bent_core(True)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for dec in core.field.decoders.values():  # a field that bends: discretization matters
+            dec[-1].weight.copy_(torch.randn(dec[-1].weight.shape, generator=gen, dtype=torch.float64))
+        # before the first anchor, inside each interval, on an anchor, past the last anchor
+        taus = torch.tensor([-0.1, 0.03, 0.1, 0.2, 0.25, 0.5, 0.74, 0.9, 1.2], dtype=torch.float64)
+        together = core.weights(taus)
+        alone = torch.cat([core.weights(t[None]) for t in taus])
+        assert torch.equal(together, alone)
+        first = torch.cat([core.weights(t[None], start="first") for t in taus])
+        assert torch.equal(core.weights(taus, start="first"), first)
+        # the partial step is the solver's: a query on a grid point of the anchor grid is that point's state
+        grid, states, _ = core.integrate_from(0, core.tau[[1, 2]])
+        torch.testing.assert_close(core.free_weights(0, grid[3:7]), states[3:7], rtol=0, atol=1e-14)
+        assert float((together[2] - together[3]).abs().max()) > 1e-3
 
 
 def test_bridged_velocity_is_the_derivative_of_the_bridged_weights():

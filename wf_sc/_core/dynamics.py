@@ -15,11 +15,12 @@ from torch import Tensor
 METHODS = ("rk4", "midpoint", "euler")
 
 
-def interval_grid(knots: Tensor, steps: int, extra: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Grid with ``steps`` equal sub-steps in every interval of the sorted ``knots``.
+def interval_grid(knots: Tensor, steps: int) -> Tensor:
+    """Grid with ``steps`` equal sub-steps in every interval of the ``knots`` (ascending or descending).
 
-    ``extra`` times inside the span are inserted as grid points too. Returns the grid (G,) and, for
-    each knot then each extra time, its index in the grid.
+    .. math:: g = \\{\\kappa_j + (\\kappa_{j+1} - \\kappa_j)\\, i / n : i = 0, \\dots, n-1\\} \\cup \\{\\kappa_{last}\\}
+
+    with :math:`n` = ``steps``; each knot is a grid point exactly.
     """
     if steps < 1:
         raise ValueError("steps must be >= 1")
@@ -29,13 +30,34 @@ def interval_grid(knots: Tensor, steps: int, extra: Tensor | None = None) -> tup
         # which would leave a near-duplicate grid point (a step of ~1e-8)
         pieces.append(a + (b - a) * torch.arange(1, steps, dtype=knots.dtype, device=knots.device) / steps)
         pieces.append(b[None])
-    grid = torch.cat(pieces)
-    wanted = knots if extra is None else torch.cat([knots, extra])
-    grid = torch.unique(torch.cat([grid, wanted]))  # sorted; ascending knots assumed
-    if knots.numel() > 1 and knots[-1] < knots[0]:
-        grid = grid.flip(0)
-    index = torch.stack([torch.argmin((grid - w).abs()) for w in wanted])
-    return grid, index
+    return torch.cat(pieces)
+
+
+def anchor_grid(tau: Tensor, k: int, end: Tensor, steps: int) -> Tensor:
+    """The integration grid from anchor ``k`` toward time ``end``, whatever times are queried on it.
+
+    ``steps`` equal sub-steps in every anchor interval (:func:`interval_grid` on the anchors
+    :math:`\\tau_k, \\tau_{k\\pm1}, \\dots`), continued past the first or last anchor with the
+    sub-step of the interval there, :math:`h = |\\tau_{K} - \\tau_{K-1}| / n` (or
+    :math:`|\\tau_1 - \\tau_0| / n`), and cut at the last point not beyond ``end``. A query between two
+    points is reached by one partial step from the point before it (:meth:`WeightFlowCore.free_weights`),
+    so the states on the grid are those training integrated.
+    """
+    forward = bool(end >= tau[k])
+    if forward:
+        j = min(int(torch.searchsorted(tau, end.reshape(1)).item()), len(tau) - 1)  # first anchor at or after end
+        knots = tau[k : j + 1]
+    else:
+        j = max(int(torch.searchsorted(tau, end.reshape(1), right=True).item()) - 1, 0)  # last anchor at or before end
+        knots = tau[j : k + 1].flip(0)
+    grid = interval_grid(knots, steps)
+    past = (end - grid[-1]) if forward else (grid[-1] - end)
+    if past > 0:  # beyond the last (first) anchor
+        h = (tau[-1] - tau[-2] if forward else tau[1] - tau[0]) / steps
+        n = int(torch.ceil(past / h).item())
+        ext = torch.arange(1, n + 1, dtype=tau.dtype, device=tau.device) * h
+        grid = torch.cat([grid, grid[-1] + ext if forward else grid[-1] - ext])
+    return grid[grid <= end] if forward else grid[grid >= end]
 
 
 def integrate(field, path, theta0: Tensor, grid: Tensor, method: str = "midpoint") -> Tensor:

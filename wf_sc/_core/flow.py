@@ -16,7 +16,7 @@ from .backbone import GRUMDN
 from .control_path import PATHS, anchor_codes, anchor_scale, build_path
 from .drift import transport_drift
 from .growth_field import GrowthField
-from .dynamics import integrate, interval_grid, weight_velocity
+from .dynamics import anchor_grid, integrate, weight_velocity
 from .score import score
 from .transport import kr_transport
 from .vector_field import GraphVectorField
@@ -197,21 +197,41 @@ class WeightFlowCore(nn.Module):
 
     # ------------------------------------------------------------------ dynamics
     def integrate_from(self, k: int, targets: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Integrate from anchor ``k`` to ``targets`` (sorted in the direction of integration).
+        """Integrate from anchor ``k`` on its grid (:func:`~wf_sc._core.dynamics.anchor_grid`) to the
+        last of ``targets``, which must be grid points (anchors, in the direction of integration).
 
-        The grid has ``config.steps`` sub-steps between consecutive knots (the anchors passed on
-        the way and the last target) and contains every target. Returns (grid, states (G, P),
-        index of each target in the grid).
+        Returns (grid, states (G, P), index of each target in the grid).
         """
-        tau, end = self.tau, targets[-1]
-        if end >= tau[k]:
-            inner = tau[(tau > tau[k]) & (tau < end)]
-        else:
-            inner = tau[(tau < tau[k]) & (tau > end)].flip(0)
-        knots = torch.unique_consecutive(torch.cat([tau[k : k + 1], inner, end[None]]))
-        grid, index = interval_grid(knots, self.config.steps, targets)
+        grid = anchor_grid(self.tau, k, targets[-1], self.config.steps)
         states = integrate(self.field, self.path, self.anchors[k], grid, self.config.method)
-        return grid, states, index[len(knots) :]
+        index = (grid[None, :] == targets[:, None]).int().argmax(1)
+        if not torch.equal(grid[index], targets):
+            raise ValueError("integrate_from's targets must be points of the anchor grid; use free_weights")
+        return grid, states, index
+
+    def free_weights(self, k: int, targets: Tensor) -> Tensor:
+        """The unbridged solution :math:`\\hat\\theta_k` started at anchor ``k``, at ``targets`` (all on
+        one side of :math:`\\tau_k`): (T, P).
+
+        One integration on the anchor grid (:func:`~wf_sc._core.dynamics.anchor_grid`) to the farthest
+        target, then from the grid point :math:`g_i` at or before each target one partial step of the
+        solver to it:
+
+        .. math:: \\hat\\theta_k(\\tau) = \\Phi_{\\tau - g_i}\\big(\\hat\\theta_k(g_i)\\big)
+
+        so a time's weights do not depend on the other times queried with it.
+        """
+        forward = bool(targets.min() >= self.tau[k])
+        end = targets.max() if forward else targets.min()
+        grid = anchor_grid(self.tau, k, end, self.config.steps)
+        states = integrate(self.field, self.path, self.anchors[k], grid, self.config.method)
+        sign = 1.0 if forward else -1.0
+        before = (torch.searchsorted(sign * grid, (sign * targets).contiguous(), right=True) - 1).clamp_min(0)
+        out = states[before]
+        for q in torch.nonzero(grid[before] != targets)[:, 0].tolist():
+            step = torch.stack([grid[before[q]], targets[q]])
+            out[q] = integrate(self.field, self.path, states[before[q]], step, self.config.method)[-1]
+        return out
 
     def interval_ends(self) -> Tensor:
         """Where each interval's trajectory ends, :math:`\\hat\\theta_k(\\tau_{k+1})`: (K, P), with
@@ -249,7 +269,8 @@ class WeightFlowCore(nn.Module):
 
         ``start="nearest"`` integrates from the nearest anchor at or before each time (times before
         the first anchor integrate backward from it); ``start="first"`` always from ``theta_0``.
-        All queries sharing a start anchor are answered by one integration. With
+        Queries sharing a start anchor share one integration (:meth:`free_weights`); a time's
+        weights do not depend on the other times queried with it. With
         ``config.bridge`` and ``start="nearest"``, a time inside anchor interval ``k`` gets the
         bridged weights
 
@@ -275,12 +296,9 @@ class WeightFlowCore(nn.Module):
         for k in starts.unique().tolist():
             sel = torch.nonzero(starts == k)[:, 0]
             forward = tau[sel] >= self.tau[k]
-            for idx, descending in ((sel[forward], False), (sel[~forward], True)):
-                if len(idx) == 0:
-                    continue
-                idx = idx[torch.argsort(tau[idx], descending=descending)]
-                _, states, where = self.integrate_from(k, tau[idx])
-                out[idx] = states[where]
+            for idx in (sel[forward], sel[~forward]):
+                if len(idx):
+                    out[idx] = self.free_weights(k, tau[idx])
         if self.config.bridge and start == "nearest":
             k, lam, _ = self._bridge_weight(tau)
             out = out + lam[:, None] * self.anchor_gaps()[k]
