@@ -375,22 +375,30 @@ def test_per_cell_outputs_in_chunks_equal_one_pass(fitted):
     np.testing.assert_allclose(model.transport(X, 0.0, 1.0, chunk=7), model.transport(X, 0.0, 1.0, chunk=len(X)), atol=1e-5)
 
 
-def test_a_drift_query_integrates_the_anchor_intervals_twice_whatever_its_times(fitted, monkeypatch):
-    """The bridged velocity at every queried time shares one set of anchor gaps (each set integrates
-    every anchor interval), the query's weights the other; the drift is the same as with the gaps
-    found anew at each time."""
+def test_the_anchor_gaps_are_found_once_until_the_field_changes(fitted, monkeypatch):
+    """A drift query at many times integrates the anchor intervals once (for the bridge of its
+    weights and of its velocities); a second query reuses them; any change to the field's parameters
+    finds them anew, and the drift is the same as with gaps found afresh."""
     model = wf.tl.WeightFlow.from_adata(fitted)
     core_type = type(model.core)
     X = np.asarray(fitted.X, dtype=np.float32)[:40]
     t = np.linspace(0.1, 1.9, 40)  # 40 times across the three intervals
     calls = []
-    gaps = core_type.anchor_gaps
-    monkeypatch.setattr(core_type, "anchor_gaps", lambda self: calls.append(1) or gaps(self))
+    ends = core_type.interval_ends
+    monkeypatch.setattr(core_type, "interval_ends", lambda self, steps=None: calls.append(steps) or ends(self, steps))
     v = model.drift(X, t)
-    assert len(calls) == 2
-    monkeypatch.setattr(core_type, "velocity_gaps", lambda self: None)  # each time finds its own
+    assert calls == [model.core.config.query_steps]
     np.testing.assert_array_equal(v, model.drift(X, t))
-    assert len(calls) == 2 + 1 + 40
+    assert len(calls) == 1
+    weight = next(model.core.field.parameters())
+    with torch.no_grad():
+        weight.mul_(1.0)  # the same values, changed in place as an optimizer would
+    np.testing.assert_array_equal(v, model.drift(X, t))
+    assert len(calls) == 2
+    with torch.no_grad():
+        weight.add_(0.01)
+    assert np.abs(model.drift(X, t) - v).max() > 1e-4
+    assert len(calls) == 3
 
 
 def test_drift_and_log_density_from_one_pass_equal_the_separate_queries(fitted):

@@ -270,9 +270,15 @@ def test_a_time_gets_the_same_weights_whatever_else_is_queried():
         assert torch.equal(together, alone)
         first = torch.cat([core.weights(t[None], start="first") for t in taus])
         assert torch.equal(core.weights(taus, start="first"), first)
-        # the partial step is the solver's: a query on a grid point of the anchor grid is that point's state
-        grid, states, _ = core.integrate_from(0, core.tau[[1, 2]])
-        torch.testing.assert_close(core.free_weights(0, grid[3:7]), states[3:7], rtol=0, atol=1e-14)
+        # a query on a point of the query grid is that point's state
+        grid, states, _ = core.integrate_from(0, core.tau[[1, 2]], steps=core.config.query_steps)
+        torch.testing.assert_close(core.free_weights(0, grid[3:40:5]), states[3:40:5], rtol=0, atol=1e-14)
+        # and a short step away, its change is the field's velocity (the bridge's share included)
+        h = 1e-7
+        for tau in (0.1, 0.5, 0.9):
+            a, b = core.weights(torch.tensor([tau, tau + h], dtype=torch.float64))
+            v = core.weight_velocity(a, torch.tensor(tau, dtype=torch.float64))
+            assert float(((b - a) / h - v).norm() / v.norm()) < 2e-3
         assert float((together[2] - together[3]).abs().max()) > 1e-3
 
 

@@ -34,14 +34,14 @@ def interval_grid(knots: Tensor, steps: int) -> Tensor:
 
 
 def anchor_grid(tau: Tensor, k: int, end: Tensor, steps: int) -> Tensor:
-    """The integration grid from anchor ``k`` toward time ``end``, whatever times are queried on it.
+    """The integration grid from anchor ``k`` toward time ``end``, whatever else is queried on it.
 
     ``steps`` equal sub-steps in every anchor interval (:func:`interval_grid` on the anchors
     :math:`\\tau_k, \\tau_{k\\pm1}, \\dots`), continued past the first or last anchor with the
     sub-step of the interval there, :math:`h = |\\tau_{K} - \\tau_{K-1}| / n` (or
-    :math:`|\\tau_1 - \\tau_0| / n`), and cut at the last point not beyond ``end``. A query between two
-    points is reached by one partial step from the point before it (:meth:`WeightFlowCore.free_weights`),
-    so the states on the grid are those training integrated.
+    :math:`|\\tau_1 - \\tau_0| / n`), and cut at the last point not beyond ``end``. A time between
+    two points is reached by one partial step from the point before it
+    (:meth:`~wf_sc._core.flow.WeightFlowCore.free_weights`).
     """
     forward = bool(end >= tau[k])
     if forward:

@@ -46,6 +46,9 @@ class CoreConfig:
     conv: str = "transformer"
     n_codes: int | None = None
     steps: int = 4
+    #: solver sub-steps per anchor interval when the fitted path is read (predictions, drift,
+    #: transport, the anchor gaps); training integrates with ``steps``
+    query_steps: int = 32
     method: str = "midpoint"
     scale_floor: float = 0.1
     dynamics: str = "cde"
@@ -61,6 +64,7 @@ class CoreConfig:
         for name, low, high in (
             ("dim", 1, 100_000), ("n_times", 2, 100_000), ("hidden", 1, 4096), ("n_components", 1, 256),
             ("width", 1, 4096), ("n_layers", 0, 64), ("heads", 1, 64), ("steps", 1, 1000),
+            ("query_steps", 1, 10_000),
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -131,7 +135,7 @@ class WeightFlowCore(nn.Module):
             conv=config.conv,
         )
         self.growth = GrowthField(config.dim) if config.growth else None
-        self._cache: dict = {}  # the control path (a Module) is derived state, kept out of the state_dict
+        self._cache: dict = {}  # derived state kept out of the state_dict: the control path, the anchor gaps
 
     # ------------------------------------------------------------------ set-up
     def set_data(self, x_mean: Tensor, x_scale: Tensor, times: Tensor) -> None:
@@ -196,13 +200,14 @@ class WeightFlowCore(nn.Module):
         return self.t_range[0] + tau.double() * (self.t_range[1] - self.t_range[0])
 
     # ------------------------------------------------------------------ dynamics
-    def integrate_from(self, k: int, targets: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Integrate from anchor ``k`` on its grid (:func:`~wf_sc._core.dynamics.anchor_grid`) to the
-        last of ``targets``, which must be grid points (anchors, in the direction of integration).
+    def integrate_from(self, k: int, targets: Tensor, steps: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Integrate from anchor ``k`` on its grid (:func:`~wf_sc._core.dynamics.anchor_grid`, ``steps``
+        sub-steps per anchor interval, ``config.steps`` if None: training's grid) to the last of
+        ``targets``, which must be grid points (anchors, in the direction of integration).
 
         Returns (grid, states (G, P), index of each target in the grid).
         """
-        grid = anchor_grid(self.tau, k, targets[-1], self.config.steps)
+        grid = anchor_grid(self.tau, k, targets[-1], self.config.steps if steps is None else steps)
         states = integrate(self.field, self.path, self.anchors[k], grid, self.config.method)
         index = (grid[None, :] == targets[:, None]).int().argmax(1)
         if not torch.equal(grid[index], targets):
@@ -211,19 +216,20 @@ class WeightFlowCore(nn.Module):
 
     def free_weights(self, k: int, targets: Tensor) -> Tensor:
         """The unbridged solution :math:`\\hat\\theta_k` started at anchor ``k``, at ``targets`` (all on
-        one side of :math:`\\tau_k`): (T, P).
+        one side of :math:`\\tau_k`), read on the query grid: (T, P).
 
-        One integration on the anchor grid (:func:`~wf_sc._core.dynamics.anchor_grid`) to the farthest
-        target, then from the grid point :math:`g_i` at or before each target one partial step of the
-        solver to it:
+        One integration on the anchor grid with ``config.query_steps`` sub-steps per anchor interval
+        (:func:`~wf_sc._core.dynamics.anchor_grid`) to the farthest target, then from the grid point
+        :math:`g_i` at or before each target one partial step of the solver to it:
 
         .. math:: \\hat\\theta_k(\\tau) = \\Phi_{\\tau - g_i}\\big(\\hat\\theta_k(g_i)\\big)
 
-        so a time's weights do not depend on the other times queried with it.
+        Every time reads the same trajectory, so a time's weights do not depend on the other times
+        queried with it, and their change over a short time is the field's velocity.
         """
         forward = bool(targets.min() >= self.tau[k])
         end = targets.max() if forward else targets.min()
-        grid = anchor_grid(self.tau, k, end, self.config.steps)
+        grid = anchor_grid(self.tau, k, end, self.config.query_steps)
         states = integrate(self.field, self.path, self.anchors[k], grid, self.config.method)
         sign = 1.0 if forward else -1.0
         before = (torch.searchsorted(sign * grid, (sign * targets).contiguous(), right=True) - 1).clamp_min(0)
@@ -233,17 +239,29 @@ class WeightFlowCore(nn.Module):
             out[q] = integrate(self.field, self.path, states[before[q]], step, self.config.method)[-1]
         return out
 
-    def interval_ends(self) -> Tensor:
+    def interval_ends(self, steps: int | None = None) -> Tensor:
         """Where each interval's trajectory ends, :math:`\\hat\\theta_k(\\tau_{k+1})`: (K, P), with
-        :math:`\\hat\\theta_k` the (unbridged) CDE solution started at anchor :math:`k`."""
-        return torch.stack([self.integrate_from(k, self.tau[k + 1 : k + 2])[1][-1] for k in range(len(self.tau) - 1)])
+        :math:`\\hat\\theta_k` the (unbridged) CDE solution started at anchor :math:`k`, integrated with
+        ``steps`` sub-steps (``config.steps`` if None, as in training)."""
+        return torch.stack(
+            [self.integrate_from(k, self.tau[k + 1 : k + 2], steps)[1][-1] for k in range(len(self.tau) - 1)]
+        )
 
     def anchor_gaps(self) -> Tensor:
-        """How far each interval's trajectory ends from the next anchor: (K, P).
+        """How far each interval's trajectory, read on the query grid, ends from the next anchor: (K, P).
 
-        .. math:: \\Delta_k = \\theta_{k+1} - \\hat\\theta_k(\\tau_{k+1})   (:meth:`interval_ends`)
+        .. math:: \\Delta_k = \\theta_{k+1} - \\hat\\theta_k(\\tau_{k+1})   (:meth:`interval_ends` with ``config.query_steps``)
+
+        Without gradients the result is kept until the anchors or the field's parameters change.
         """
-        return self.anchors[1:] - self.interval_ends()
+        if torch.is_grad_enabled():
+            return self.anchors[1:] - self.interval_ends(self.config.query_steps)
+        key = (self.config.query_steps, self.config.method, self.tau._version, self.anchors._version,
+               *(p._version for p in self.field.parameters()))
+        kept = self._cache.get("gaps")
+        if kept is None or kept[0] != key:
+            kept = self._cache["gaps"] = (key, self.anchors[1:] - self.interval_ends(self.config.query_steps))
+        return kept[1]
 
     def bridge_share(self) -> Tensor:
         """How much of each anchor interval the bridge covers rather than the learned field: (K,).
@@ -310,17 +328,12 @@ class WeightFlowCore(nn.Module):
         k = (torch.searchsorted(self.tau, tau.contiguous(), right=True) - 1).clamp(0, len(self.tau) - 2)
         return k, (tau - self.tau[k]) / (self.tau[k + 1] - self.tau[k])
 
-    def velocity_gaps(self) -> Tensor | None:
-        """:meth:`anchor_gaps` where :meth:`weight_velocity` needs them (bridged CDE/ODE dynamics), else None."""
-        return self.anchor_gaps() if self.config.bridge and self.config.dynamics != "linear" else None
-
-    def weight_velocity(self, theta: Tensor, tau: Tensor, gaps: Tensor | None = None) -> Tensor:
+    def weight_velocity(self, theta: Tensor, tau: Tensor) -> Tensor:
         """``d theta / d tau`` at state ``theta`` and time ``tau``.
 
         CDE/ODE: ``g(theta) dZ/dtau``; with ``config.bridge``, ``theta`` is a bridged state and the
         velocity is ``g(theta - lambda Delta_k) dZ/dtau + Delta_k / (tau_{k+1} - tau_k)``; linear
-        dynamics: the slope of the anchor interval holding ``tau``. ``gaps``: :meth:`velocity_gaps`,
-        when the caller has them already (they integrate every anchor interval).
+        dynamics: the slope of the anchor interval holding ``tau``.
         """
         if self.config.dynamics == "linear":
             k, _ = self._segment(tau.reshape(1).to(self.tau))
@@ -328,7 +341,7 @@ class WeightFlowCore(nn.Module):
         if self.config.bridge:
             k, lam, inside = self._bridge_weight(tau.reshape(1).to(self.tau))
             if bool(inside[0]):
-                gap = (self.anchor_gaps() if gaps is None else gaps)[k[0]]
+                gap = self.anchor_gaps()[k[0]]
                 raw = theta - lam[0] * gap
                 return weight_velocity(self.field, self.path, raw, tau) + gap / (self.tau[k[0] + 1] - self.tau[k[0]])
         return weight_velocity(self.field, self.path, theta, tau)
@@ -348,7 +361,7 @@ class WeightFlowCore(nn.Module):
         """Transport drift ``dx_std / d tau`` of cells ``x_std`` under ``theta`` at ``tau``.
 
         ``theta_dot``: :meth:`weight_velocity` at ``(theta, tau)`` when the caller has it already
-        (with bridging it integrates every anchor interval, so chunks of one time should share it).
+        (chunks of one time should share it).
         """
         theta_dot = self.weight_velocity(theta, tau) if theta_dot is None else theta_dot
         return transport_drift(self.backbone, theta, theta_dot, x_std)

@@ -29,6 +29,9 @@ from .protocol import Method, TimeCourse
 
 #: keys of a candidate setting that say how to predict, not how to fit
 PREDICTION_KEYS: tuple[str, ...] = ("prediction", "growth", "meet_weight", "spline", "keep_spread")
+#: settings that change how a fitted model is read, not the fit: kept out of :class:`FitCache`'s key
+#: and set on the model each time the cache hands it out
+READ_SETTINGS: tuple[str, ...] = ("query_steps",)
 
 
 def default_prediction() -> dict[str, Any]:
@@ -57,6 +60,7 @@ class FitCache:
 
     The key covers every setting with its default filled in (the loss weights too) and the package
     version, so a changed default is a new key; a change to the code under the same version is not: clear the folder then.
+    The :data:`READ_SETTINGS` are not in the key: they are set on the model each time it is handed out.
     """
 
     def __init__(self, size: int = 64, directory: str | Path | None = None):
@@ -70,8 +74,11 @@ class FitCache:
 
         model = make_weightflow(seed, settings)
         train_settings = {**asdict(model.train), "loss_weights": check_loss_weights(model.train.loss_weights)}
-        resolved = {"core": model.core_kwargs, "train": train_settings, "version": __version__}
-        resolved["core_defaults"] = {f.name: f.default for f in fields(CoreConfig) if f.name not in ("dim", "n_times")}
+        core = {k: v for k, v in model.core_kwargs.items() if k not in READ_SETTINGS}
+        resolved = {"core": core, "train": train_settings, "version": __version__}
+        resolved["core_defaults"] = {
+            f.name: f.default for f in fields(CoreConfig) if f.name not in ("dim", "n_times", *READ_SETTINGS)
+        }
         digest = hashlib.sha1(np.ascontiguousarray(train.X).tobytes() + np.ascontiguousarray(train.t).tobytes())
         digest.update(json.dumps({"seed": int(seed), **resolved}, sort_keys=True, default=str).encode())
         return digest.hexdigest()
@@ -81,7 +88,7 @@ class FitCache:
 
         key = self.key(train, seed, settings)
         if key in self.fits:
-            return self.fits[key]
+            return self._read_as(self.fits[key], settings)
         path = None if self.directory is None else self.directory / f"{key}.pt"
         if path is not None and path.exists():
             saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -98,7 +105,14 @@ class FitCache:
                 os.replace(partial, path)
         while len(self.fits) > self.size:
             self.fits.popitem(last=False)
-        return self.fits[key]
+        return self._read_as(self.fits[key], settings)
+
+    @staticmethod
+    def _read_as(fit: tuple, settings: dict[str, Any]) -> tuple:
+        """The fit with the :data:`READ_SETTINGS` of ``settings`` (package defaults where absent) set on its model."""
+        for name in READ_SETTINGS:
+            setattr(fit[0].core.config, name, settings.get(name, getattr(CoreConfig, name)))
+        return fit
 
 
 class WeightFlowMethod(Method):

@@ -6,7 +6,6 @@ memory stays bounded whatever the number of cells.
 
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 import torch
@@ -80,11 +79,9 @@ class CellQueries:
         unit = core.x_scale / (core.t_range[1] - core.t_range[0])
         shift = float(torch.log(core.x_scale).sum())
 
-        gaps = functools.cache(core.velocity_gaps)  # found at the first time (in the query's threads), shared by all
-
         def fn(theta, tau):
             with torch.no_grad():  # d theta / d tau once per time
-                theta_dot = core.weight_velocity(theta, tau, gaps())
+                theta_dot = core.weight_velocity(theta, tau)
             if not with_log_density:
                 return lambda xb: core.drift(theta, tau, xb, theta_dot=theta_dot).detach() * unit
 

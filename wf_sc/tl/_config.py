@@ -42,7 +42,8 @@ class Config:
     Weight graph and field (Stage 2)
         ``graph`` (which weights talk to which), ``width``, ``n_layers``, ``heads``, ``conv`` of
         the graph network; ``n_codes`` (control-path channels besides time; ``None``: from the number
-        of times), ``steps`` (solver steps per anchor interval), ``method`` (solver), ``dynamics``
+        of times), ``steps`` (solver steps per anchor interval in training), ``query_steps`` (solver
+        steps per anchor interval when the fitted path is read), ``method`` (solver), ``dynamics``
         (``"cde"``: the method; ``"ode"``: driven by time alone; ``"linear"``: straight lines between
         anchors), ``path`` (control-path interpolation), ``bridge`` (each interval ends exactly at
         its next anchor), ``growth`` (also learn a relative growth rate, read off the path; the
@@ -79,6 +80,7 @@ class Config:
     conv: Literal["transformer", "gatv2", "barzel"] = _default("conv")
     n_codes: int | None = _default("n_codes")
     steps: int = _default("steps")
+    query_steps: int = _default("query_steps")
     method: Literal["rk4", "midpoint", "euler"] = _default("method")
     dynamics: Literal["cde", "ode", "linear"] = _default("dynamics")
     path: Literal["cubic", "linear"] = _default("path")
