@@ -9,10 +9,12 @@
   perturbed, 4,096 cells drawn wider than the model so that some sit in its tails). Run it with
   ``PYTHONPATH`` set to another checkout to measure that code's drift;
 - ``batch``: on a 2-D gradient flow fitted as ``tests/test_tl.py`` fits it, each cell's drift from
-  one query over 40 times against the same cell queried alone (the largest relative difference),
-  because the integration grid holds every queried time (``docs/method.md`` §5)::
+  one query over 40 times against the same cell queried alone (the largest relative difference;
+  before commit ``17e3f75`` the integration grid held every queried time, ``docs/method.md`` §5);
+- ``consistency``: on the same fit, cells transported a short time forward and back against their
+  drift, for several ``query_steps`` (how finely the fitted path is read)::
 
-    python benchmarks/drift_probe.py --only dual precision batch
+    python benchmarks/drift_probe.py --only dual precision batch consistency
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ def precision() -> None:
               f"99th percentile {float(err.quantile(0.99)):.1e}, largest {float(err.max()):.1e}")
 
 
-def batch() -> None:
-    import numpy as np
+def _test_fit():
+    """The 2-D gradient flow fitted as ``tests/test_tl.py`` fits it (time 1 held out)."""
     import torch
 
     import wf_sc as wf
@@ -68,7 +70,13 @@ def batch() -> None:
     flow = wf.datasets.GradientFlow(dim=2, random_state=0)
     adata = flow.sample(times=(0.0, 0.5, 1.5, 2.0), n_cells=400, random_state=1)
     wf.tl.fit(adata, "time", use_rep="X", random_state=0, config=wf.tl.Config(stage2_steps=80), progress=False)
-    model = wf.tl.WeightFlow.from_adata(adata)
+    return adata, wf.tl.WeightFlow.from_adata(adata)
+
+
+def batch() -> None:
+    import numpy as np
+
+    adata, model = _test_fit()
     X = np.asarray(adata.X, dtype=np.float32)[:40]
     t = np.linspace(0.1, 1.9, 40)
     together = model.drift(X, t)
@@ -80,12 +88,30 @@ def batch() -> None:
           f"cells' drift {diff.max() / rms:.2%}")
 
 
+def consistency() -> None:
+    """The cells of time 0.5 transported to 1 (the held-out time), then 0.01 forward and back: the
+    central difference against the drift at 1, per ``query_steps``."""
+    import numpy as np
+
+    adata, model = _test_fit()
+    x0 = adata.X[adata.obs["time"].to_numpy() == 0.5]
+    for q in (4, 8, 16, 32, 64):
+        model.core.config.query_steps = q
+        there, h = model.transport(x0, 0.5, 1.0), 1e-2
+        step = (model.transport(there, 1.0, 1.0 + h) - model.transport(there, 1.0, 1.0 - h)) / (2 * h)
+        v = model.drift(there, 1.0)
+        rel = np.linalg.norm(step - v, axis=1) / np.linalg.norm(v, axis=1)
+        print(f"consistency query_steps={q}: |transport difference - drift| / |drift|, median {np.median(rel):.2%}, "
+              f"90th percentile {np.quantile(rel, 0.9):.2%}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/drift_probe.py", description=__doc__.splitlines()[0])
-    p.add_argument("--only", nargs="+", choices=["dual", "precision", "batch"], default=["dual", "precision", "batch"])
+    probes = {"dual": dual, "precision": precision, "batch": batch, "consistency": consistency}
+    p.add_argument("--only", nargs="+", choices=list(probes), default=list(probes))
     args = p.parse_args(argv)
     for name in args.only:
-        {"dual": dual, "precision": precision, "batch": batch}[name]()
+        probes[name]()
     return 0
 
 
