@@ -7,7 +7,9 @@ own solution from its anchor instead: forward from anchor ``k`` and backward fro
 no bridge, so the learned dynamics alone carry each side and the meet averages their two ends.
 For the default fits of the benchmark folds (seeds 3-5) of the datasets given (comma-separated),
 W1 of both predictions against the reference, and the distance of their centres from the
-reference's (output: ``results/free_flow_meet_probe.txt``)::
+reference's (output: ``results/free_flow_meet_probe.txt``, made at commit ``8a0d178``, when each
+time was read on its own grid of 4 steps from the anchor; the path is now read on the query grid,
+``docs/method.md`` §5)::
 
     OMP_NUM_THREADS=1 WF_SC_DATA_DIR=../shared/data python benchmarks/free_flow_meet_probe.py DATASETS [fit-cache]
 """
@@ -30,8 +32,7 @@ def _free_transport(self, x_std, tau_from, tau_to):
     if abs(float(self.tau[k]) - float(tau_from)) > 1e-9 or float(tau_from) == float(tau_to):
         return _transport(self, x_std, tau_from, tau_to)  # not from an anchor: the default path
     target = torch.tensor([float(tau_to)], dtype=self.tau.dtype, device=self.tau.device)
-    _, states, index = self.integrate_from(k, target)
-    return kr_transport(self.backbone, self.anchors[k], states[index[-1]], x_std)
+    return kr_transport(self.backbone, self.anchors[k], self.free_weights(k, target)[0], x_std)
 
 
 WeightFlowCore.transport = _free_transport

@@ -377,8 +377,8 @@ def test_per_cell_outputs_in_chunks_equal_one_pass(fitted):
 
 def test_the_anchor_gaps_are_found_once_until_the_field_changes(fitted, monkeypatch):
     """A drift query at many times integrates the anchor intervals once (for the bridge of its
-    weights and of its velocities); a second query reuses them; any change to the field's parameters
-    finds them anew, and the drift is the same as with gaps found afresh."""
+    weights and of its velocities); a second query reuses them; any change of the field's values,
+    however written, finds them anew."""
     model = wf.tl.WeightFlow.from_adata(fitted)
     core_type = type(model.core)
     X = np.asarray(fitted.X, dtype=np.float32)[:40]
@@ -392,12 +392,21 @@ def test_the_anchor_gaps_are_found_once_until_the_field_changes(fitted, monkeypa
     assert len(calls) == 1
     weight = next(model.core.field.parameters())
     with torch.no_grad():
-        weight.mul_(1.0)  # the same values, changed in place as an optimizer would
+        weight.mul_(1.0)  # written in place, as an optimizer would, with the same values
     np.testing.assert_array_equal(v, model.drift(X, t))
+    assert len(calls) == 1
+    weight.data.add_(0.01)  # a write no version counter sees
+    moved = model.drift(X, t)
+    assert np.abs(moved - v).max() > 1e-4
     assert len(calls) == 2
+    taus = torch.linspace(0.1, 0.9, 5, dtype=model.core.tau.dtype)
     with torch.no_grad():
-        weight.add_(0.01)
-    assert np.abs(model.drift(X, t) - v).max() > 1e-4
+        theta = model.core.weights(taus)
+    with torch.inference_mode():  # tensors without version counters
+        torch.testing.assert_close(model.core.weights(taus), theta, rtol=0, atol=0)
+        assert len(calls) == 2
+        model.core.anchors.mul_(1.5)
+        assert (model.core.weights(taus) - theta).abs().max() > 1e-3
     assert len(calls) == 3
 
 

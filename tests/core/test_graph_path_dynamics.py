@@ -52,6 +52,9 @@ def test_interval_grid():
     assert torch.allclose(grid, torch.tensor([0.0, 0.05, 0.1, 0.15, 0.2, 0.4, 0.6, 0.8, 1.0]))
     back = interval_grid(torch.tensor([0.5, 0.0]), 2)
     assert back.tolist() == [0.5, 0.25, 0.0]
+    # sub-steps finer than float32 resolves are kept once: the solver needs a strictly monotone grid
+    short = interval_grid(torch.tensor([0.5, 0.5 + 1e-6, 1.0]), 1000)
+    assert bool((short[1:] > short[:-1]).all()) and short[0] == 0.5 and short[-1] == 1.0
 
 
 def test_anchor_grid_is_the_anchor_intervals_grid_cut_at_the_end():
@@ -364,3 +367,11 @@ def test_bridge_share_says_how_much_the_field_leaves_to_the_bridge():
         assert share.shape == (3,) and float(share[:2].min()) > 0.05  # the bend next to anchor 1 is left to the bridge
         bent.field.affine.zero_()  # the GNN decoder starts at zero: now the field is 0
         torch.testing.assert_close(bent.bridge_share(), torch.ones(3, dtype=torch.float64))
+
+
+def test_records_name_query_steps_only_when_not_the_default():
+    """Older versions read records without ``query_steps``; a record without it reads as 32."""
+    assert "query_steps" not in CoreConfig(dim=2, n_times=3).to_dict()
+    assert CoreConfig(dim=2, n_times=3, query_steps=8).to_dict()["query_steps"] == 8
+    old = CoreConfig(dim=2, n_times=3).to_dict()
+    assert CoreConfig(**old).query_steps == 32

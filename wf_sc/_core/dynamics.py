@@ -20,7 +20,8 @@ def interval_grid(knots: Tensor, steps: int) -> Tensor:
 
     .. math:: g = \\{\\kappa_j + (\\kappa_{j+1} - \\kappa_j)\\, i / n : i = 0, \\dots, n-1\\} \\cup \\{\\kappa_{last}\\}
 
-    with :math:`n` = ``steps``; each knot is a grid point exactly.
+    with :math:`n` = ``steps``; each knot is a grid point exactly, and points that round to the same
+    value are kept once.
     """
     if steps < 1:
         raise ValueError("steps must be >= 1")
@@ -30,7 +31,8 @@ def interval_grid(knots: Tensor, steps: int) -> Tensor:
         # which would leave a near-duplicate grid point (a step of ~1e-8)
         pieces.append(a + (b - a) * torch.arange(1, steps, dtype=knots.dtype, device=knots.device) / steps)
         pieces.append(b[None])
-    return torch.cat(pieces)
+    # sub-steps that round to the same value (float32, a very short interval) would stop the solver
+    return torch.unique_consecutive(torch.cat(pieces))
 
 
 def anchor_grid(tau: Tensor, k: int, end: Tensor, steps: int) -> Tensor:

@@ -92,11 +92,13 @@ class CoreConfig:
             self.n_codes = int(min(max(self.n_times - 2, 1), 4))
 
     def to_dict(self) -> dict:
-        """The fields as plain values; ``growth`` only when on, so that records of fits without it
-        stay readable by versions that predate it."""
+        """The fields as plain values; ``growth`` only when on and ``query_steps`` only when not 32,
+        so that records of fits without them stay readable by versions that predate them."""
         out = asdict(self)
         if not out["growth"]:
             del out["growth"]
+        if out["query_steps"] == 32:  # the default: records stay readable by versions that predate it
+            del out["query_steps"]
         return out
 
 
@@ -252,16 +254,22 @@ class WeightFlowCore(nn.Module):
 
         .. math:: \\Delta_k = \\theta_{k+1} - \\hat\\theta_k(\\tau_{k+1})   (:meth:`interval_ends` with ``config.query_steps``)
 
-        Without gradients the result is kept until the anchors or the field's parameters change.
+        Without gradients the result is kept until the times, anchors, codes, the field's parameters or
+        buffers, ``config.query_steps`` or ``config.method`` change.
         """
         if torch.is_grad_enabled():
             return self.anchors[1:] - self.interval_ends(self.config.query_steps)
-        key = (self.config.query_steps, self.config.method, self.tau._version, self.anchors._version,
-               *(p._version for p in self.field.parameters()))
+        # the values the gaps follow from, compared whole: writes through .data or in inference mode
+        # leave no version counter to trust
+        inputs = [self.tau, self.anchors, self.codes, *self.field.parameters(), *self.field.buffers()]
         kept = self._cache.get("gaps")
-        if kept is None or kept[0] != key:
-            kept = self._cache["gaps"] = (key, self.anchors[1:] - self.interval_ends(self.config.query_steps))
-        return kept[1]
+        if kept is None or kept[0] != (self.config.query_steps, self.config.method) or not all(
+            a.dtype == b.dtype and a.shape == b.shape and a.device == b.device and torch.equal(a, b)
+            for a, b in zip(kept[1], inputs, strict=True)
+        ):
+            gaps = self.anchors[1:] - self.interval_ends(self.config.query_steps)
+            kept = self._cache["gaps"] = ((self.config.query_steps, self.config.method), [x.clone() for x in inputs], gaps)
+        return kept[2]
 
     def bridge_share(self) -> Tensor:
         """How much of each anchor interval the bridge covers rather than the learned field: (K,).

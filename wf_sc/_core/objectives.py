@@ -77,8 +77,8 @@ def bridged_states(core, seg: Segment) -> Tensor:
               + \\lambda_i(\\theta_{j+1} - \\hat\\theta_b), \\quad
               \\lambda_i = (\\tau_i - \\tau_a) / (\\tau_b - \\tau_a)
 
-    (on the first interval ``hat theta_a`` is the anchor itself, so this is the query-time bridge of
-    :meth:`wf_sc._core.flow.WeightFlowCore.weights`).
+    (on the first interval ``hat theta_a`` is the anchor itself, so this is the bridge of
+    :meth:`wf_sc._core.flow.WeightFlowCore.weights`, on training's grid instead of the query grid).
     """
     knots = [0, *seg.index.tolist()]
     anchors = [seg.start, *seg.targets]
