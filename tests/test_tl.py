@@ -410,6 +410,16 @@ def test_the_anchor_gaps_are_found_once_until_the_field_changes(fitted, monkeypa
     assert len(calls) == 3
 
 
+def test_drift_under_inference_mode_is_the_drift(fitted):
+    """Forward mode carries no tangents in inference mode; the drift leaves it for its own pass."""
+    model = wf.tl.WeightFlow.from_adata(fitted)
+    X = np.asarray(fitted.X, dtype=np.float32)[:30]
+    v = model.drift(X, 1.0)
+    with torch.inference_mode():
+        np.testing.assert_array_equal(model.drift(X, 1.0), v)
+        np.testing.assert_array_equal(model.drift_and_log_density(X, 1.0)[0], v)
+
+
 def test_drift_and_log_density_from_one_pass_equal_the_separate_queries(fitted):
     """What ``wf.tl.fit`` writes comes from one pass; it equals the separate queries (the log-density up to
     float32 rounding: the head runs per coordinate instead of batched), with the drift 0 outside the

@@ -50,7 +50,10 @@ def transport_drift(
     conditionals' values, without their tangents), as ``(v, log_p)``.
     """
     n, d = x.shape
-    with fwAD.dual_level():
+    # forward mode carries no tangents in inference mode: leave it for this pass (the result is a
+    # plain tensor either way)
+    with torch.inference_mode(False), fwAD.dual_level():
+        theta, theta_dot, x = (t.clone() if t.is_inference() else t for t in (theta, theta_dot, x))
         maps = backbone.maps(fwAD.make_dual(theta, theta_dot))
         zeros = x.new_zeros(n, backbone.hidden)
         h = fwAD.make_dual(zeros, zeros)  # h_0 = 0 with tangent 0, so the first step's arithmetic is dual too
