@@ -410,14 +410,19 @@ def test_the_anchor_gaps_are_found_once_until_the_field_changes(fitted, monkeypa
     assert len(calls) == 3
 
 
-def test_drift_under_inference_mode_is_the_drift(fitted):
-    """Forward mode carries no tangents in inference mode; the drift leaves it for its own pass."""
+def test_drift_and_score_under_inference_mode(fitted):
+    """Neither forward mode (the drift) nor backpropagation (the score) works in inference mode; both
+    leave it for their own pass, with the same values, also on a model built in inference mode."""
     model = wf.tl.WeightFlow.from_adata(fitted)
     X = np.asarray(fitted.X, dtype=np.float32)[:30]
-    v = model.drift(X, 1.0)
+    v, s = model.drift(X, 1.0), model.score(X, 1.0)
     with torch.inference_mode():
         np.testing.assert_array_equal(model.drift(X, 1.0), v)
         np.testing.assert_array_equal(model.drift_and_log_density(X, 1.0)[0], v)
+        np.testing.assert_array_equal(model.score(X, 1.0), s)
+        built = wf.tl.WeightFlow.from_adata(fitted)
+        np.testing.assert_array_equal(built.drift(X, 1.0), v)
+        np.testing.assert_array_equal(built.score(X, 1.0), s)
 
 
 def test_drift_and_log_density_from_one_pass_equal_the_separate_queries(fitted):

@@ -28,9 +28,10 @@ from .backbone import GRUMDN
 
 def score(backbone: GRUMDN, theta: Tensor, x: Tensor) -> Tensor:
     r""":math:`\nabla_x \log p_\theta(x)` for cells ``x`` (n, d) under weights ``theta`` (P,): (n, d)."""
-    with torch.enable_grad():
-        xg = x.detach().requires_grad_(True)
-        logp = backbone.log_prob(theta.detach(), xg)
+    with torch.inference_mode(False), torch.enable_grad():  # autograd is off in inference mode: leave it here
+        x, theta = ((t.clone() if t.is_inference() else t).detach() for t in (x, theta))
+        xg = x.requires_grad_(True)
+        logp = backbone.log_prob(theta, xg)
         (grad,) = torch.autograd.grad(logp.sum(), xg)
     return grad
 
