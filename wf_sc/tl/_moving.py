@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .._core.growth import growth_rates
-from .._core.objectives import optimal_assignment
+from .._core.objectives import optimal_assignment, squared_distances
 from .._core.score import sde_step
 from ._model import WeightFlow
 
@@ -127,7 +127,8 @@ def optimal_pairing(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, bloc
 
     .. math:: \sigma = \arg\min_{\sigma} \sum_i \lVert a_i - b_{\sigma(i)} \rVert^2
 
-    (exact, :func:`wf_sc._core.objectives.optimal_assignment`). Above
+    (exact, :func:`wf_sc._core.objectives.optimal_assignment` on the double-precision costs of
+    :func:`wf_sc._core.objectives.squared_distances`). Above
     ``block`` cells both sides are split into the same number of random blocks of at most ``block``
     cells, and each block of ``a`` is paired exactly with its block of ``b``.
     """
@@ -140,8 +141,7 @@ def optimal_pairing(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, bloc
         for ia, ib in zip(np.array_split(rng.permutation(n), parts), np.array_split(rng.permutation(n), parts)):
             sigma[ia] = ib[optimal_pairing(a[ia], b[ib], rng, block)]
         return sigma
-    # squared distances row block by row block: no (n, n, d) array
-    return optimal_assignment(np.concatenate([((a[i : i + 64, None, :] - b[None, :, :]) ** 2).sum(-1) for i in range(0, n, 64)]))
+    return optimal_assignment(squared_distances(torch.as_tensor(a), torch.as_tensor(b)))
 
 
 def meet_observed(
