@@ -6,8 +6,12 @@ the seconds of ``WeightFlowCore.weights`` at ``--times`` equally spaced times ov
 the anchor gaps found anew each time), and the largest distance of the weights at those times from
 the ones read with 256 sub-steps, relative to the distance between consecutive anchors (per weight
 scale ``s``: ``max_t |(theta_q(t) - theta_256(t)) / s| / min_k |(theta_{k+1} - theta_k) / s|``).
+With ``--sde``, instead: the seconds of stochastic paths of 200 cells of the first time through a
+grid of 10 times (``wf_sc.tl._moving.move_along``, ``sigma = 0.5``: 90 Euler-Maruyama sub-steps,
+each a drift and a score query), with the package's default reading; run it with ``PYTHONPATH`` set
+to another checkout to time that code.
 
-    python benchmarks/query_cost.py [fit cache folder] [--times 200] [--repeats 3]
+    python benchmarks/query_cost.py [fit cache folder] [--times 200] [--repeats 3] [--sde]
 """
 
 from __future__ import annotations
@@ -27,10 +31,24 @@ def main() -> None:
     p.add_argument("cache", nargs="?", default=None)
     p.add_argument("--times", type=int, default=200)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--sde", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(1)
     data = DATASETS["emt10"].time_course()
-    core = FitCache(directory=args.cache).get(data.without(data.times[1]), 3, {})[0].core
+    model = FitCache(directory=args.cache).get(data.without(data.times[1]), 3, {})[0]
+    if args.sde:
+        from wf_sc.tl._moving import move_along
+
+        x0 = data.X[data.t == data.times[0]][:200]
+        grid = np.linspace(float(data.times[0]), float(data.times[-1]), 10)
+        seconds = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            move_along(model, x0, float(data.times[0]), grid, sigma=0.5, rng=np.random.default_rng(0))
+            seconds.append(time.perf_counter() - t0)
+        print(f"stochastic paths: {np.median(seconds):.2f} s (median of {args.repeats})")
+        return
+    core = model.core
     tau = torch.linspace(-0.05, 1.05, args.times, dtype=core.tau.dtype)
     scale = core.field.scale
     step = ((core.anchors[1:] - core.anchors[:-1]) / scale).norm(dim=1).min()
