@@ -3,7 +3,7 @@
 On the cached default fit of EMT 10-D (seed 3, time 1 held out), for each ``query_steps``:
 the seconds of ``WeightFlowCore.weights`` at ``--times`` equally spaced times over the training span
 (as ``wf.pl.trajectory`` and the stochastic paths ask for them; median of ``--repeats``, one thread,
-the anchor gaps found anew each time), and the largest distance of the weights at those times from
+the interval paths and anchor gaps found anew each time), and the largest distance of the weights at those times from
 the ones read with 256 sub-steps, relative to the distance between consecutive anchors (per weight
 scale ``s``: ``max_t |(theta_q(t) - theta_256(t)) / s| / min_k |(theta_{k+1} - theta_k) / s|``).
 With ``--sde``, instead: the seconds of stochastic paths of 200 cells of the first time through a
@@ -55,7 +55,7 @@ def main() -> None:
 
     def read(q: int) -> torch.Tensor:
         core.config.query_steps = q
-        core._cache.pop("gaps", None)
+        core._cache.pop("paths", None)
         return core.weights(tau)
 
     with torch.no_grad():

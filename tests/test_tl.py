@@ -375,39 +375,39 @@ def test_per_cell_outputs_in_chunks_equal_one_pass(fitted):
     np.testing.assert_allclose(model.transport(X, 0.0, 1.0, chunk=7), model.transport(X, 0.0, 1.0, chunk=len(X)), atol=1e-5)
 
 
-def test_the_anchor_gaps_are_found_once_until_the_field_changes(fitted, monkeypatch):
-    """A drift query at many times integrates the anchor intervals once (for the bridge of its
-    weights and of its velocities); a second query reuses them; any change of the field's values,
-    however written, finds them anew."""
+def test_the_interval_paths_are_integrated_once_until_the_field_changes(fitted, monkeypatch):
+    """A drift query at many times integrates each anchor interval once on the query grid (for the
+    bridge of its weights and of its velocities, and the weights themselves); a second query reuses
+    them; any change of the field's values, however written, finds them anew."""
     model = wf.tl.WeightFlow.from_adata(fitted)
     core_type = type(model.core)
     X = np.asarray(fitted.X, dtype=np.float32)[:40]
     t = np.linspace(0.1, 1.9, 40)  # 40 times across the three intervals
     calls = []
-    ends = core_type.interval_ends
-    monkeypatch.setattr(core_type, "interval_ends", lambda self, steps=None: calls.append(steps) or ends(self, steps))
+    chain = core_type.integrate_from
+    monkeypatch.setattr(core_type, "integrate_from", lambda self, k, targets, steps=None: calls.append(k) or chain(self, k, targets, steps))
     v = model.drift(X, t)
-    assert calls == [model.core.config.query_steps]
+    assert calls == [0, 1, 2]
     np.testing.assert_array_equal(v, model.drift(X, t))
-    assert len(calls) == 1
+    assert len(calls) == 3
     weight = next(model.core.field.parameters())
     with torch.no_grad():
         weight.mul_(1.0)  # written in place, as an optimizer would, with the same values
     np.testing.assert_array_equal(v, model.drift(X, t))
-    assert len(calls) == 1
+    assert len(calls) == 3
     weight.data.add_(0.01)  # a write no version counter sees
     moved = model.drift(X, t)
     assert np.abs(moved - v).max() > 1e-4
-    assert len(calls) == 2
+    assert len(calls) == 6
     taus = torch.linspace(0.1, 0.9, 5, dtype=model.core.tau.dtype)
     with torch.no_grad():
         theta = model.core.weights(taus)
     with torch.inference_mode():  # tensors without version counters
         torch.testing.assert_close(model.core.weights(taus), theta, rtol=0, atol=0)
-        assert len(calls) == 2
+        assert len(calls) == 6
         model.core.anchors.mul_(1.5)
         assert (model.core.weights(taus) - theta).abs().max() > 1e-3
-    assert len(calls) == 3
+    assert len(calls) == 9
 
 
 def test_drift_and_score_under_inference_mode(fitted):

@@ -137,7 +137,7 @@ class WeightFlowCore(nn.Module):
             conv=config.conv,
         )
         self.growth = GrowthField(config.dim) if config.growth else None
-        self._cache: dict = {}  # derived state kept out of the state_dict: the control path, the anchor gaps
+        self._cache: dict = {}  # derived state kept out of the state_dict: the control path, the interval paths
 
     # ------------------------------------------------------------------ set-up
     def set_data(self, x_mean: Tensor, x_scale: Tensor, times: Tensor) -> None:
@@ -221,7 +221,8 @@ class WeightFlowCore(nn.Module):
         one side of :math:`\\tau_k`), read on the query grid: (T, P).
 
         One integration on the anchor grid with ``config.query_steps`` sub-steps per anchor interval
-        (:func:`~wf_sc._core.dynamics.anchor_grid`) to the farthest target, then from the grid point
+        (:func:`~wf_sc._core.dynamics.anchor_grid`) to the farthest target (without gradients and
+        inside interval ``k``, the kept :meth:`interval_paths`), then from the grid point
         :math:`g_i` at or before each target one partial step of the solver to it:
 
         .. math:: \\hat\\theta_k(\\tau) = \\Phi_{\\tau - g_i}\\big(\\hat\\theta_k(g_i)\\big)
@@ -231,8 +232,11 @@ class WeightFlowCore(nn.Module):
         """
         forward = bool(targets.min() >= self.tau[k])
         end = targets.max() if forward else targets.min()
-        grid = anchor_grid(self.tau, k, end, self.config.query_steps)
-        states = integrate(self.field, self.path, self.anchors[k], grid, self.config.method)
+        if forward and k < len(self.tau) - 1 and end <= self.tau[k + 1] and not torch.is_grad_enabled():
+            grid, states = self.interval_paths()[k]
+        else:
+            grid = anchor_grid(self.tau, k, end, self.config.query_steps)
+            states = integrate(self.field, self.path, self.anchors[k], grid, self.config.method)
         sign = 1.0 if forward else -1.0
         before = (torch.searchsorted(sign * grid, (sign * targets).contiguous(), right=True) - 1).clamp_min(0)
         out = states[before]
@@ -249,27 +253,36 @@ class WeightFlowCore(nn.Module):
             [self.integrate_from(k, self.tau[k + 1 : k + 2], steps)[1][-1] for k in range(len(self.tau) - 1)]
         )
 
+    @torch.no_grad()
+    def interval_paths(self) -> list[tuple[Tensor, Tensor]]:
+        """Each anchor interval's unbridged trajectory on the query grid, ``[(grid_k, states_k)]``
+        (:meth:`integrate_from` anchor ``k`` to :math:`\\tau_{k+1}` with ``config.query_steps``).
+
+        Kept until the times, anchors, codes, the field's parameters or buffers, ``config.query_steps``
+        or ``config.method`` change: the values they follow from are compared whole, since writes
+        through ``.data`` or in inference mode leave no version counter to trust.
+        """
+        inputs = [self.tau, self.anchors, self.codes, *self.field.parameters(), *self.field.buffers()]
+        kept = self._cache.get("paths")
+        if kept is None or kept[0] != (self.config.query_steps, self.config.method) or not all(
+            a.dtype == b.dtype and a.shape == b.shape and a.device == b.device and torch.equal(a, b)
+            for a, b in zip(kept[1], inputs, strict=True)
+        ):
+            paths = [self.integrate_from(k, self.tau[k + 1 : k + 2], self.config.query_steps)[:2]
+                     for k in range(len(self.tau) - 1)]
+            kept = self._cache["paths"] = ((self.config.query_steps, self.config.method), [x.clone() for x in inputs], paths)
+        return kept[2]
+
     def anchor_gaps(self) -> Tensor:
         """How far each interval's trajectory, read on the query grid, ends from the next anchor: (K, P).
 
         .. math:: \\Delta_k = \\theta_{k+1} - \\hat\\theta_k(\\tau_{k+1})   (:meth:`interval_ends` with ``config.query_steps``)
 
-        Without gradients the result is kept until the times, anchors, codes, the field's parameters or
-        buffers, ``config.query_steps`` or ``config.method`` change.
+        Without gradients, from the kept :meth:`interval_paths`.
         """
         if torch.is_grad_enabled():
             return self.anchors[1:] - self.interval_ends(self.config.query_steps)
-        # the values the gaps follow from, compared whole: writes through .data or in inference mode
-        # leave no version counter to trust
-        inputs = [self.tau, self.anchors, self.codes, *self.field.parameters(), *self.field.buffers()]
-        kept = self._cache.get("gaps")
-        if kept is None or kept[0] != (self.config.query_steps, self.config.method) or not all(
-            a.dtype == b.dtype and a.shape == b.shape and a.device == b.device and torch.equal(a, b)
-            for a, b in zip(kept[1], inputs, strict=True)
-        ):
-            gaps = self.anchors[1:] - self.interval_ends(self.config.query_steps)
-            kept = self._cache["gaps"] = ((self.config.query_steps, self.config.method), [x.clone() for x in inputs], gaps)
-        return kept[2]
+        return self.anchors[1:] - torch.stack([states[-1] for _, states in self.interval_paths()])
 
     def bridge_share(self) -> Tensor:
         """How much of each anchor interval the bridge covers rather than the learned field: (K,).
