@@ -258,7 +258,8 @@ class WeightFlowCore(nn.Module):
         """Each anchor interval's unbridged trajectory on the query grid, ``[(grid_k, states_k)]``
         (:meth:`integrate_from` anchor ``k`` to :math:`\\tau_{k+1}` with ``config.query_steps``).
 
-        Kept until the times, anchors, codes, the field's parameters or buffers, ``config.query_steps``
+        The tensors are the kept ones: read them, do not write into them. Kept until the times,
+        anchors, codes, the field's parameters or buffers, ``config.query_steps``
         or ``config.method`` change: the values they follow from are compared whole, since writes
         through ``.data`` or in inference mode leave no version counter to trust.
         """
@@ -278,7 +279,7 @@ class WeightFlowCore(nn.Module):
 
         .. math:: \\Delta_k = \\theta_{k+1} - \\hat\\theta_k(\\tau_{k+1})   (:meth:`interval_ends` with ``config.query_steps``)
 
-        Without gradients, from the kept :meth:`interval_paths`.
+        Without gradients, the same values from the ends of the kept :meth:`interval_paths`.
         """
         if torch.is_grad_enabled():
             return self.anchors[1:] - self.interval_ends(self.config.query_steps)
