@@ -16,23 +16,30 @@ import pandas as pd
 from wf_sc.benchmark.summary import paired
 
 
+def paired_runs(first: pd.DataFrame, second: pd.DataFrame, method: str = "weightflow") -> pd.DataFrame:
+    """``method``'s W1 rows of two runs paired per seed, per dataset: columns ``first`` and ``second``
+    (mean W1), ``diff`` (second − first), ``se``, ``ahead`` (seeds where the second is lower), ``n_seeds``."""
+    runs = [d[(d["method"] == method) & (d["metric"] == "w1")].assign(method=label)
+            for d, label in zip((first, second), ("first", "second"))]
+    df = pd.concat(runs)
+    means = df.groupby(["dataset", "method"], sort=False)["value"].mean().unstack("method")
+    diff = paired(df, method="second").set_index("dataset")
+    return means[["first", "second"]].join(diff[["diff", "se", "ahead", "n_seeds"]], how="inner").loc[diff.index]
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("first")
     p.add_argument("second")
     p.add_argument("--method", default="weightflow")
     args = p.parse_args()
-    runs = [pd.read_csv(path) for path in (args.first, args.second)]
-    runs = [d[(d["method"] == args.method) & (d["metric"] == "w1")].assign(method=label)
-            for d, label in zip(runs, ("first", "second"))]
-    df = pd.concat(runs)
-    means = df.groupby(["dataset", "method"], sort=False)["value"].mean().unstack("method")
-    diff = paired(df, method="second").set_index("dataset")
-    print(f"| dataset | seeds | mean W1, first | second | second − first (± SE) | second lower |")
+    table = paired_runs(pd.read_csv(args.first), pd.read_csv(args.second), args.method)
+    print("| dataset | seeds | mean W1, first | second | second − first (± SE) | second lower |")
     print("|---|---:|---:|---:|---:|---:|")
-    for dataset, r in diff.iterrows():
-        print(f"| {dataset} | {r['n_seeds']} | {means.loc[dataset, 'first']:.4g} | {means.loc[dataset, 'second']:.4g} | "
-              f"{r['diff']:+.3g} ± {r['se']:.2g} | {r['ahead']}/{r['n_seeds']} |")
+    for dataset, r in table.iterrows():
+        n = int(r["n_seeds"])
+        print(f"| {dataset} | {n} | {r['first']:.4g} | {r['second']:.4g} | "
+              f"{r['diff']:+.3g} ± {r['se']:.2g} | {int(r['ahead'])}/{n} |")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ memory stays bounded whatever the number of cells.
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
