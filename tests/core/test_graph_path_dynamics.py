@@ -6,7 +6,8 @@ import torch
 from wf_sc._core.backbone import GRUMDN
 from wf_sc._core.control_path import anchor_codes, anchor_scale, build_path
 from wf_sc._core.dynamics import anchor_grid, integrate, interval_grid, kinetic_energy
-from wf_sc._core.flow import CoreConfig, WeightFlowCore
+from wf_sc._core.config import CoreConfig
+from wf_sc._core.flow import WeightFlowCore
 from wf_sc._core.weight_graph import build_weight_graph
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from wf_sc._core.backbone import GRUMDN, invert_mixture_cdf, mixture_cdf_pdf
-from wf_sc._core.flow import CoreConfig, WeightFlowCore
+from wf_sc._core.config import CoreConfig
+from wf_sc._core.flow import WeightFlowCore
 from wf_sc._core.growth_field import growth_split, unbalanced_step, within_time_spread
 from wf_sc._core.objectives import Segment, action_populations, macro_points, minibatch_w2, population_ot_action
 

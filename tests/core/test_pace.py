@@ -44,7 +44,8 @@ def test_interval_speeds_of_translated_clouds():
 
 
 def test_ot_action_measures_time_on_the_clock():
-    from wf_sc._core.flow import CoreConfig, WeightFlowCore
+    from wf_sc._core.config import CoreConfig
+    from wf_sc._core.flow import WeightFlowCore
     from wf_sc._core.objectives import Segment, population_ot_action
 
     core = WeightFlowCore(CoreConfig(dim=2, n_times=3, hidden=4, n_components=2, width=8)).double()
@@ -70,7 +71,7 @@ def test_unknown_pace_is_refused():
 
 
 def _fit(snapshots, times, pace):
-    from wf_sc._core.flow import CoreConfig
+    from wf_sc._core.config import CoreConfig
     from wf_sc._core.pipeline import TrainConfig, fit_weightflow
 
     config = CoreConfig(dim=2, n_times=len(times), hidden=4, n_components=2, width=8)

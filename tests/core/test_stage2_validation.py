@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from wf_sc._core.flow import CoreConfig
+from wf_sc._core.config import CoreConfig
 from wf_sc._core.pipeline import TrainConfig, fit_weightflow
 from wf_sc._core.stage2 import train_field, validation_nll
 

@@ -20,7 +20,6 @@ from torch import Tensor
 
 from .backbone import GRUMDN
 from .canonical import align_chain
-from .optim import AdamW
 
 #: how each anchor's optimization starts (see :func:`fit_anchors`)
 ANCHOR_STARTS = ("warm", "rebasin")
@@ -145,7 +144,7 @@ def fit_density(
     x_train, x_val = x[train_idx.to(x.device)], x[val_idx.to(x.device)]
     monitor = x_val if len(x_val) else x_train
     theta = theta0.clone().requires_grad_(True)
-    opt = AdamW([theta], lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW([theta], lr=lr, weight_decay=0.0)
     best, best_cells = theta0.clone(), cell_nll(backbone, theta0, monitor)
     rule, curve, rises, step = EarlyStop(_chunked_mean(best_cells), patience, stop_z), [], [], 0
     for step in range(1, max_steps + 1):

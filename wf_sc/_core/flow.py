@@ -7,13 +7,12 @@ time ``tau in [0, 1]`` over the training times; the AnnData layer converts. The 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import Tensor, nn
 
 from .backbone import GRUMDN
-from .control_path import PATHS, anchor_codes, anchor_scale, build_path
+from .config import CoreConfig
+from .control_path import anchor_codes, anchor_scale, build_path
 from .drift import transport_drift
 from .growth_field import GrowthField
 from .dynamics import anchor_grid, integrate, weight_velocity
@@ -23,83 +22,8 @@ from .vector_field import GraphVectorField
 from .weight_graph import build_weight_graph
 
 
-#: how theta evolves between anchors: the graph neural CDE driven by the control path (the method),
-#: a plain neural ODE driven by time alone, or straight lines between anchors (no Stage 2); the
-#: last two exist for ablations
-DYNAMICS = ("cde", "ode", "linear")
 #: channels of the control path that Stage 2's starting field is fitted on (:meth:`WeightFlowCore.init_affine`)
 FIELD_STARTS = ("all", "time")
-
-
-@dataclass
-class CoreConfig:
-    """Architecture settings needed to rebuild a :class:`WeightFlowCore` (h5ad/torch-safe)."""
-
-    dim: int
-    n_times: int
-    hidden: int = 32
-    n_components: int = 5
-    graph: str = "connectivity"
-    width: int = 64
-    n_layers: int = 2
-    heads: int = 2
-    conv: str = "transformer"
-    n_codes: int | None = None
-    steps: int = 4
-    #: solver sub-steps per anchor interval when the fitted path is read (predictions, drift,
-    #: transport, the anchor gaps); training integrates with ``steps``
-    query_steps: int = 32
-    method: str = "midpoint"
-    scale_floor: float = 0.1
-    dynamics: str = "cde"
-    path: str = "cubic"
-    #: bridge each anchor interval: the trajectory from anchor k is corrected linearly in time so
-    #: that it ends exactly at anchor k+1 (see :meth:`WeightFlowCore.anchor_gaps`)
-    bridge: bool = True
-    #: learn a relative growth rate with the path (:mod:`wf_sc._core.growth_field`), read off the
-    #: populations of Stage 2's transport action; the path is fitted as without it
-    growth: bool = False
-
-    def __post_init__(self):
-        for name, low, high in (
-            ("dim", 1, 100_000), ("n_times", 2, 100_000), ("hidden", 1, 4096), ("n_components", 1, 256),
-            ("width", 1, 4096), ("n_layers", 0, 64), ("heads", 1, 64), ("steps", 1, 1000),
-            ("query_steps", 1, 10_000),
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-        for name in ("bridge", "growth"):
-            value = getattr(self, name)
-            if type(value).__name__ not in ("bool", "bool_"):  # Python or numpy booleans
-                raise ValueError(f"{name} must be True or False, got {value!r}")
-            setattr(self, name, bool(value))
-        if self.path not in PATHS:
-            raise ValueError(f"unknown control path {self.path!r}, known are {list(PATHS)}")
-        if self.path == "linear" and self.method == "rk4" and self.dynamics == "cde":
-            # RK4 reads dZ/dtau at the end of each step, i.e. on the wrong side of an anchor's kink
-            raise ValueError("method='rk4' needs path='cubic'; with path='linear' use 'midpoint' or 'euler'")
-        if self.dynamics not in DYNAMICS:
-            raise ValueError(f"unknown dynamics {self.dynamics!r}, known are {list(DYNAMICS)}")
-        if self.dynamics == "ode":
-            # a plain neural ODE d theta / d tau = g(theta): the path is time alone
-            if self.n_codes not in (None, 0):
-                raise ValueError("dynamics='ode' drives the field by time alone: n_codes must be 0 (or None)")
-            self.n_codes = 0
-        if self.n_codes is None:
-            # time + (K - 1) codes span the K anchor increments, so the constant-field start of
-            # the CDE passes through every anchor exactly; capped at 4 (DESIGN: path_dim 1-4)
-            self.n_codes = int(min(max(self.n_times - 2, 1), 4))
-
-    def to_dict(self) -> dict:
-        """The fields as plain values; ``growth`` only when on and ``query_steps`` only when not 32,
-        so that records of fits without them stay readable by versions that predate them."""
-        out = asdict(self)
-        if not out["growth"]:
-            del out["growth"]
-        if out["query_steps"] == 32:  # the default: records stay readable by versions that predate it
-            del out["query_steps"]
-        return out
 
 
 class WeightFlowCore(nn.Module):

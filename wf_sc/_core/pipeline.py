@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import torch
 
 from .anchors import ANCHOR_STARTS, fit_anchors, split_validation
-from .flow import FIELD_STARTS, CoreConfig, WeightFlowCore
+from .config import CoreConfig
+from .flow import FIELD_STARTS, WeightFlowCore
 from .growth_field import within_time_spread
 from .pace import PACES, PaceClock, interval_speeds
 from .stage2 import check_loss_weights, train_field

@@ -18,7 +18,6 @@ import torch
 from .anchors import mean_nll
 from .flow import WeightFlowCore
 from .growth_field import growth_split
-from .optim import AdamW, cosine_lrs
 from .objectives import (
     TERMS,
     Segment,
@@ -115,7 +114,8 @@ def train_field(
     params = [p for p in core.field.parameters() if p.requires_grad]
     growth = getattr(core, "growth", None)
     growth_params = [] if growth is None else list(growth.parameters())
-    opt, rates = AdamW(params + growth_params, lr=lr, weight_decay=1e-4), cosine_lrs(lr, n_steps)
+    opt = torch.optim.AdamW(params + growth_params, lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(n_steps, 1))
     history: dict = {name: [] for name in (*TERMS, "total")}
     if growth is not None:
         history["growth"] = []
@@ -152,8 +152,8 @@ def train_field(
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         if growth_params:
             torch.nn.utils.clip_grad_norm_(growth_params, 1.0)
-        opt.lr = rates[step - 1]
         opt.step()
+        sched.step()
         for name in TERMS:
             history[name].append(float(terms[name].detach()) if name in terms else float("nan"))
         history["total"].append(float(total.detach()))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._core.flow import CoreConfig
+from .._core.config import CoreConfig
 from .._core.stage2 import check_loss_weights
 from .baselines import OT_CAP
 from .metrics import subsample

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from .._bridge import MIN_CELLS
-from .._core.flow import CoreConfig
+from .._core.config import CoreConfig
 from .._core.pipeline import TrainConfig
 
 #: ``effort`` -> factor on every step budget of :class:`Config` (``"default"`` is the benchmarked one)
@@ -64,7 +64,7 @@ class Config:
         too small to share, and torch's setting, all cores, for per-cell queries on at least 10^4
         cells; ``None`` leaves torch's setting).
 
-    See :class:`wf_sc._core.flow.CoreConfig` and :class:`wf_sc._core.pipeline.TrainConfig` for each
+    See :class:`wf_sc._core.config.CoreConfig` and :class:`wf_sc._core.pipeline.TrainConfig` for each
     field's meaning in the model.
     """
 

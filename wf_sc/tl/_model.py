@@ -14,7 +14,8 @@ from anndata import AnnData
 
 from .. import _keys
 from .._bridge import check_representation, check_time_points, encode_time, get_representation
-from .._core.flow import CoreConfig, WeightFlowCore
+from .._core.config import CoreConfig
+from .._core.flow import WeightFlowCore
 from .._core.pipeline import TrainConfig, fit_weightflow
 from .._logging import get_logger
 from ._cell_queries import CellQueries

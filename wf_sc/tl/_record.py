@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._core.flow import CoreConfig, WeightFlowCore
+from .._core.config import CoreConfig
+from .._core.flow import WeightFlowCore
 
 
 def to_numpy_tree(obj):
