@@ -390,6 +390,25 @@ def test_duplicate_cell_names_warn_when_naming_source_cells(fitted):
         wf.tl.interpolate(adata, 0.5, n_cells=10, prediction="meet")
 
 
+def test_more_met_cells_than_a_snapshot_holds_warn_that_cells_repeat(fitted):
+    """40 cells per snapshot: asking for 50 draws some twice, and says so; 40 or fresh samples do not."""
+    with pytest.warns(UserWarning, match=r"n_cells=50 .* \(40 at time 0, 40 at time 1\).*at most 40") as record:
+        out = wf.tl.interpolate(fitted, 0.5, n_cells=50)
+    assert len(record) == 1 and out.obs["source_cell"].duplicated().any()
+    # an observed time moves that snapshot's cells only; past the end, the last snapshot's
+    with pytest.warns(UserWarning, match=r"\(40 at time 1\)"):
+        wf.tl.interpolate(fitted, 1.0, n_cells=41)
+    with warnings.catch_warnings(record=True) as record:  # past the end it also says it holds the end
+        warnings.simplefilter("always")
+        wf.tl.interpolate(fitted, 2.5, n_cells=41)
+    assert any("(40 at time 2)" in str(w.message) for w in record)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = wf.tl.interpolate(fitted, [0.5, 1.5], n_cells=40)
+        assert not out.obs["source_cell"][out.obs["time"] == 0.5].duplicated().any()
+        wf.tl.interpolate(fitted, 0.5, n_cells=50, prediction="sample")
+
+
 def test_unknown_loss_terms_are_refused_before_fitting():
     with pytest.raises(ValueError, match=r"unknown loss terms \['foo'\]"):
         wf.tl.Config(loss_weights={"foo": 1.0})
