@@ -23,10 +23,7 @@
   update) for a stack of M = 1, 2 and 5 weight vectors evaluated in one pass, at each of ``--dims``:
   whether the step's cost is per-call overhead (flat in M) or arithmetic (linear in M);
 - ``import``: the first ``import torch_geometric``, and of torch's compiler ``torch._dynamo`` (which
-  ``torch.optim`` and forward-mode differentiation import), in a fresh process;
-- ``after_import``: 600 Stage-1 steps of a 10-D anchor (800 cells, no early stop) in fresh processes,
-  with ``torch._dynamo`` imported before the timer and without, alternating (``--reps`` pairs, every
-  time printed): whether the import changes the speed of training that follows it.
+  ``torch.optim`` and forward-mode differentiation import), in a fresh process.
 
 Each comparison prints the largest difference between the two results.
 """
@@ -234,35 +231,9 @@ def first_import() -> None:
         print(f"import: {module} {seconds:.1f} s after torch")
 
 
-_ANCHOR_STEPS = r"""
-import sys, time, torch
-torch.set_num_threads(1)
-if sys.argv[1] == "imported":
-    import torch._dynamo
-from wf_sc._core.anchors import fit_density
-from wf_sc._core.backbone import GRUMDN
-x, backbone = torch.randn(800, 10, generator=torch.Generator().manual_seed(0)), GRUMDN(dim=10)
-theta0 = backbone.init(torch.Generator().manual_seed(1))
-start = time.perf_counter()
-fit_density(backbone, theta0, x, max_steps=600, batch_size=256, lr=5e-3, val_fraction=0.1, eval_every=50,
-            patience=100, generator=torch.Generator().manual_seed(2))
-print(time.perf_counter() - start)
-"""
-
-
-def after_import(reps: int) -> None:
-    seconds: dict[str, list[float]] = {"imported": [], "not imported": []}
-    for _ in range(reps):
-        for case in seconds:
-            out = subprocess.run([sys.executable, "-c", _ANCHOR_STEPS, case], capture_output=True, text=True, check=True)
-            seconds[case].append(float(out.stdout))
-    for case, values in seconds.items():
-        print(f"after_import: 600 Stage-1 steps, torch._dynamo {case}: " + ", ".join(f"{v:.2f}" for v in values) + " s")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/kernel_probe.py", description=__doc__.splitlines()[0])
-    p.add_argument("--only", nargs="+", choices=["gru", "stack", "attention", "stage2", "drift", "queries", "import", "after_import"],
+    p.add_argument("--only", nargs="+", choices=["gru", "stack", "attention", "stage2", "drift", "queries", "import"],
                    default=["gru", "stack", "attention", "stage2", "drift", "queries", "import"])
     p.add_argument("--reps", type=int, default=6)
     p.add_argument("--dims", type=int, nargs="+", default=[10, 30, 50], help="dimensions of the gru, stack and queries probes")
@@ -287,8 +258,6 @@ def main(argv: list[str] | None = None) -> int:
         queries(args.reps, args.dims, args.cells, tuple(args.threads))
     if "import" in args.only:
         first_import()
-    if "after_import" in args.only:
-        after_import(args.reps)
     return 0
 
 
