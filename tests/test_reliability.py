@@ -409,6 +409,15 @@ def test_more_met_cells_than_a_snapshot_holds_warn_that_cells_repeat(fitted):
         wf.tl.interpolate(fitted, 0.5, n_cells=50, prediction="sample")
 
 
+def test_a_short_later_snapshot_warns_and_its_cells_repeat_as_partners():
+    adata = make_tiny_adata(times=(0.0, 1.0, 2.0), n_per_time=60)
+    adata = adata[(adata.obs["time"] < 2).to_numpy() | (np.arange(adata.n_obs) < 150)].copy()  # 30 cells at 2
+    wf.tl.fit(adata, "time", use_rep="X", **TINY)
+    with pytest.warns(UserWarning, match=r"\(30 at time 2\).*partner_cell.*at most 30"):
+        out = wf.tl.interpolate(adata, 1.5, n_cells=50)
+    assert out.obs["partner_cell"].duplicated().any() and not out.obs["source_cell"].duplicated().any()
+
+
 def test_unknown_loss_terms_are_refused_before_fitting():
     with pytest.raises(ValueError, match=r"unknown loss terms \['foo'\]"):
         wf.tl.Config(loss_weights={"foo": 1.0})

@@ -228,7 +228,7 @@ def get_representation(adata: AnnData, use_rep: str) -> np.ndarray:
         how = (
             "Run wf.pp.prepare(adata, time_key) or sc.pp.pca(adata) to compute it"
             if use_rep == "X_pca"
-            else "Compute it or name one of the available keys"
+            else "Compute it or name one of the available keys" if len(adata.obsm) else "Compute it"
         )
         raise KeyError(
             f"representation {use_rep!r} not found in adata.obsm (available: {list(adata.obsm.keys())}). "
