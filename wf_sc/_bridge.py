@@ -225,11 +225,9 @@ def get_representation(adata: AnnData, use_rep: str) -> np.ndarray:
     elif use_rep in adata.obsm:
         X = adata.obsm[use_rep]
     else:
-        how = (
-            "Run wf.pp.prepare(adata, time_key) or sc.pp.pca(adata) to compute it"
-            if use_rep == "X_pca"
-            else "Compute it or name one of the available keys" if len(adata.obsm) else "Compute it"
-        )
+        how = "Compute it or name one of the available keys" if len(adata.obsm) else "Compute it"
+        if use_rep == "X_pca":
+            how = "Run wf.pp.prepare(adata, time_key) or sc.pp.pca(adata) to compute it"
         raise KeyError(
             f"representation {use_rep!r} not found in adata.obsm (available: {list(adata.obsm.keys())}). "
             f"{how}, or pass use_rep='X' to use adata.X directly."

@@ -51,7 +51,11 @@ def _met_cells(
         raise ValueError(f"prediction='meet' needs observed cells; adata.obs[{model.time_key!r}] has no times")
     # the observed values the model's training times came from (robust to any rounding)
     fitted = observed[np.abs(observed[:, None] - model.times[None, :]).argmin(0)]
-    short = _short_snapshots(t_cells, fitted, times, n)
+    parts = [
+        meet_observed(model, X, t_cells, fitted, float(t), n, np.random.default_rng(random_state + i))
+        for i, t in enumerate(times)
+    ]
+    short = _repeated_snapshots(t_cells, parts)
     if short:
         listed = ", ".join(f"{c} at time {u:g}" for u, c in short)
         warnings.warn(
@@ -63,26 +67,20 @@ def _met_cells(
             UserWarning,
             stacklevel=3,
         )
-    parts = [
-        meet_observed(model, X, t_cells, fitted, float(t), n, np.random.default_rng(random_state + i))
-        for i, t in enumerate(times)
-    ]
     return tuple(np.concatenate(column) for column in zip(*parts))
 
 
-def _short_snapshots(t_cells: np.ndarray, fitted: np.ndarray, times: np.ndarray, n: int) -> list[tuple[float, int]]:
-    """The snapshots (times ``fitted``) that ``prediction="meet"`` draws ``n`` cells from at ``times``
-    and that hold fewer than ``n`` cells: ``[(time, cells)]`` (:func:`~wf_sc.tl._moving.meet_observed`
-    draws from both neighbours of a time between snapshots, else from the nearest one)."""
-    span, used = fitted[-1] - fitted[0], set()
-    for t in times:
-        if t <= fitted[0] or t >= fitted[-1] or np.any(np.abs(fitted - t) <= 1e-9 * span):
-            used.add(float(fitted[np.abs(fitted - t).argmin()]))
-        else:
-            j = int(np.searchsorted(fitted, t, side="right")) - 1
-            used.update((float(fitted[j]), float(fitted[j + 1])))
-    counts = {u: int(np.sum(t_cells == u)) for u in used}
-    return sorted((u, c) for u, c in counts.items() if c < n)
+def _repeated_snapshots(t_cells: np.ndarray, parts: list[tuple]) -> list[tuple[float, int]]:
+    """The snapshots whose cells the met cells ``parts`` (:func:`~wf_sc.tl._moving.meet_observed`'s
+    results, without growth) use more than once: ``[(time, cells observed there)]``.
+
+    Such a draw is without replacement unless the snapshot holds fewer cells than asked for, and then
+    it repeats a cell, so a repeated row names a snapshot that was too small."""
+    repeated = set()
+    for _, rows, _, partners in parts:
+        cells, counts = np.unique(np.concatenate([rows, partners[partners >= 0]]), return_counts=True)
+        repeated.update(t_cells[cells[counts > 1]].tolist())
+    return sorted((u, int(np.sum(t_cells == u))) for u in repeated)
 
 
 def _as_times(times, model: WeightFlow) -> np.ndarray:
@@ -296,11 +294,10 @@ def interpolate(
         the two): where the flow is exact both sides land on the same population, and where it
         moves nothing this is optimal-transport interpolation. At an observed time, or outside the
         observed range, the nearest snapshot's cells are moved. A snapshot with fewer than
-        ``n_cells`` cells is drawn from with replacement, so its cells are used more than once (with a
-        warning).
-        ``obs['source_cell']`` and
-        ``obs['source_time']`` name the earlier cell of each pair, ``obs['partner_cell']`` the
-        later one (empty where there is none), so their annotations can be carried along. The
+        ``n_cells`` cells is drawn from with replacement, so its cells are used more than once (with
+        a warning). ``obs['source_cell']`` and ``obs['source_time']`` name the earlier cell of each
+        pair, ``obs['partner_cell']`` the later one (empty where there is none), so their
+        annotations can be carried along. The
         pairing is exact up to 2,048 cells per time (about 1.4 s at 2,048 cells on one CPU core)
         and made in random blocks of 2,048 above. This is what the leave-one-out benchmark scores
         (``docs/benchmarks.md``). ``"sample"``: fresh cells of the model's density at each time.
@@ -308,8 +305,9 @@ def interpolate(
     Returns
     -------
     A new AnnData of ``len(times) * n_cells`` generated cells with ``obs['time']`` and
-    ``obsm[use_rep]`` (the generated coordinates; ``obsm['X_wf']`` for a fit on ``use_rep="X"``). ``X`` holds the coordinates, or the decoded
-    genes (``var_names`` of ``adata``) with ``decode=True``. ``adata`` is not modified.
+    ``obsm[use_rep]`` (the generated coordinates; ``obsm['X_wf']`` for a fit on ``use_rep="X"``).
+    ``X`` holds the coordinates, or the decoded genes (``var_names`` of ``adata``) with
+    ``decode=True``. ``adata`` is not modified.
     """
     model = WeightFlow.from_adata(adata, key)
     check_count(n_cells, "n_cells")
