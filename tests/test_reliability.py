@@ -6,7 +6,6 @@ AnnData is unchanged. ``docs/reliability.md`` lists the cases.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import warnings
@@ -391,40 +390,32 @@ def test_duplicate_cell_names_warn_when_naming_source_cells(fitted):
         wf.tl.interpolate(adata, 0.5, n_cells=10, prediction="meet")
 
 
-def test_more_met_cells_than_distinct_pairs_warn_that_cells_repeat(fitted):
-    """40 cells per snapshot: the exact plan between two of them is a permutation, 40 pairs. Asking
-    for 50 repeats pairs, and says so; 40, or fresh samples, do not."""
-    with pytest.warns(UserWarning, match=r"n_cells=50 .* \(40 at time 0.5\).*at most 40") as record:
+def test_more_met_cells_than_a_snapshot_holds_warn_that_cells_repeat(fitted):
+    """40 cells per snapshot: asking for 50 draws some twice, and says so; 40 or fresh samples do not."""
+    with pytest.warns(UserWarning, match=r"n_cells=50 .* \(40 at time 0, 40 at time 1\).*at most 40") as record:
         out = wf.tl.interpolate(fitted, 0.5, n_cells=50)
-    assert len(record) == 1
-    assert out.obs[["source_cell", "partner_cell"]].duplicated().any()
+    assert len(record) == 1 and out.obs["source_cell"].duplicated().any()
     # an observed time moves that snapshot's cells only; past the end, the last snapshot's
     with pytest.warns(UserWarning, match=r"\(40 at time 1\)"):
         wf.tl.interpolate(fitted, 1.0, n_cells=41)
-    with pytest.warns(UserWarning, match=r"\(40 at time 2.5\)"):
+    with warnings.catch_warnings(record=True) as record:  # past the end it also says it holds the end
+        warnings.simplefilter("always")
         wf.tl.interpolate(fitted, 2.5, n_cells=41)
+    assert any("(40 at time 2)" in str(w.message) for w in record)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out = wf.tl.interpolate(fitted, [0.5, 1.5], n_cells=40)
-        met = out.obs[out.obs["time"] == 0.5]
-        # a permutation drawn whole: every cell of both snapshots once
-        assert not met["source_cell"].duplicated().any() and not met["partner_cell"].duplicated().any()
+        assert not out.obs["source_cell"][out.obs["time"] == 0.5].duplicated().any()
         wf.tl.interpolate(fitted, 0.5, n_cells=50, prediction="sample")
 
 
-def test_a_short_later_snapshot_shares_its_cells_between_pairs_as_the_plan_splits_them():
-    """60 cells at time 1 and 30 at time 2: each later cell carries the mass of two earlier ones, so
-    it partners several cells, while no pair repeats until the plan's pairs run out."""
+def test_a_short_later_snapshot_warns_and_its_cells_repeat_as_partners():
     adata = make_tiny_adata(times=(0.0, 1.0, 2.0), n_per_time=60)
     adata = adata[(adata.obs["time"] < 2).to_numpy() | (np.arange(adata.n_obs) < 150)].copy()  # 30 cells at 2
     wf.tl.fit(adata, "time", use_rep="X", **TINY)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        out = wf.tl.interpolate(adata, 1.5, n_cells=60)
+    with pytest.warns(UserWarning, match=r"\(30 at time 2\).*partner_cell.*at most 30"):
+        out = wf.tl.interpolate(adata, 1.5, n_cells=50)
     assert out.obs["partner_cell"].duplicated().any() and not out.obs["source_cell"].duplicated().any()
-    with pytest.warns(UserWarning, match=r"n_cells=100 .*\((\d+) at time 1.5\).*partner_cell") as record:
-        wf.tl.interpolate(adata, 1.5, n_cells=100)
-    assert 60 <= int(re.search(r"\((\d+) at time 1.5\)", str(record[0].message)).group(1)) <= 89
 
 
 def test_unknown_loss_terms_are_refused_before_fitting():

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import ot
 import pytest
 import torch
@@ -276,15 +277,28 @@ def test_acceleration_is_zero_on_a_straight_constant_speed_path_and_exact_at_a_k
     assert float(population_acceleration(core, _populations(kinked[:2], clock[:2]))) == 0.0
 
 
+def test_optimal_assignment_is_the_cheapest_permutation_and_refuses_non_finite_costs():
+    from itertools import permutations
+
+    from wf_sc._core.objectives import optimal_assignment
+
+    cost = np.random.default_rng(0).random((5, 5))
+    best = min(permutations(range(5)), key=lambda p: sum(cost[i, j] for i, j in enumerate(p)))
+    assert optimal_assignment(cost).tolist() == list(best)
+    cost[1, 2] = np.nan  # POT would still return a permutation, silently
+    with pytest.raises(ValueError, match="not all finite"):
+        optimal_assignment(cost)
+    with pytest.raises(ValueError, match="square"):
+        optimal_assignment(np.ones((3, 4)))
+
+
 def test_both_actions_share_one_plan_per_pair_and_non_finite_cells_are_refused():
     """The first- and second-order actions solve each consecutive pair's OT problem once (the plan is
     kept on the populations); the assignment the second uses is that plan's permutation, and cells
     that are not finite are refused before any plan is read."""
     from types import SimpleNamespace
 
-    from scipy.optimize import linear_sum_assignment
-
-    from wf_sc._core.objectives import population_acceleration, squared_distances
+    from wf_sc._core.objectives import optimal_assignment, population_acceleration, squared_distances
 
     core = SimpleNamespace(tau=torch.tensor([0.0, 1.0]), config=SimpleNamespace(dim=2))
     gen = torch.Generator().manual_seed(4)
@@ -297,7 +311,7 @@ def test_both_actions_share_one_plan_per_pair_and_non_finite_cells_are_refused()
     population_acceleration(core, pops)
     assert all(pops.plans[m] is kept[m] for m in kept)  # reused, not solved again
     for m in (0, 1):
-        assert pops.plans[m].argmax(1).tolist() == linear_sum_assignment(squared_distances(cells[m], cells[m + 1]))[1].tolist()
+        assert pops.plans[m].argmax(1).tolist() == optimal_assignment(squared_distances(cells[m], cells[m + 1])).tolist()
     bad = cells.clone()
     bad[2, 5, 1] = float("nan")
     with pytest.raises(ValueError, match="not all finite"):

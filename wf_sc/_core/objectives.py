@@ -227,7 +227,20 @@ def population_ot_action(
     return total / core.config.dim
 
 
-_NOT_FINITE = "the cells to pair are not all finite (the fitted flow produced NaN or inf)"
+def optimal_assignment(cost: np.ndarray) -> np.ndarray:
+    """The permutation ``sigma`` minimizing ``sum_i cost[i, sigma(i)]`` for a square cost matrix:
+    exact OT with uniform weights (POT ``emd``), whose optimal plan is a permutation matrix.
+
+    Refuses non-finite costs and a plan that is not a permutation (the solver stopped early)."""
+    n = len(cost)
+    if cost.shape != (n, n):
+        raise ValueError(f"an assignment needs a square cost matrix, got shape {cost.shape}")
+    if not np.isfinite(cost).all():
+        raise ValueError(_NOT_FINITE)
+    return _permutation(_uniform_plan(cost))
+
+
+_NOT_FINITE = "the cells to assign are not all finite (the fitted flow produced NaN or inf)"
 
 
 def _permutation(plan: np.ndarray) -> np.ndarray:

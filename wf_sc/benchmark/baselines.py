@@ -15,8 +15,7 @@ time fraction :math:`s = (t - t_{\mathrm{prev}}) / (t_{\mathrm{next}} - t_{\math
 :data:`PREDICTORS` maps the benchmark's method names (``previous``, ``next``, ``mixture``,
 ``ot``, ``ot_growth``) to them.
 
-The learned baseline, OT-CFM, is in :mod:`wf_sc.benchmark.otcfm`. Numpy and POT; the pair draws
-are :func:`wf_sc.tl._moving.plan_pairs`, the ones WeightFlow's met cells use.
+The learned baseline, OT-CFM, is in :mod:`wf_sc.benchmark.otcfm`. Pure numpy/POT.
 """
 
 from __future__ import annotations
@@ -24,12 +23,10 @@ from __future__ import annotations
 import numpy as np
 import ot
 
-from ..tl._moving import PLAN_CAP, plan_pairs
 from .metrics import subsample
 
-#: most cells per side of the exact plan in :func:`ot_interpolation` (memory and time ~ cap^2): the
-#: cap of WeightFlow's met cells, so that both draw alike
-OT_CAP = PLAN_CAP
+#: most cells per side of the exact plan in :func:`ot_interpolation` (memory and time ~ cap^2)
+OT_CAP = 2000
 
 
 def time_fraction(t_prev: float, t_next: float, t: float) -> float:
@@ -203,8 +200,10 @@ def displaced_pairs(
 ) -> np.ndarray:
     r"""``n`` cells :math:`(1 - s)\,a_i + s\,b_j` with pairs :math:`(i, j)` drawn in proportion to
     ``plan`` (without replacement when its support has at least ``n`` entries)."""
-    i, j = plan_pairs(plan, n, rng)
-    return (1.0 - s) * a[i] + s * b[j]
+    rows, cols = np.nonzero(plan > 0)
+    mass = plan[rows, cols] / plan[rows, cols].sum()
+    pick = rng.choice(len(rows), size=n, replace=n > len(rows), p=mass)
+    return (1.0 - s) * a[rows[pick]] + s * b[cols[pick]]
 
 
 def ot_growth(

@@ -82,9 +82,8 @@ PREDICTION_TEXT: dict[str, str] = {
     "sample": "fresh cells of the fitted density at t_k",
     "transport": "observed cells of both neighbours moved to t_k along the fitted flow, a fraction 1 − s of "
     "them from t_prev and s from t_next",
-    "meet": "every observed cell of both neighbours (up to 2,000 each) moved to t_k along the fitted flow "
-    "(forward from t_prev, backward from t_next), the two clouds coupled by the exact OT plan where they arrive, "
-    "and m pairs drawn from it averaged with weights 1 − s and s: with a flow that moves nothing, the cells of ot",
+    "meet": "m observed cells of each neighbour moved to t_k along the fitted flow (forward from t_prev, "
+    "backward from t_next), paired by exact OT where they arrive and averaged with weights 1 − s and s",
 }
 
 

@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
 
 import numpy as np
-import ot
 import torch
 
 from .._core.growth import growth_rates
-from .._core.objectives import squared_distances
+from .._core.objectives import optimal_assignment, squared_distances
 from .._core.score import sde_step
 from ._model import WeightFlow
 
@@ -111,42 +109,39 @@ def move_observed(
     return np.concatenate(moved), rows, from_times
 
 
-def spread(x: np.ndarray, w: np.ndarray | None = None) -> float:
-    r"""Mean squared distance of the cells ``x`` (n, d) to their centroid, with weights ``w`` summing
-    to 1 (uniform if None):
+def spread(x: np.ndarray) -> float:
+    r"""Mean squared distance of the cells ``x`` (n, d) to their centroid:
 
-    .. math:: S(x) = \sum_i w_i \lVert x_i - \bar x \rVert^2, \qquad \bar x = \sum_i w_i x_i
+    .. math:: S(x) = \frac1n \sum_i \lVert x_i - \bar x \rVert^2
     """
-    w = np.full(len(x), 1.0 / len(x)) if w is None else np.asarray(w, dtype=float)
-    centre = w @ x
-    return float(w @ ((x - centre) ** 2).sum(1))
+    return float(((x - x.mean(0)) ** 2).sum(1).mean())
 
 
-#: most cells per snapshot that :func:`meet_observed` carries and couples (the exact plan costs time
-#: and memory ~ cap^2); the benchmark's exact-OT interpolation subsamples to the same cap
-PLAN_CAP = 2000
+#: most cells per side of one exact assignment of :func:`optimal_pairing` (larger sets are paired in
+#: random blocks of at most this many: memory and time stay bounded)
+PAIRING_BLOCK = 2048
 
 
-def plan_pairs(plan: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    r"""``n`` pairs ``(i, j)`` drawn from a transport plan (n_a, n_b) in proportion to its mass,
-    :math:`P(i, j) = P_{ij} / \sum_{kl} P_{kl}`: without replacement when the plan's support has at
-    least ``n`` entries (no pair repeats), else with replacement."""
-    rows, cols = np.nonzero(plan > 0)
-    mass = plan[rows, cols] / plan[rows, cols].sum()
-    pick = rng.choice(len(rows), size=n, replace=n > len(rows), p=mass)
-    return rows[pick], cols[pick]
+def optimal_pairing(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, block: int = PAIRING_BLOCK) -> np.ndarray:
+    r"""The permutation :math:`\sigma` pairing cells ``a`` (n, d) with cells ``b`` (n, d) at least total cost:
 
+    .. math:: \sigma = \arg\min_{\sigma} \sum_i \lVert a_i - b_{\sigma(i)} \rVert^2
 
-class Met(NamedTuple):
-    """What :func:`meet_observed` returns."""
-
-    cells: np.ndarray  # (n, d) the met cells
-    rows: np.ndarray  # (n,) each cell's earlier (or only) observed cell
-    from_times: np.ndarray  # (n,) the time that cell was observed at
-    partners: np.ndarray  # (n,) each cell's later observed cell, -1 where it has none
-    #: most distinct cells the draw can give: the pairs of the plan's support, or the cells of the
-    #: one snapshot moved; asking for more repeats some
-    distinct: int
+    (exact, :func:`wf_sc._core.objectives.optimal_assignment` on the double-precision costs of
+    :func:`wf_sc._core.objectives.squared_distances`). Above
+    ``block`` cells both sides are split into the same number of random blocks of at most ``block``
+    cells, and each block of ``a`` is paired exactly with its block of ``b``.
+    """
+    n = len(a)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("cells to pair are not all finite (the fitted flow produced NaN or inf)")
+    if n > block:
+        sigma = np.empty(n, dtype=int)
+        parts = int(np.ceil(n / block))
+        for ia, ib in zip(np.array_split(rng.permutation(n), parts), np.array_split(rng.permutation(n), parts)):
+            sigma[ia] = ib[optimal_pairing(a[ia], b[ib], rng, block)]
+        return sigma
+    return optimal_assignment(squared_distances(torch.as_tensor(a), torch.as_tensor(b)))
 
 
 def meet_observed(
@@ -161,41 +156,37 @@ def meet_observed(
     weight: float | None = None,
     at: float | None = None,
     keep_spread: bool = False,
-    cap: int = PLAN_CAP,
-) -> Met:
-    r"""``n`` cells at ``t`` where observed cells carried from both neighbouring snapshots meet
-    (:class:`Met`: ``rows`` and ``from_times`` name the earlier cell of each pair, ``partners`` the
-    row of the later one, -1 where a cell has no partner, ``distinct`` how many different cells the
-    draw can give).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""``n`` cells at ``t`` where observed cells carried from both neighbouring snapshots meet:
+    ``(cells, rows, from_times, partners)``: ``rows`` and ``from_times`` name the earlier cell of
+    each pair, ``partners`` the row of the later one (-1 where a cell has no partner).
 
     Between observed times :math:`t_{\mathrm{prev}} < t < t_{\mathrm{next}}`, with
-    :math:`s = (t - t_{\mathrm{prev}}) / (t_{\mathrm{next}} - t_{\mathrm{prev}})`, every cell of
-    both snapshots (at most ``cap`` of each, drawn without replacement) is moved to ``t`` along the
-    flow (:meth:`WeightFlow.transport`), :math:`a_i = T_{t_{\mathrm{prev}} \to t}(x_i)` and
-    :math:`b_j = T_{t_{\mathrm{next}} \to t}(y_j)`, the two clouds are coupled by the exact optimal
-    plan :math:`P^\star` between uniform weights for the squared Euclidean cost (POT ``emd``), and
-    ``n`` pairs drawn from it (:func:`plan_pairs`) are averaged:
+    :math:`s = (t - t_{\mathrm{prev}}) / (t_{\mathrm{next}} - t_{\mathrm{prev}})`, ``n`` cells of
+    each snapshot are moved to ``t`` along the flow (:meth:`WeightFlow.transport`),
+    :math:`a_i = T_{t_{\mathrm{prev}} \to t}(x_i)` and :math:`b_j = T_{t_{\mathrm{next}} \to t}(y_j)`,
+    paired by the optimal assignment :math:`\sigma` between the two clouds (:func:`optimal_pairing`),
+    and averaged:
 
-    .. math:: \hat x = (1 - s)\, a_i + s\, b_j, \qquad (i, j) \sim P^\star .
+    .. math:: \hat x_i = (1 - s)\, a_i + s\, b_{\sigma(i)} .
 
     Each side's error grows with how far it was carried, so each is weighted by its nearness in
-    time. Where the flow does not move cells (:math:`T = \mathrm{id}`) these are the cells of
-    exact-OT displacement interpolation between the two snapshots, draw for draw (the benchmark's
-    ``ot``). At an observed time or outside the observed range it is :func:`move_observed` (no
-    partners). With ``growth``, the plan's marginals are the cells' :func:`growth_weights` at ``t``
-    instead of uniform, so that cells divide and die on the way. ``weight`` replaces :math:`s` as
-    the later side's share of each average, and ``at`` replaces ``t`` as the time both sides are
-    carried to (``t`` still picks the two snapshots). With ``keep_spread``, the cells are rescaled
-    about their centroid :math:`m` to the carried clouds' spread,
-    :math:`\hat x \leftarrow m + c(\hat x - m)` with :math:`c^2 = ((1 - s) S(a) + s S(b)) / S(\hat x)`,
-    :math:`S` the (marginal-weighted) mean squared distance to the centroid.
+    time. Where the flow does not move cells (:math:`T = \mathrm{id}`) this is exact-OT
+    displacement interpolation between the two snapshots. At an observed time or outside the
+    observed range it is :func:`move_observed` (no partners). With ``growth``, each side's cells
+    are drawn, with replacement, with their :func:`growth_weights` at ``t``, so that cells divide
+    and die on the way. ``weight`` replaces :math:`s` as the later side's share of each average,
+    and ``at`` replaces ``t`` as the time both sides are carried to (``t`` still picks the two
+    snapshots). With ``keep_spread``, the cells are rescaled about their centroid :math:`m` to the
+    carried clouds' spread, :math:`\hat x \leftarrow m + c(\hat x - m)` with
+    :math:`c^2 = ((1 - s) S(a) + s S(b)) / S(\hat x)`, :math:`S` the mean squared distance to the centroid.
     """
     times = np.sort(np.asarray(times, dtype=float))
     if not np.isfinite(t):
         raise ValueError(f"the time to predict must be finite, got {t!r}")
     if t <= times[0] or t >= times[-1] or np.any(np.abs(times - t) <= 1e-9 * (times[-1] - times[0])):
         cells, rows, from_times = move_observed(model, X, t_cells, times, t, n, rng, growth)
-        return Met(cells, rows, from_times, np.full(len(rows), -1), int(np.sum(t_cells == from_times[0])))
+        return cells, rows, from_times, np.full(len(rows), -1)
     j = int(np.searchsorted(times, t, side="right")) - 1
     t_prev, t_next = float(times[j]), float(times[j + 1])
     s = (t - t_prev) / (t_next - t_prev) if weight is None else float(weight)
@@ -206,25 +197,19 @@ def meet_observed(
         pool = np.flatnonzero(t_cells == u)
         if len(pool) == 0:
             raise ValueError(f"no observed cells at time {u:g} to move to {t:g}")
-        if len(pool) > cap:  # the draw of the benchmark's subsample()
-            pool = pool[np.sort(rng.choice(len(pool), size=int(cap), replace=False))]
-        moved = np.asarray(model.transport(X[pool], u, t if at is None else float(at)), dtype=np.float64)
+        p = None
         if growth:
-            w = growth_weights(model, X[pool], u, t, X[t_cells == t_prev], X[t_cells == t_next], t_prev, t_next, rng)
-        else:
-            w = np.full(len(pool), 1.0 / len(pool))
-        sides.append((pool, moved, w))
-    (pool_a, a, w_a), (pool_b, b, w_b) = sides
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise ValueError("cells to pair are not all finite (the fitted flow produced NaN or inf)")
-    cost = squared_distances(torch.as_tensor(a), torch.as_tensor(b))
-    plan = ot.emd(w_a, w_b, cost, numItermax=10_000_000)
-    i, k = plan_pairs(plan, n, rng)
-    cells = (1 - s) * a[i] + s * b[k]
+            p = growth_weights(model, X[pool], u, t, X[t_cells == t_prev], X[t_cells == t_next], t_prev, t_next, rng)
+        rows = pool[rng.choice(len(pool), size=n, replace=growth or n > len(pool), p=p)]
+        moved = model.transport(X[rows], u, t if at is None else float(at))
+        sides.append((rows, np.asarray(moved, dtype=np.float64)))
+    (rows, a), (later, b) = sides
+    sigma = optimal_pairing(a, b, rng)
+    cells = (1 - s) * a + s * b[sigma]
     if keep_spread:
-        centre, target = cells.mean(0), (1 - s) * spread(a, w_a) + s * spread(b, w_b)
+        centre, target = cells.mean(0), (1 - s) * spread(a) + s * spread(b)
         cells = centre + np.sqrt(target / max(spread(cells), 1e-300)) * (cells - centre)
-    return Met(cells, pool_a[i], np.full(n, t_prev), pool_b[k], int(np.count_nonzero(plan > 0)))
+    return cells, rows, np.full(n, t_prev), later[sigma]
 
 
 def time_grid(times: np.ndarray, n_steps: int) -> np.ndarray:
