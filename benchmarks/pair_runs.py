@@ -1,6 +1,9 @@
 """One method's rows in two benchmark CSVs, paired per seed: mean W1 in each and the second minus the first.
 
-    python benchmarks/pair_runs.py FIRST.csv SECOND.csv [--method weightflow]
+    python benchmarks/pair_runs.py FIRST.csv SECOND.csv [--method weightflow] [--second-method NAME]
+
+``--second-method`` reads another method's rows from the second CSV (two methods of one run:
+``pair_runs.py headline.csv headline.csv --method ot --second-method ot_meet``).
 
 A CSV from the git history is read with ``git show <commit>:benchmarks/results/headline.csv > first.csv``.
 The difference per seed is averaged over the held-out times both runs have
@@ -16,11 +19,15 @@ import pandas as pd
 from wf_sc.benchmark.summary import paired
 
 
-def paired_runs(first: pd.DataFrame, second: pd.DataFrame, method: str = "weightflow") -> pd.DataFrame:
-    """``method``'s W1 rows of two runs paired per seed, per dataset: columns ``first`` and ``second``
-    (mean W1), ``diff`` (second − first), ``se``, ``ahead`` (seeds where the second is lower), ``n_seeds``."""
-    runs = [d[(d["method"] == method) & (d["metric"] == "w1")].assign(method=label)
-            for d, label in zip((first, second), ("first", "second"))]
+def paired_runs(
+    first: pd.DataFrame, second: pd.DataFrame, method: str = "weightflow", second_method: str | None = None
+) -> pd.DataFrame:
+    """``method``'s W1 rows of two runs (``second_method``'s in the second, if given) paired per seed,
+    per dataset: columns ``first`` and ``second`` (mean W1), ``diff`` (second − first), ``se``,
+    ``ahead`` (seeds where the second is lower), ``n_seeds``."""
+    methods = (method, second_method or method)
+    runs = [d[(d["method"] == m) & (d["metric"] == "w1")].assign(method=label)
+            for d, m, label in zip((first, second), methods, ("first", "second"))]
     df = pd.concat(runs)
     means = df.groupby(["dataset", "method"], sort=False)["value"].mean().unstack("method")
     diff = paired(df, method="second").set_index("dataset")
@@ -32,8 +39,9 @@ def main() -> None:
     p.add_argument("first")
     p.add_argument("second")
     p.add_argument("--method", default="weightflow")
+    p.add_argument("--second-method", default=None, help="the method read from the second CSV (default: --method)")
     args = p.parse_args()
-    table = paired_runs(pd.read_csv(args.first), pd.read_csv(args.second), args.method)
+    table = paired_runs(pd.read_csv(args.first), pd.read_csv(args.second), args.method, args.second_method)
     print("| dataset | seeds | mean W1, first | second | second − first (± SE) | second lower |")
     print("|---|---:|---:|---:|---:|---:|")
     for dataset, r in table.iterrows():

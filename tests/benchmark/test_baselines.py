@@ -38,6 +38,30 @@ def test_ot_interpolation_of_a_translate_is_the_half_translate(cloud):
     np.testing.assert_allclose(_sorted_rows(ot_interpolation(cloud, cloud + c, 1.0, 80, rng)), _sorted_rows(cloud + c))
 
 
+def test_ot_meet_is_the_met_cells_of_a_flow_that_moves_nothing(cloud):
+    """``ot_meet`` on a translate: all cells of each side drawn, each paired with its own translate, so
+    the cells are the translate at the time's fraction; with fewer cells, the draws of the default
+    call's met cells (the same seed) with the cells unmoved."""
+    from wf_sc.benchmark.methods import build
+    from wf_sc.benchmark.protocol import TimeCourse
+    from wf_sc.tl._moving import meet_observed
+
+    c = np.array([3.0, -1.5])
+    train = TimeCourse(np.concatenate([cloud, cloud + c]), np.repeat([0.0, 4.0], 80))
+    method = build(["ot_meet"])["ot_meet"]
+    mid = method.predict(train, 1.0, 80, 5, np.random.default_rng(0), {})
+    np.testing.assert_allclose(_sorted_rows(mid), _sorted_rows(cloud + 0.25 * c), atol=1e-12)
+
+    class Still:
+        def transport(self, x, t_from, t_to):
+            return x
+
+    few = method.predict(train, 3.0, 30, 7, np.random.default_rng(0), {})
+    expected = meet_observed(Still(), train.X, train.t, train.times, 3.0, 30, np.random.default_rng(7))[0]
+    np.testing.assert_array_equal(few, expected)
+    assert few.shape == (30, 2)
+
+
 def test_ot_interpolation_sizes_and_cap(cloud):
     other = np.random.default_rng(3).normal(size=(50, 2)) + 4
     out = ot_interpolation(cloud, other, 0.3, 200, np.random.default_rng(0), cap=30)

@@ -78,6 +78,7 @@ METHODS: tuple[str, ...] = (
     "next",
     "mixture",
     "ot",
+    "ot_meet",
     "ot_growth",
     "ot_pace",
     "ot_bend",
@@ -158,6 +159,29 @@ class Pairwise(Method):
         return self.fn(train.at(t_prev), train.at(t_next), time_fraction(t_prev, t_next, t), n, rng)
 
 
+class _Still:
+    """A flow that moves nothing: :meth:`transport` returns the cells unchanged."""
+
+    @staticmethod
+    def transport(x, t_from, t_to):
+        return np.asarray(x, dtype=np.float64)
+
+
+class OTMeet(Method):
+    """WeightFlow's met cells with a flow that moves nothing, from the same draws as the default call.
+
+    :func:`~wf_sc.tl._moving.meet_observed` with :class:`_Still` and the generator
+    ``np.random.default_rng(seed)`` of ``wf.tl.interpolate(..., random_state=seed)``: the same cells of
+    each neighbour, paired by the exact optimal assignment between them and averaged with weights
+    ``1 - s`` and ``s``. The default call minus this row is what the learned flow adds.
+    """
+
+    def predict(self, train, t, n, seed, rng, setting):
+        from ..tl._moving import meet_observed
+
+        return meet_observed(_Still(), train.X, train.t, train.times, t, n, np.random.default_rng(seed))[0]
+
+
 class OTPace(Method):
     """Exact-OT interpolation at the pace clock's fraction of the interval."""
 
@@ -229,6 +253,8 @@ def build(
             out[name] = Pairwise(name)
         elif name == "ot_pace":
             out[name] = OTPace()
+        elif name == "ot_meet":
+            out[name] = OTMeet()
         elif name == "ot_bend":
             out[name] = OTBend()
         elif name.startswith("mm_"):
