@@ -3,7 +3,8 @@
     python benchmarks/pair_runs.py FIRST.csv SECOND.csv [--method weightflow] [--second-method NAME]
 
 ``--second-method`` reads another method's rows from the second CSV (two methods of one run:
-``pair_runs.py headline.csv headline.csv --method ot --second-method ot_meet``).
+``pair_runs.py headline.csv headline.csv --method ot --second-method ot_meet``); ``--by-time`` pairs
+each held-out time on its own.
 
 A CSV from the git history is read with ``git show <commit>:benchmarks/results/headline.csv > first.csv``.
 The difference per seed is averaged over the held-out times both runs have
@@ -40,8 +41,12 @@ def main() -> None:
     p.add_argument("second")
     p.add_argument("--method", default="weightflow")
     p.add_argument("--second-method", default=None, help="the method read from the second CSV (default: --method)")
+    p.add_argument("--by-time", action="store_true", help="one row per dataset and held-out time")
     args = p.parse_args()
-    table = paired_runs(pd.read_csv(args.first), pd.read_csv(args.second), args.method, args.second_method)
+    runs = [pd.read_csv(path) for path in (args.first, args.second)]
+    if args.by_time:
+        runs = [d.assign(dataset=d["dataset"] + " t=" + d["held_out"].map("{:g}".format)) for d in runs]
+    table = paired_runs(*runs, args.method, args.second_method)
     print("| dataset | seeds | mean W1, first | second | second − first (± SE) | second lower |")
     print("|---|---:|---:|---:|---:|---:|")
     for dataset, r in table.iterrows():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from wf_sc.tl._moving import meet_observed
+from wf_sc.tl._moving import every_cell_draw, meet_observed
 
 
 class Shift:
@@ -105,9 +105,10 @@ def test_pairing_is_the_optimal_assignment_and_blocks_bound_its_size():
         optimal_pairing(np.where(np.arange(40)[:, None] == 3, np.nan, a), b, rng)
 
 
-def test_repeated_draws_each_pair_once_and_growth_draws_dividing_cells_more():
-    """With replacement every drawn later cell is used once; with growth weights, cells of a cluster
-    that doubles by the next time are drawn more often than those of one that shrinks."""
+def test_short_snapshots_use_every_cell_evenly_and_growth_draws_dividing_cells_more():
+    """200 cells from snapshots of 80: every cell twice and 40 of them three times, each drawn later
+    cell used once; with growth weights, cells of a cluster that doubles by the next time are drawn
+    more often than those of one that shrinks."""
     rng = np.random.default_rng(8)
     grow, shrink = np.array([0.0, 0.0]), np.array([6.0, 0.0])
     x0 = np.concatenate([grow + 0.3 * rng.normal(size=(40, 2)), shrink + 0.3 * rng.normal(size=(40, 2))])
@@ -116,9 +117,12 @@ def test_repeated_draws_each_pair_once_and_growth_draws_dividing_cells_more():
     flow, times = Shift(0.0), np.array([0.0, 1.0])
     cells, rows, _, partners = meet_observed(flow, X, t, times, 0.5, 200, np.random.default_rng(9))
     draws = np.random.default_rng(9)
-    draws.choice(80, size=200, replace=True)
-    later = 80 + draws.choice(80, size=200, replace=True)
+    every_cell_draw(80, 200, draws)
+    later = 80 + every_cell_draw(80, 200, draws)
     np.testing.assert_array_equal(np.sort(partners), np.sort(later))
+    for side in (rows, partners):
+        counts = np.bincount(side, minlength=160)[side.min():side.min() + 80]
+        assert sorted(set(counts)) == [2, 3] and (counts == 3).sum() == 40
     np.testing.assert_allclose(cells, 0.5 * X[rows] + 0.5 * X[partners], atol=1e-12)
     plain = (X[rows, 0] < 3).mean()
     _, rows_g, _, _ = meet_observed(flow, X, t, times, 0.5, 200, np.random.default_rng(9), growth=True)

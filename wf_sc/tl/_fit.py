@@ -60,7 +60,7 @@ def _met_cells(
         listed = ", ".join(f"{c} at time {u:g}" for u, c in short)
         warnings.warn(
             f"n_cells={n} is more than the cells observed in a snapshot that prediction='meet' moves ({listed}): "
-            f"their cells are drawn with replacement, so some observed cells are used more than once (obs['source_cell'] "
+            "each of its cells is used once or more, as evenly as the count allows (obs['source_cell'] "
             "and obs['partner_cell'] name them); "
             f"ask for at most {min(c for _, c in short)} cells, or use prediction='sample' for independent draws "
             "of the model's density",
@@ -294,8 +294,8 @@ def interpolate(
         the two): where the flow is exact both sides land on the same population, and where it
         moves nothing this is optimal-transport interpolation. At an observed time, or outside the
         observed range, the nearest snapshot's cells are moved. A snapshot with fewer than
-        ``n_cells`` cells is drawn from with replacement, so its cells are used more than once (with
-        a warning). ``obs['source_cell']`` and ``obs['source_time']`` name the earlier cell of each
+        ``n_cells`` cells has each of its cells used ``n_cells // N`` times and a random
+        ``n_cells % N`` of them once more (with a warning). ``obs['source_cell']`` and ``obs['source_time']`` name the earlier cell of each
         pair, ``obs['partner_cell']`` the later one (empty where there is none), so their
         annotations can be carried along. The
         pairing is exact up to 2,048 cells per time (about 1.4 s at 2,048 cells on one CPU core)

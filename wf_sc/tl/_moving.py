@@ -45,6 +45,19 @@ def growth_weights(
     return w / w.sum()
 
 
+def every_cell_draw(n_pool: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    r"""``n`` indices into a pool of ``n_pool`` cells, each used as evenly as ``n`` allows.
+
+    Without replacement when ``n <= n_pool``; otherwise every index :math:`\lfloor n / n_{\mathrm{pool}} \rfloor`
+    times and a random :math:`n \bmod n_{\mathrm{pool}}` of them (without replacement) once more:
+    the same expected counts as ``n`` draws with replacement, with no cell left out.
+    """
+    if n <= n_pool:
+        return rng.choice(n_pool, size=n, replace=False)
+    rest = rng.choice(n_pool, size=n % n_pool, replace=False)
+    return np.concatenate([np.tile(np.arange(n_pool), n // n_pool), rest])
+
+
 def source_cells(
     t_cells: np.ndarray,
     times: np.ndarray,
@@ -58,8 +71,8 @@ def source_cells(
     Between observed times :math:`t_{\mathrm{prev}} \le t < t_{\mathrm{next}}`, with
     :math:`s = (t - t_{\mathrm{prev}}) / (t_{\mathrm{next}} - t_{\mathrm{prev}})`,
     :math:`n - \mathrm{round}(s n)` cells of :math:`t_{\mathrm{prev}}` and :math:`\mathrm{round}(s n)`
-    of :math:`t_{\mathrm{next}}`, each drawn without replacement when the snapshot has enough cells
-    (the rule of the benchmark's ``mixture``); outside the observed range, all from the nearest end.
+    of :math:`t_{\mathrm{next}}`, each drawn by :func:`every_cell_draw` (without replacement when
+    the snapshot has enough cells); outside the observed range, all from the nearest end.
     ``weigh(rows, u, t_prev, t_next)``, if given, returns the probabilities of drawing each of
     ``rows`` (the cells observed at ``u``) between two snapshots.
     """
@@ -80,7 +93,8 @@ def source_cells(
             raise ValueError(f"no observed cells at time {u:g} to move to {t:g}")
         if m > 0:
             p = None if weigh is None or bounds is None else weigh(pool, u, *bounds)
-            rows.append(pool[rng.choice(len(pool), size=m, replace=m > len(pool), p=p)])
+            pick = every_cell_draw(len(pool), m, rng) if p is None else rng.choice(len(pool), m, m > len(pool), p)
+            rows.append(pool[pick])
             from_times.append(np.full(m, u))
     return np.concatenate(rows), np.concatenate(from_times)
 
@@ -163,7 +177,7 @@ def meet_observed(
 
     Between observed times :math:`t_{\mathrm{prev}} < t < t_{\mathrm{next}}`, with
     :math:`s = (t - t_{\mathrm{prev}}) / (t_{\mathrm{next}} - t_{\mathrm{prev}})`, ``n`` cells of
-    each snapshot are moved to ``t`` along the flow (:meth:`WeightFlow.transport`),
+    each snapshot (:func:`every_cell_draw`) are moved to ``t`` along the flow (:meth:`WeightFlow.transport`),
     :math:`a_i = T_{t_{\mathrm{prev}} \to t}(x_i)` and :math:`b_j = T_{t_{\mathrm{next}} \to t}(y_j)`,
     paired by the optimal assignment :math:`\sigma` between the two clouds (:func:`optimal_pairing`),
     and averaged:
@@ -200,7 +214,7 @@ def meet_observed(
         p = None
         if growth:
             p = growth_weights(model, X[pool], u, t, X[t_cells == t_prev], X[t_cells == t_next], t_prev, t_next, rng)
-        rows = pool[rng.choice(len(pool), size=n, replace=growth or n > len(pool), p=p)]
+        rows = pool[rng.choice(len(pool), size=n, p=p) if growth else every_cell_draw(len(pool), n, rng)]
         moved = model.transport(X[rows], u, t if at is None else float(at))
         sides.append((rows, np.asarray(moved, dtype=np.float64)))
     (rows, a), (later, b) = sides
