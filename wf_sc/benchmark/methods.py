@@ -104,6 +104,8 @@ PREDICTION_VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
     "wf_meet_clock_nested": (_MEET, {**_MEET, "meet_weight": "clock_time"}),
     "wf_meet_spread": ({**_MEET, "keep_spread": True},),
     "wf_meet_spread_nested": (_MEET, {**_MEET, "keep_spread": True}),
+    "wf_meet_model": ({"prediction": "meet_model"},),
+    "wf_meet_model_nested": (_MEET, {"prediction": "meet_model"}),
     "wf_carried": (_CARRIED,),
     "wf_carried_nested": (_MEET, _CARRIED),
 }

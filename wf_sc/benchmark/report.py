@@ -40,6 +40,9 @@ ABLATION_TEXT: dict[str, str] = {
     "exact OT between consecutive carried clouds and read off one PCHIP spline per chained path (the identity flow "
     "gives `mm_pchip`)",
     "wf_carried_nested": "the same fit, met cells or the carried multi-marginal cells, chosen by the inner leave-one-out",
+    "wf_meet_model": "the same fit, two independent samples of the fitted density at t_k paired by the optimal "
+    "assignment and averaged with weights 1 − s and s (the met cells' estimator on the model's cells)",
+    "wf_meet_model_nested": "the same fit, met cells or `wf_meet_model`, chosen by the inner leave-one-out",
     "wf_meet_spread": "the same fit, met cells rescaled about their centroid to the spread of the two carried clouds",
     "wf_meet_spread_nested": "the same fit, met cells with or without that rescaling, chosen by the inner leave-one-out",
     "wf_meet_clock": "the same fit, met cells carried to the pace clock's time and averaged with its fraction (the "

@@ -141,6 +141,16 @@ class WeightFlowMethod(Method):
             clouds = [model.transport(subsample(x, OT_CAP, rng_move), float(u), t)
                       for x, u in zip(train.snapshots(), train.times)]
             pred = multimarginal(clouds, train.times, t, n, rng_move, spline=setting.get("spline", "pchip"))
+        elif setting["prediction"] == "meet_model":
+            # two independent samples of the fitted density at t, paired by the optimal assignment and
+            # averaged with weights 1 - s and s: the met cells' estimator on the model's own cells
+            from ..tl._moving import optimal_pairing
+
+            t_prev, t_next = train.neighbours(t)
+            s = (t - t_prev) / (t_next - t_prev)
+            a = model.sample(t, n, random_state=2 * seed)
+            b = model.sample(t, n, random_state=2 * seed + 1)
+            pred = (1 - s) * a + s * b[optimal_pairing(a, b, np.random.default_rng(seed))]
         elif setting["prediction"] == "meet":
             weight = at = None
             if setting.get("meet_weight") in ("clock", "clock_time"):  # the pace clock's fraction, not the time's
