@@ -314,6 +314,10 @@ def test_cli_fit_cache_and_report_only_run_no_fit_again(tmp_path, monkeypatch, c
     assert main([*args, "--out", str(second)]) == 0
     a, b = (pd.read_csv(p.with_suffix(".csv")) for p in (first, second))
     pd.testing.assert_frame_equal(a.drop(columns="fit_seconds"), b.drop(columns="fit_seconds"))
+    # a CSV kept elsewhere is linked from the report by its path relative to the report
+    (tmp_path / "tables").mkdir()
+    assert main([*args, "--out", str(tmp_path / "docs" / "c.md"), "--csv", str(tmp_path / "tables" / "c.csv")]) == 0
+    assert "(../tables/c.csv)" in (tmp_path / "docs" / "c.md").read_text()
 
     rebuilt = tmp_path / "rebuilt.md"
     assert main(["--quick", "--report-only", "--csv", str(first.with_suffix(".csv")), "--methods", "weightflow",
