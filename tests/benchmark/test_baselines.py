@@ -60,6 +60,13 @@ def test_ot_meet_is_the_met_cells_of_a_flow_that_moves_nothing(cloud):
     expected = meet_observed(Still(), train.X, train.t, train.times, 3.0, 30, np.random.default_rng(7))[0]
     np.testing.assert_array_equal(few, expected)
     assert few.shape == (30, 2)
+    # at the pace clock's fraction: a course whose first interval moves 3 times as far per unit time
+    # as the second is, at the first interval's midpoint, further along than half
+    course = TimeCourse(np.concatenate([cloud, cloud + 3 * c, cloud + 4 * c]), np.repeat([0.0, 1.0, 2.0], 80))
+    paced = build(["ot_meet_pace"])["ot_meet_pace"].predict(course, 0.5, 80, 5, np.random.default_rng(0), {})
+    s = pace_fraction(course.snapshots(), course.times, 0.5, np.random.default_rng(0))
+    assert s > 0.5
+    np.testing.assert_allclose(_sorted_rows(paced), _sorted_rows(cloud + 3 * s * c), atol=1e-12)
 
 
 def test_ot_interpolation_sizes_and_cap(cloud):

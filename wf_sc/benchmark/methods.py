@@ -79,6 +79,7 @@ METHODS: tuple[str, ...] = (
     "mixture",
     "ot",
     "ot_meet",
+    "ot_meet_pace",
     "ot_growth",
     "ot_pace",
     "ot_bend",
@@ -175,13 +176,19 @@ class OTMeet(Method):
     :func:`~wf_sc.tl._moving.meet_observed` with :class:`_Still` and the generator
     ``np.random.default_rng(seed)`` of ``wf.tl.interpolate(..., random_state=seed)``: the same cells of
     each neighbour, paired by the exact optimal assignment between them and averaged with weights
-    ``1 - s`` and ``s``. The default call minus this row is what the learned flow adds.
+    ``1 - s`` and ``s``. The default call minus this row is what the learned flow adds. With
+    ``pace``, the later side's share is the pace clock's fraction (:func:`pace_fraction`) instead of
+    the time's: both data-only pieces the default call uses, the draws and a pace, at once.
     """
+
+    def __init__(self, pace: bool = False):
+        self.pace = pace
 
     def predict(self, train, t, n, seed, rng, setting):
         from ..tl._moving import meet_observed
 
-        return meet_observed(_Still(), train.X, train.t, train.times, t, n, np.random.default_rng(seed))[0]
+        weight = pace_fraction(train.snapshots(), train.times, t, rng) if self.pace else None
+        return meet_observed(_Still(), train.X, train.t, train.times, t, n, np.random.default_rng(seed), weight=weight)[0]
 
 
 class OTPace(Method):
@@ -255,8 +262,8 @@ def build(
             out[name] = Pairwise(name)
         elif name == "ot_pace":
             out[name] = OTPace()
-        elif name == "ot_meet":
-            out[name] = OTMeet()
+        elif name in ("ot_meet", "ot_meet_pace"):
+            out[name] = OTMeet(pace=name == "ot_meet_pace")
         elif name == "ot_bend":
             out[name] = OTBend()
         elif name.startswith("mm_"):
