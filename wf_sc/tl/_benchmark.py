@@ -14,7 +14,7 @@ from .._bridge import MIN_CELLS, check_time_points, encode_time, get_representat
 from ._config import Config, Effort
 
 #: what :func:`leave_one_out` runs by default: the default call and the baselines of the benchmark
-DEFAULT_METHODS: tuple[str, ...] = ("weightflow", "previous", "next", "mixture", "ot", "mm_cubic", "otcfm")
+DEFAULT_METHODS: tuple[str, ...] = ("weightflow", "previous", "next", "mixture", "ot", "ot_meet", "mm_cubic", "otcfm")
 
 
 def leave_one_out(
@@ -53,7 +53,9 @@ def leave_one_out(
         Representation every method works in: a key of ``adata.obsm`` or ``"X"``.
     methods
         Methods to run: ``weightflow`` (``wf.tl.fit`` + ``wf.tl.interpolate`` with their defaults),
-        its variants and the baselines (:mod:`wf_sc.benchmark.methods` lists them all).
+        its variants and the baselines (:mod:`wf_sc.benchmark.methods` lists them all). The
+        default includes ``ot_meet``, the default prediction with a flow that moves nothing from the
+        same draws: ``weightflow`` minus ``ot_meet`` is what the learned flow adds on your data.
     metrics
         A subset of ``("w1", "w2", "mmd")``.
     seeds
