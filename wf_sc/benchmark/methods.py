@@ -18,6 +18,9 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
   averaged with its fraction (the identity flow gives ``ot_pace``); ``wf_meet_spread``: met cells
   rescaled about their centroid to the carried clouds' spread; the ``_nested`` rows choose each
   against plain met cells by the inner leave-one-out;
+- ``wf_meet_model``: two independent samples of the fitted density at ``t``, paired by the optimal
+  assignment and averaged like the met cells; ``wf_meet_model_nested`` chooses it against met cells
+  by the inner leave-one-out;
 - ``wf_carried``: every training snapshot's cells carried to ``t`` along the fitted flow, chained by
   exact OT between consecutive carried clouds and read off one PCHIP spline per chained path
   (:func:`~wf_sc.benchmark.multimarginal.multimarginal` on the carried clouds; with the identity
@@ -42,6 +45,9 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
 - ``previous`` / ``next``: a neighbouring snapshot unchanged; ``mixture``: :math:`s` of the cells
   from :math:`t_{\mathrm{next}}`, the rest from :math:`t_{\mathrm{prev}}`;
 - ``ot``: exact-OT displacement interpolation at :math:`s`;
+- ``ot_meet``: the met cells with a flow that moves nothing, from the default call's draws
+  (:class:`OTMeet`): the default call minus this row is what the learned flow adds; ``ot_meet_pace``:
+  the same at the pace clock's fraction;
 - ``ot_growth``: the same, with cells dividing and dying by unbalanced transport
   (:func:`~wf_sc.benchmark.baselines.ot_growth`; the growth ``wf.tl.growth`` reports);
 - ``ot_pace``: the same at the pace clock's fraction (:func:`~wf_sc.benchmark.pace.pace_fraction`),
