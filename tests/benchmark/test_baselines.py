@@ -67,6 +67,15 @@ def test_ot_meet_is_the_met_cells_of_a_flow_that_moves_nothing(cloud):
     s = pace_fraction(course.snapshots(), course.times, 0.5, np.random.default_rng(0))
     assert s > 0.5
     np.testing.assert_allclose(_sorted_rows(paced), _sorted_rows(cloud + 3 * s * c), atol=1e-12)
+    # with the means' bend: the same cells, all shifted by the spline's offset from the chord
+    from wf_sc.benchmark.mean_path import mean_path_bend
+
+    turned = TimeCourse(np.concatenate([cloud, cloud + c, cloud + c + [1.0, 2.0]]), np.repeat([0.0, 1.0, 2.0], 80))
+    plain = build(["ot_meet"])["ot_meet"].predict(turned, 0.5, 40, 3, np.random.default_rng(0), {})
+    bent = build(["ot_meet_bend"])["ot_meet_bend"].predict(turned, 0.5, 40, 3, np.random.default_rng(0), {})
+    bend = mean_path_bend(np.stack([x.mean(0) for x in turned.snapshots()]), 0, 0.5)
+    assert np.linalg.norm(bend) > 0.05
+    np.testing.assert_allclose(bent - plain, np.broadcast_to(bend, plain.shape), atol=1e-12)
 
 
 def test_ot_interpolation_sizes_and_cap(cloud):

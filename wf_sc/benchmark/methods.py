@@ -46,8 +46,9 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
   from :math:`t_{\mathrm{next}}`, the rest from :math:`t_{\mathrm{prev}}`;
 - ``ot``: exact-OT displacement interpolation at :math:`s`;
 - ``ot_meet``: the met cells with a flow that moves nothing, from the default call's draws
-  (:class:`OTMeet`): the default call minus this row is what the learned flow adds; ``ot_meet_pace``:
-  the same at the pace clock's fraction;
+  (:class:`OTMeet`): the default call minus this row is what the learned flow adds;
+  ``ot_meet_pace`` / ``ot_meet_bend`` / ``ot_meet_growth``: the same with the pace clock's fraction /
+  the means' spline bend / growth-weighted draws;
 - ``ot_growth``: the same, with cells dividing and dying by unbalanced transport
   (:func:`~wf_sc.benchmark.baselines.ot_growth`; the growth ``wf.tl.growth`` reports);
 - ``ot_pace``: the same at the pace clock's fraction (:func:`~wf_sc.benchmark.pace.pace_fraction`),
@@ -86,6 +87,8 @@ METHODS: tuple[str, ...] = (
     "ot",
     "ot_meet",
     "ot_meet_pace",
+    "ot_meet_bend",
+    "ot_meet_growth",
     "ot_growth",
     "ot_pace",
     "ot_bend",
@@ -182,19 +185,25 @@ class OTMeet(Method):
     :func:`~wf_sc.tl._moving.meet_observed` with :class:`_Still` and the generator
     ``np.random.default_rng(seed)`` of ``wf.tl.interpolate(..., random_state=seed)``: the same cells of
     each neighbour, paired by the exact optimal assignment between them and averaged with weights
-    ``1 - s`` and ``s``. The default call minus this row is what the learned flow adds. With
-    ``pace``, the later side's share is the pace clock's fraction (:func:`pace_fraction`) instead of
-    the time's: both data-only pieces the default call uses, the draws and a pace, at once.
+    ``1 - s`` and ``s``. The default call minus this row is what the learned flow adds. The other
+    pieces the table gives to OT can be added (``extra``): ``"pace"``, the later side's share is the
+    pace clock's fraction (:func:`pace_fraction`); ``"bend"``, the cells are shifted by the bend of the
+    spline through the training means (as ``ot_bend``); ``"growth"``, each side is drawn with growth
+    weights, so cells divide and die (:func:`~wf_sc.tl._moving.growth_weights` with the cells unmoved).
+    Averaging two matched cells scores below the two-sample floor even for exact samples
+    (``benchmarks/midpoint_floor.py``), so these rows also give OT that part of the met cells' score.
     """
 
-    def __init__(self, pace: bool = False):
-        self.pace = pace
+    def __init__(self, extra: str | None = None):
+        self.extra = extra
 
     def predict(self, train, t, n, seed, rng, setting):
         from ..tl._moving import meet_observed
 
-        weight = pace_fraction(train.snapshots(), train.times, t, rng) if self.pace else None
-        return meet_observed(_Still(), train.X, train.t, train.times, t, n, np.random.default_rng(seed), weight=weight)[0]
+        weight = pace_fraction(train.snapshots(), train.times, t, rng) if self.extra == "pace" else None
+        cells = meet_observed(_Still(), train.X, train.t, train.times, t, n, np.random.default_rng(seed),
+                              growth=self.extra == "growth", weight=weight)[0]
+        return cells + _mean_bend(train, t) if self.extra == "bend" else cells
 
 
 class OTPace(Method):
@@ -206,19 +215,25 @@ class OTPace(Method):
         return ot_interpolation(train.at(t_prev), train.at(t_next), s, n, rng)
 
 
+def _mean_bend(train, t: float) -> np.ndarray:
+    """The part of the natural spline through the training means at ``t`` that lies across the chord
+    of its interval (:func:`~wf_sc.benchmark.mean_path.mean_path_bend`; 0 where two means coincide)."""
+    t_prev, t_next = train.neighbours(t)
+    means = np.stack([x.mean(0) for x in train.snapshots()]).astype(np.float64)
+    j = int(np.searchsorted(train.times, t_prev))
+    try:
+        return mean_path_bend(means, j, time_fraction(t_prev, t_next, t))
+    except ValueError:  # two consecutive means coincide: no chord to bend away from
+        return np.zeros(means.shape[1])
+
+
 class OTBend(Method):
     """Exact-OT interpolation plus the perpendicular bend of the spline through the training means."""
 
     def predict(self, train, t, n, seed, rng, setting):
         t_prev, t_next = train.neighbours(t)
         s = time_fraction(t_prev, t_next, t)
-        means = np.stack([x.mean(0) for x in train.snapshots()]).astype(np.float64)
-        j = int(np.searchsorted(train.times, t_prev))
-        try:
-            bend = mean_path_bend(means, j, s)
-        except ValueError:  # two consecutive means coincide: no chord to bend away from
-            bend = np.zeros(means.shape[1])
-        return ot_bend(train.at(t_prev), train.at(t_next), s, n, rng, bend=bend)
+        return ot_bend(train.at(t_prev), train.at(t_next), s, n, rng, bend=_mean_bend(train, t))
 
 
 class MultiMarginal(Method):
@@ -268,8 +283,8 @@ def build(
             out[name] = Pairwise(name)
         elif name == "ot_pace":
             out[name] = OTPace()
-        elif name in ("ot_meet", "ot_meet_pace"):
-            out[name] = OTMeet(pace=name == "ot_meet_pace")
+        elif name.startswith("ot_meet"):
+            out[name] = OTMeet(name[len("ot_meet_"):] or None)
         elif name == "ot_bend":
             out[name] = OTBend()
         elif name.startswith("mm_"):
