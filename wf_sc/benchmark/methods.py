@@ -190,8 +190,6 @@ class OTMeet(Method):
     pace clock's fraction (:func:`pace_fraction`); ``"bend"``, the cells are shifted by the bend of the
     spline through the training means (as ``ot_bend``); ``"growth"``, each side is drawn with growth
     weights, so cells divide and die (:func:`~wf_sc.tl._moving.growth_weights` with the cells unmoved).
-    Averaging two matched cells scores below the two-sample floor even for exact samples
-    (``benchmarks/midpoint_floor.py``), so these rows also give OT that part of the met cells' score.
     """
 
     def __init__(self, extra: str | None = None):
