@@ -105,6 +105,14 @@ def test_pairing_is_the_optimal_assignment_and_blocks_bound_its_size():
         optimal_pairing(np.where(np.arange(40)[:, None] == 3, np.nan, a), b, rng)
 
 
+def test_every_cell_draw_is_a_plain_draw_without_replacement_when_the_pool_suffices():
+    for n_pool, n in ((80, 80), (80, 30), (5, 1)):
+        np.testing.assert_array_equal(every_cell_draw(n_pool, n, np.random.default_rng(3)),
+                                      np.random.default_rng(3).choice(n_pool, size=n, replace=False))
+    big = every_cell_draw(10, 25, np.random.default_rng(4))
+    assert sorted(np.bincount(big)) == [2] * 5 + [3] * 5 and list(big[:10]) != list(range(10))
+
+
 def test_short_snapshots_use_every_cell_evenly_and_growth_draws_dividing_cells_more():
     """200 cells from snapshots of 80: every cell twice and 40 of them three times, each drawn later
     cell used once; with growth weights, cells of a cluster that doubles by the next time are drawn

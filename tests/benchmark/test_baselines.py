@@ -40,11 +40,11 @@ def test_ot_interpolation_of_a_translate_is_the_half_translate(cloud):
 
 def test_ot_meet_is_the_met_cells_of_a_flow_that_moves_nothing(cloud):
     """``ot_meet`` on a translate: all cells of each side drawn, each paired with its own translate, so
-    the cells are the translate at the time's fraction; with fewer cells, the draws of the default
-    call's met cells (the same seed) with the cells unmoved."""
+    the cells are the translate at the time's fraction; with fewer cells, the default call's
+    prediction (the same seed) when its fitted flow moves nothing."""
     from wf_sc.benchmark.methods import build
     from wf_sc.benchmark.protocol import TimeCourse
-    from wf_sc.tl._moving import meet_observed
+    from wf_sc.benchmark.weightflow_methods import WeightFlowMethod, default_prediction
 
     c = np.array([3.0, -1.5])
     train = TimeCourse(np.concatenate([cloud, cloud + c]), np.repeat([0.0, 4.0], 80))
@@ -56,9 +56,13 @@ def test_ot_meet_is_the_met_cells_of_a_flow_that_moves_nothing(cloud):
         def transport(self, x, t_from, t_to):
             return x
 
+    class StillFits:  # the benchmark's fit cache, handing out a fit whose flow moves nothing
+        def get(self, train, seed, settings):
+            return Still(), 0.0
+
+    default = WeightFlowMethod({}, StillFits(), (default_prediction(),))
     few = method.predict(train, 3.0, 30, 7, np.random.default_rng(0), {})
-    expected = meet_observed(Still(), train.X, train.t, train.times, 3.0, 30, np.random.default_rng(7))[0]
-    np.testing.assert_array_equal(few, expected)
+    np.testing.assert_array_equal(few, default.predict(train, 3.0, 30, 7, np.random.default_rng(1), default_prediction()))
     assert few.shape == (30, 2)
     # at the pace clock's fraction: a course whose first interval moves 3 times as far per unit time
     # as the second is, at the first interval's midpoint, further along than half

@@ -49,13 +49,13 @@ def every_cell_draw(n_pool: int, n: int, rng: np.random.Generator) -> np.ndarray
     r"""``n`` indices into a pool of ``n_pool`` cells, each used as evenly as ``n`` allows.
 
     Without replacement when ``n <= n_pool``; otherwise every index :math:`\lfloor n / n_{\mathrm{pool}} \rfloor`
-    times and a random :math:`n \bmod n_{\mathrm{pool}}` of them (without replacement) once more:
-    the same expected counts as ``n`` draws with replacement, with no cell left out.
+    times and a random :math:`n \bmod n_{\mathrm{pool}}` of them (without replacement) once more,
+    in random order: the same expected counts as ``n`` draws with replacement, with no cell left out.
     """
     if n <= n_pool:
         return rng.choice(n_pool, size=n, replace=False)
     rest = rng.choice(n_pool, size=n % n_pool, replace=False)
-    return np.concatenate([np.tile(np.arange(n_pool), n // n_pool), rest])
+    return rng.permutation(np.concatenate([np.tile(np.arange(n_pool), n // n_pool), rest]))
 
 
 def source_cells(
@@ -72,7 +72,8 @@ def source_cells(
     :math:`s = (t - t_{\mathrm{prev}}) / (t_{\mathrm{next}} - t_{\mathrm{prev}})`,
     :math:`n - \mathrm{round}(s n)` cells of :math:`t_{\mathrm{prev}}` and :math:`\mathrm{round}(s n)`
     of :math:`t_{\mathrm{next}}`, each drawn by :func:`every_cell_draw` (without replacement when
-    the snapshot has enough cells); outside the observed range, all from the nearest end.
+    the snapshot has enough cells; with ``weigh``, drawn with those probabilities, with replacement
+    only when it has too few); outside the observed range, all from the nearest end.
     ``weigh(rows, u, t_prev, t_next)``, if given, returns the probabilities of drawing each of
     ``rows`` (the cells observed at ``u``) between two snapshots.
     """
