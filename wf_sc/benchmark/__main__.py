@@ -131,6 +131,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: the columns that name one row of the tidy table
+ROW_KEY: tuple[str, ...] = ("dataset", "held_out", "method", "seed", "metric")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the suite; write the markdown report and the CSV; print the tables. Returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -177,11 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.report_only:
         return _report_only(args, argv, csv, out, seeds, methods, settings)
-    done = None
+    done, order = None, None
     if args.resume and csv.exists():
         import pandas as pd
 
-        done = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+        done = pd.read_csv(csv, keep_default_na=False, na_values=[""], float_precision="round_trip")
+        # where each row stood in the file, so a rerun writes its rows back in place (small diffs)
+        order = {key: i for i, key in enumerate(zip(*(done[c] for c in ROW_KEY)))}
         names = args.datasets or (["gradient_flow"] if args.quick else list(DATASETS))
         # --rerun replaces only the rows of this run's datasets and seeds
         again = done["method"].isin(args.rerun) & done["dataset"].isin(names) & done["seed"].isin(seeds)
@@ -191,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def save(table) -> None:
         csv.parent.mkdir(parents=True, exist_ok=True)
+        if order:  # rows of the file first, in its order; new rows after, in the run's
+            place = [order.get(key, len(order) + i) for i, key in enumerate(zip(*(table[c] for c in ROW_KEY)))]
+            table = table.iloc[sorted(range(len(table)), key=place.__getitem__)]
         table.to_csv(csv, index=False)
 
     try:
@@ -247,7 +256,7 @@ def _report_only(args, argv, csv: Path, out: Path, seeds, methods, settings) -> 
     if not csv.exists():
         print(f"wf_sc.benchmark: --report-only needs the CSV {csv}", file=sys.stderr)
         return 2
-    df = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+    df = pd.read_csv(csv, keep_default_na=False, na_values=[""], float_precision="round_trip")
     names = args.datasets or list(dict.fromkeys(df["dataset"]))
     # without --seeds / --methods: every seed and every method the CSV has
     seeds = args.seeds if args.seeds else sorted(set(df["seed"]))
