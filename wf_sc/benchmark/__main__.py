@@ -35,6 +35,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from . import DATASETS, METHODS, OTCFM_FULL, QUICK, command_line, parse_settings, report, run_suite, summarize, to_markdown
 from .methods import KNOWN
 
@@ -199,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         csv.parent.mkdir(parents=True, exist_ok=True)
         if order:  # rows of the file first, in its order; new rows after, in the run's
             place = [order.get(key, len(order) + i) for i, key in enumerate(zip(*(table[c] for c in ROW_KEY)))]
-            table = table.iloc[sorted(range(len(table)), key=place.__getitem__)]
+            table = table.iloc[np.argsort(place, kind="stable")]
         table.to_csv(csv, index=False)
 
     try:

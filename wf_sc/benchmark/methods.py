@@ -198,9 +198,9 @@ class OTMeet(Method):
     def predict(self, train, t, n, seed, rng, setting):
         from ..tl._moving import meet_observed
 
-        # the pace from its own generator, as wf_meet_pace reads it, so the draws stay the default call's
-        pace_rng = np.random.default_rng(seed)
-        weight = pace_fraction(train.snapshots(), train.times, t, pace_rng) if self.extra == "pace" else None
+        weight = None
+        if self.extra == "pace":  # from its own generator, as wf_meet_pace reads it: the draws stay the default call's
+            weight = pace_fraction(train.snapshots(), train.times, t, np.random.default_rng(seed))
         cells = meet_observed(_Still(), train.X, train.t, train.times, t, n, np.random.default_rng(seed),
                               growth=self.extra == "growth", weight=weight)[0]
         return cells + _mean_bend(train, t) if self.extra == "bend" else cells

@@ -21,7 +21,7 @@ import torch
 
 from .._core.config import CoreConfig
 from .._core.stage2 import check_loss_weights
-from .baselines import OT_CAP
+from .baselines import OT_CAP, time_fraction
 from .metrics import subsample
 from .multimarginal import multimarginal
 from .pace import pace_fraction
@@ -146,8 +146,7 @@ class WeightFlowMethod(Method):
             # averaged with weights 1 - s and s: the met cells' estimator on the model's own cells
             from ..tl._moving import optimal_pairing
 
-            t_prev, t_next = train.neighbours(t)
-            s = (t - t_prev) / (t_next - t_prev)
+            s = time_fraction(*train.neighbours(t), t)
             a = model.sample(t, n, random_state=2 * seed)
             b = model.sample(t, n, random_state=2 * seed + 1)
             pred = (1 - s) * a + s * b[optimal_pairing(a, b, np.random.default_rng(seed))]
