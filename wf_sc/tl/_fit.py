@@ -301,8 +301,8 @@ def interpolate(
         exact up to 2,048 cells per time (about 1.4 s at 2,048 cells on one CPU core) and made in
         random blocks of 2,048 above. This is what the leave-one-out benchmark scores
         (``docs/benchmarks.md``). Met cells are less spread than the real population: their mean
-        squared distance to the centroid was 0.79 of the real cells' on EMT 10-D and 0.77 on the
-        dendritic cells at 30 PCs, against 0.89 and 0.83 for unpaired transported cells
+        squared distance to the centroid was 0.80 of the real cells' on EMT 10-D and 0.75 on the
+        dendritic cells at 30 PCs, against 0.90 and 0.82 for unpaired transported cells
         (``benchmarks/meet_spread.py``). ``"sample"``: fresh, independent cells of the model's
         density at each time, with no averaging.
 
