@@ -226,12 +226,13 @@ def test_train_config_refuses_unknown_start_and_empty_action_grid():
         TrainConfig(action_points=0)
 
 
-def _bent_core(bridge: bool):
+def _bent_core(bridge: bool, bridge_clock: bool = False):
     """Anchors off a straight line in time and a time-only start: the free trajectory misses them."""
     times = [0.0, 1.0, 3.0, 4.0]
+    config = CoreConfig(dim=2, n_times=4, hidden=4, n_components=2, width=8, bridge=bridge, bridge_clock=bridge_clock)
     with torch.random.fork_rng():  # the field's initial weights, the same whatever ran before
         torch.manual_seed(0)
-        core = WeightFlowCore(CoreConfig(dim=2, n_times=4, hidden=4, n_components=2, width=8, bridge=bridge)).double()
+        core = WeightFlowCore(config).double()
     gen = torch.Generator().manual_seed(0)
     theta0, slope, bend = (torch.randn(core.backbone.n_params, generator=gen, dtype=torch.float64) for _ in range(3))
     core.set_data(torch.zeros(2), torch.ones(2), torch.tensor(times))
@@ -315,6 +316,69 @@ def test_bridged_segment_states_hit_every_anchor():
         assert float((out - states).abs().max()) > 1e-3
 
 
+#: interval speeds of a population that slows down, then speeds up: a clock warped in every interval
+_SPEEDS = torch.tensor([4.0, 1.0, 2.0], dtype=torch.float64)
+
+
+def test_clock_bridge_grows_along_the_pace_clock_and_ends_at_every_anchor():
+    from wf_sc._core.pace import PaceClock
+
+    core, linear = _bent_core(True, bridge_clock=True), _bent_core(True)
+    core.set_pace(_SPEEDS)
+    clock = PaceClock(core.tau, _SPEEDS)
+    with torch.no_grad():
+        gaps = core.anchor_gaps()
+        torch.testing.assert_close(gaps, linear.anchor_gaps())  # the free trajectories are the same
+        torch.testing.assert_close(core.weights(core.tau), core.anchors)
+        torch.testing.assert_close(core.weights(core.tau[1:] - 1e-9), core.anchors[1:], atol=1e-6, rtol=0)
+        tau = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
+        k = torch.tensor([0, 1, 2])
+        lam = (clock(tau) - core.tau[k]) / (core.tau[k + 1] - core.tau[k])
+        lam_linear = (tau - core.tau[k]) / (core.tau[k + 1] - core.tau[k])
+        assert float((lam - lam_linear).abs().min()) > 0.01  # the clock is warped in every interval
+        free = _bent_core(False)
+        torch.testing.assert_close(core.weights(tau), free.weights(tau) + lam[:, None] * gaps[k])
+        # the clock's speeds are part of the model: a state dict carries them
+        again = _bent_core(True, bridge_clock=True)
+        again.load_state_dict(core.state_dict())
+        torch.testing.assert_close(again.weights(tau), core.weights(tau), rtol=0, atol=0)
+        # equal speeds: no warp, the linear bridge bit for bit
+        core.set_pace(torch.ones(3, dtype=torch.float64))
+        assert torch.equal(core.weights(tau), linear.weights(tau))
+
+
+def test_clock_bridge_velocity_and_segment_states():
+    from wf_sc._core.objectives import Segment, bridged_states
+
+    core = _bent_core(True, bridge_clock=True)
+    core.set_pace(_SPEEDS)
+    h = 1e-6
+    with torch.no_grad():
+        for t in (0.1, 0.6, 0.9):  # inside sub-steps of the clock's grid: phi is linear there
+            tau = torch.tensor(t, dtype=torch.float64)
+            theta = core.weights(tau[None])[0]
+            fd = (core.weights((tau + h)[None])[0] - core.weights((tau - h)[None])[0]) / (2 * h)
+            torch.testing.assert_close(core.weight_velocity(theta, tau), fd, atol=1e-4, rtol=1e-4)
+        grid, states, index = core.integrate_from(0, core.tau[[1, 2, 3]])
+        out = bridged_states(core, Segment(0, [1, 2, 3], grid, states, index))
+        torch.testing.assert_close(out[[0, *index.tolist()]], core.anchors)
+        torch.testing.assert_close(out[2], core.weights(grid[2:3])[0])
+
+
+def test_pace_clock_rate_is_the_slope_of_phi():
+    from wf_sc._core.pace import PaceClock
+
+    tau = torch.tensor([0.0, 0.25, 0.75, 1.0], dtype=torch.float64)
+    clock = PaceClock(tau, _SPEEDS)
+    t = torch.tensor([0.1, 0.6, 0.9], dtype=torch.float64)
+    h = 1e-7
+    torch.testing.assert_close(clock.rate(t), (clock(t + h) - clock(t - h)) / (2 * h), atol=1e-6, rtol=1e-6)
+    # faster early in the first interval (speeds fall from 4 to 1): phi runs ahead of tau there
+    assert float(clock(t[:1])) > 0.1 and float(clock.rate(t[:1])) > 1
+    torch.testing.assert_close(clock.rate(torch.tensor([-0.5, 1.0, 2.0])), torch.ones(3))
+    assert torch.equal(PaceClock(tau, torch.ones(3)).rate(t), torch.ones(3, dtype=torch.float64))
+
+
 def test_bridge_refuses_the_transport_drift_action():
     from wf_sc._core.pipeline import TrainConfig, fit_weightflow
 
@@ -374,6 +438,10 @@ def test_bridge_share_says_how_much_the_field_leaves_to_the_bridge():
 
 def test_records_name_query_steps_only_when_not_the_default():
     """Older versions read records without ``query_steps``; a record without it reads as 32."""
+    assert "bridge_clock" not in CoreConfig(dim=2, n_times=3).to_dict()
+    assert CoreConfig(dim=2, n_times=3, bridge_clock=True).to_dict()["bridge_clock"] is True
+    with pytest.raises(ValueError, match="bridge_clock"):
+        CoreConfig(dim=2, n_times=3, bridge_clock=1)
     assert "query_steps" not in CoreConfig(dim=2, n_times=3).to_dict()
     assert CoreConfig(dim=2, n_times=3, query_steps=8).to_dict()["query_steps"] == 8
     old = CoreConfig(dim=2, n_times=3).to_dict()

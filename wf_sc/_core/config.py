@@ -40,6 +40,10 @@ class CoreConfig:
     #: bridge each anchor interval: the trajectory from anchor k is corrected linearly in time so
     #: that it ends exactly at anchor k+1 (see :meth:`~wf_sc._core.flow.WeightFlowCore.anchor_gaps`)
     bridge: bool = True
+    #: with ``bridge``, the correction grows along the pace clock the action measures time on
+    #: (:class:`~wf_sc._core.pace.PaceClock`, the interval speeds kept in the model) instead of
+    #: linearly in time; without a pace clock (``pace="constant"``) the two are the same
+    bridge_clock: bool = False
     #: learn a relative growth rate with the path (:mod:`wf_sc._core.growth_field`), read off the
     #: populations of Stage 2's transport action; the path is fitted as without it
     growth: bool = False
@@ -53,7 +57,7 @@ class CoreConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-        for name in ("bridge", "growth"):
+        for name in ("bridge", "bridge_clock", "growth"):
             value = getattr(self, name)
             if type(value).__name__ not in ("bool", "bool_"):  # Python or numpy booleans
                 raise ValueError(f"{name} must be True or False, got {value!r}")
@@ -76,11 +80,13 @@ class CoreConfig:
             self.n_codes = int(min(max(self.n_times - 2, 1), 4))
 
     def to_dict(self) -> dict:
-        """The fields as plain values; ``growth`` only when on and ``query_steps`` only when not 32,
+        """The fields as plain values; ``growth`` and ``bridge_clock`` only when on and ``query_steps``
+        only when not 32,
         so that records of fits without them stay readable by versions that predate them."""
         out = asdict(self)
-        if not out["growth"]:
-            del out["growth"]
+        for name in ("growth", "bridge_clock"):  # off: records stay readable by versions that predate them
+            if not out[name]:
+                del out[name]
         if out["query_steps"] == 32:  # the default: records stay readable by versions that predate it
             del out["query_steps"]
         return out

@@ -15,6 +15,7 @@ from .config import CoreConfig
 from .control_path import anchor_codes, anchor_scale, build_path
 from .drift import transport_drift
 from .growth_field import GrowthField
+from .pace import PaceClock
 from .dynamics import anchor_grid, integrate, weight_velocity
 from .score import score
 from .transport import kr_transport
@@ -33,7 +34,8 @@ class WeightFlowCore(nn.Module):
     so that large or finely spaced times survive); ``times`` (K+1,) the training times as given (float64);
     ``tau`` (K+1,) normalized anchor times; ``anchors`` (K+1, P); ``codes`` (K+1, n_codes).
     ``growth``: the relative growth field (:class:`~wf_sc._core.growth_field.GrowthField`) when
-    ``config.growth``, else None.
+    ``config.growth``, else None. With ``config.bridge_clock`` also ``pace_speeds`` (K,), the
+    interval speeds of the pace clock the bridge follows (:meth:`set_pace`; all equal: no warp).
     """
 
     def __init__(self, config: CoreConfig):
@@ -61,6 +63,8 @@ class WeightFlowCore(nn.Module):
             conv=config.conv,
         )
         self.growth = GrowthField(config.dim) if config.growth else None
+        if config.bridge_clock:
+            self.register_buffer("pace_speeds", torch.ones(K1 - 1, dtype=torch.float64))
         self._cache: dict = {}  # derived state kept out of the state_dict: the control path, the interval paths
 
     # ------------------------------------------------------------------ set-up
@@ -72,6 +76,7 @@ class WeightFlowCore(nn.Module):
         self.times.copy_(times)
         self.t_range.copy_(torch.stack([times[0], times[-1]]))
         self.tau.copy_((times - times[0]) / (times[-1] - times[0]))
+        self._cache.clear()
 
     def set_anchors(self, anchors: Tensor) -> None:
         """Store the anchors, the per-weight normalization and the control-path codes."""
@@ -81,6 +86,21 @@ class WeightFlowCore(nn.Module):
         self.field.scale.copy_(scale)
         self.codes.copy_(anchor_codes(anchors, center, scale, self.config.n_codes))
         self._cache.clear()
+
+    def set_pace(self, speeds: Tensor) -> None:
+        """Store the interval speeds of the pace clock (:func:`~wf_sc._core.pace.interval_speeds`)
+        that the bridge follows with ``config.bridge_clock``; without it there is nothing to store."""
+        if self.config.bridge_clock:
+            self.pace_speeds.copy_(speeds)
+            self._cache.clear()
+
+    def bridge_clock(self) -> PaceClock | None:
+        """The pace clock the bridge grows along (``config.bridge_clock``), else None."""
+        if not self.config.bridge_clock:
+            return None
+        if "clock" not in self._cache:
+            self._cache["clock"] = PaceClock(self.tau, self.pace_speeds)
+        return self._cache["clock"]
 
     @torch.no_grad()
     def init_affine(self, channels: str = "all") -> None:
@@ -223,8 +243,13 @@ class WeightFlowCore(nn.Module):
 
     def _bridge_weight(self, tau: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Interval ``k`` of each time, the bridge weight ``(tau - tau_k) / (tau_{k+1} - tau_k)``
-        (0 outside ``[tau_0, tau_K)``: no next anchor to bridge to) and whether it is inside."""
+        (with ``config.bridge_clock`` ``(phi(tau) - tau_k) / (tau_{k+1} - tau_k)``, ``phi`` the pace
+        clock, which agrees with ``tau`` at the anchors; 0 outside ``[tau_0, tau_K)``: no next anchor
+        to bridge to) and whether it is inside."""
         k, frac = self._segment(tau)
+        clock = self.bridge_clock()
+        if clock is not None:
+            frac = (clock(tau) - self.tau[k]) / (self.tau[k + 1] - self.tau[k])
         inside = (tau >= self.tau[0]) & (tau < self.tau[-1])
         return k, torch.where(inside, frac, torch.zeros_like(frac)), inside
 
@@ -239,7 +264,8 @@ class WeightFlowCore(nn.Module):
         bridged weights
 
         .. math:: \\tilde\\theta(\\tau) = \\hat\\theta_k(\\tau) + \\lambda\\,\\Delta_k, \\quad
-                  \\lambda = (\\tau - \\tau_k) / (\\tau_{k+1} - \\tau_k),
+                  \\lambda = (\\tau - \\tau_k) / (\\tau_{k+1} - \\tau_k)
+        (``config.bridge_clock``: :math:`\\varphi(\\tau)` for :math:`\\tau` in the numerator),
 
         which start at anchor ``k`` and end exactly at anchor ``k+1`` (:meth:`anchor_gaps`);
         ``start="first"`` shows the free trajectory. With ``config.dynamics == "linear"`` theta is
@@ -278,7 +304,8 @@ class WeightFlowCore(nn.Module):
         """``d theta / d tau`` at state ``theta`` and time ``tau``.
 
         CDE/ODE: ``g(theta) dZ/dtau``; with ``config.bridge``, ``theta`` is a bridged state and the
-        velocity is ``g(theta - lambda Delta_k) dZ/dtau + Delta_k / (tau_{k+1} - tau_k)``; linear
+        velocity is ``g(theta - lambda Delta_k) dZ/dtau + Delta_k / (tau_{k+1} - tau_k)`` (times
+        ``d phi / d tau`` with ``config.bridge_clock``); linear
         dynamics: the slope of the anchor interval holding ``tau``.
         """
         if self.config.dynamics == "linear":
@@ -289,7 +316,11 @@ class WeightFlowCore(nn.Module):
             if bool(inside[0]):
                 gap = self.anchor_gaps()[k[0]]
                 raw = theta - lam[0] * gap
-                return weight_velocity(self.field, self.path, raw, tau) + gap / (self.tau[k[0] + 1] - self.tau[k[0]])
+                rate = gap / (self.tau[k[0] + 1] - self.tau[k[0]])
+                clock = self.bridge_clock()
+                if clock is not None:
+                    rate = rate * clock.rate(tau.reshape(1).to(self.tau))[0]
+                return weight_velocity(self.field, self.path, raw, tau) + rate
         return weight_velocity(self.field, self.path, theta, tau)
 
     # ------------------------------------------------------------------ populations

@@ -79,12 +79,15 @@ def bridged_states(core, seg: Segment) -> Tensor:
 
     (on the first interval ``hat theta_a`` is the anchor itself, so this is the bridge of
     :meth:`wf_sc._core.flow.WeightFlowCore.weights`, on training's grid instead of the query grid).
+    With ``config.bridge_clock`` the times are read on the pace clock, ``phi(tau_i)`` for ``tau_i``.
     """
     knots = [0, *seg.index.tolist()]
     anchors = [seg.start, *seg.targets]
+    clock = core.bridge_clock()
+    grid = seg.grid if clock is None else clock(seg.grid)
     pieces = [seg.states[:1] + (core.anchors[seg.start] - seg.states[0])]
     for j, (a, b) in enumerate(zip(knots[:-1], knots[1:])):
-        lam = ((seg.grid[a + 1 : b + 1] - seg.grid[a]) / (seg.grid[b] - seg.grid[a]))[:, None]
+        lam = ((grid[a + 1 : b + 1] - grid[a]) / (grid[b] - grid[a]))[:, None]
         start_gap = core.anchors[anchors[j]] - seg.states[a]
         end_gap = core.anchors[anchors[j + 1]] - seg.states[b]
         pieces.append(seg.states[a + 1 : b + 1] + (1 - lam) * start_gap + lam * end_gap)

@@ -80,6 +80,17 @@ class PaceClock:
         inside = (x >= self.grid[0]) & (x <= self.grid[-1])
         return torch.where(inside, _interp(x, self.grid, self.phi), x).to(t)
 
+    def rate(self, t: Tensor) -> Tensor:
+        """:math:`d\\varphi / d\\tau` at ``t``: the slope of the piecewise-linear :math:`\\varphi` on the
+        sub-step holding ``t`` (the one that starts there at a knot), 1 outside ``[tau_0, tau_K)``."""
+        if self.identity:
+            return torch.ones_like(t)
+        x = t.detach().double().cpu()
+        i = (torch.searchsorted(self.grid, x.contiguous(), right=True) - 1).clamp(0, len(self.grid) - 2)
+        slope = (self.phi[i + 1] - self.phi[i]) / (self.grid[i + 1] - self.grid[i])
+        inside = (x >= self.grid[0]) & (x < self.grid[-1])
+        return torch.where(inside, slope, torch.ones_like(slope)).to(t)
+
 
 def _interp(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
     """Piecewise-linear interpolation of ``(xp, fp)`` at ``x``, constant beyond the ends."""

@@ -156,7 +156,9 @@ def fit_weightflow(
 
     clock = None
     if train.pace == "neighbours":
-        clock = PaceClock(core.tau, interval_speeds(std, core.tau, train.pace_cells, generator))
+        speeds = interval_speeds(std, core.tau, train.pace_cells, generator)
+        clock = PaceClock(core.tau, speeds)
+        core.set_pace(speeds)
     n_steps = 0 if config.dynamics == "linear" else train.stage2_steps  # straight lines: nothing to learn
     fit_cells, held_out = std, None
     if train.stage2_validation and n_steps:

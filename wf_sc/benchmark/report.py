@@ -64,6 +64,7 @@ ABLATION_TEXT: dict[str, str] = {
     "wf_no_action": "no population action in Stage 2",
     "wf_constant_pace": "the action prefers constant speed inside each interval instead of the neighbours' pace",
     "wf_no_bridge": "each interval's trajectory is not bridged to end at the next anchor",
+    "wf_bridge_clock": "the bridge grows along the pace clock (`Config(bridge_clock=True)`) instead of linearly in time",
     "wf_rebasin": "each anchor fitted from its own random start and relabelled by weight matching to the one "
     "before it (Git Re-Basin style), instead of warm-started from it",
     "wf_barzel": "the field's graph layers in Barabási-Barzel form, F(h_i) + Σ_j A_ij G(h_i, h_j) over the "
@@ -77,6 +78,7 @@ ABLATION_TEXT: dict[str, str] = {
     "wf_no_accel": "Stage 2 without the second-order population action (`ot_accel` 0): each interval a geodesic, "
     "the default before",
     "wf_accel_nested": "with or without the second-order population action, chosen by the inner leave-one-out",
+    "wf_bridge_nested": "the bridge linear in time or along the pace clock, chosen by the inner leave-one-out",
 }
 
 

@@ -74,11 +74,10 @@ class FitCache:
 
         model = make_weightflow(seed, settings)
         train_settings = {**asdict(model.train), "loss_weights": check_loss_weights(model.train.loss_weights)}
-        core = {k: v for k, v in model.core_kwargs.items() if k not in READ_SETTINGS}
+        core = {f.name: f.default for f in fields(CoreConfig) if f.name not in ("dim", "n_times", *READ_SETTINGS)}
+        core.update((k, v) for k, v in model.core_kwargs.items() if k not in READ_SETTINGS)
+        # resolved: a setting passed at its default value, or a default that changes to it, gives the same key
         resolved = {"core": core, "train": train_settings, "version": __version__}
-        resolved["core_defaults"] = {
-            f.name: f.default for f in fields(CoreConfig) if f.name not in ("dim", "n_times", *READ_SETTINGS)
-        }
         digest = hashlib.sha1(np.ascontiguousarray(train.X).tobytes() + np.ascontiguousarray(train.t).tobytes())
         digest.update(json.dumps({"seed": int(seed), **resolved}, sort_keys=True, default=str).encode())
         return digest.hexdigest()

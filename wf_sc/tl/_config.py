@@ -46,7 +46,8 @@ class Config:
         steps per anchor interval when the fitted path is read), ``method`` (solver), ``dynamics``
         (``"cde"``: the method; ``"ode"``: driven by time alone; ``"linear"``: straight lines between
         anchors), ``path`` (control-path interpolation), ``bridge`` (each interval ends exactly at
-        its next anchor), ``growth`` (also learn a relative growth rate, read off the path; the
+        its next anchor), ``bridge_clock`` (the bridge grows along the pace clock instead of
+        linearly in time), ``growth`` (also learn a relative growth rate, read off the path; the
         fit is otherwise unchanged; read it with ``wf.tl.growth(adata, method="path")``).
     Training
         ``anchor_start`` (Stage 1 starts each time from the previous one, ``"warm"``, or from its
@@ -85,6 +86,7 @@ class Config:
     dynamics: Literal["cde", "ode", "linear"] = _default("dynamics")
     path: Literal["cubic", "linear"] = _default("path")
     bridge: bool = _default("bridge")
+    bridge_clock: bool = _default("bridge_clock")
     growth: bool = _default("growth")
     # training
     anchor_start: Literal["warm", "rebasin"] = _default("anchor_start")
