@@ -442,6 +442,9 @@ def test_records_name_query_steps_only_when_not_the_default():
     assert CoreConfig(dim=2, n_times=3, bridge_clock=True).to_dict()["bridge_clock"] is True
     with pytest.raises(ValueError, match="bridge_clock"):
         CoreConfig(dim=2, n_times=3, bridge_clock=1)
+    for other in ({"bridge": False}, {"dynamics": "linear"}):  # nothing for it to shape
+        with pytest.raises(ValueError, match="bridge_clock=True"):
+            CoreConfig(dim=2, n_times=3, bridge_clock=True, **other)
     assert "query_steps" not in CoreConfig(dim=2, n_times=3).to_dict()
     assert CoreConfig(dim=2, n_times=3, query_steps=8).to_dict()["query_steps"] == 8
     old = CoreConfig(dim=2, n_times=3).to_dict()

@@ -62,6 +62,8 @@ class CoreConfig:
             if type(value).__name__ not in ("bool", "bool_"):  # Python or numpy booleans
                 raise ValueError(f"{name} must be True or False, got {value!r}")
             setattr(self, name, bool(value))
+        if self.bridge_clock and (not self.bridge or self.dynamics == "linear"):
+            raise ValueError("bridge_clock=True shapes the bridge: it needs bridge=True and dynamics 'cde' or 'ode'")
         if self.path not in PATHS:
             raise ValueError(f"unknown control path {self.path!r}, known are {list(PATHS)}")
         if self.path == "linear" and self.method == "rk4" and self.dynamics == "cde":
