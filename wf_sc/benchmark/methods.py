@@ -40,6 +40,8 @@ Each is a :class:`~wf_sc.benchmark.protocol.Method` that sees only a training ti
   default before), chosen by the inner leave-one-out (how the action became the default);
 - ``wf_bridge_nested``: the default call with the bridge linear in time (the default) or growing
   along the pace clock (``wf_bridge_clock``), chosen by the inner leave-one-out;
+- ``wf_points_nested``: the default call with the population actions measured at two (the default)
+  or four (``wf_points4``) points per anchor interval, chosen by the inner leave-one-out;
 - ablations (:data:`ABLATIONS`): WeightFlow with one fit setting changed, predicting like ``weightflow``;
   among them the weight-space variants ``wf_rebasin`` (anchors from independent random starts,
   matched by weight matching, instead of warm starts) and ``wf_barzel`` (the field's graph layers in
@@ -131,10 +133,12 @@ WF_ACTIONS: tuple[dict[str, Any], ...] = ({}, {"loss_weights": {"ot_action": 2.0
 WF_ACCELS: tuple[dict[str, Any], ...] = ({}, {"loss_weights": {"ot_accel": 0.0}})
 #: the bridge linear in time or along the pace clock, for ``wf_bridge_nested`` (the package default first)
 WF_BRIDGES: tuple[dict[str, Any], ...] = ({}, {"bridge_clock": True})
+#: two or four action populations per anchor interval, for ``wf_points_nested`` (the package default first)
+WF_POINTS: tuple[dict[str, Any], ...] = ({}, {"action_points": 4})
 #: the fit settings each nested WeightFlow variant chooses among, predicting like the default call
 NESTED_CHOICES: dict[str, tuple[dict[str, Any], ...]] = {
     "wf_budget_nested": WF_BUDGETS, "wf_stage2_nested": WF_STAGE2_BUDGETS, "wf_action_nested": WF_ACTIONS,
-    "wf_accel_nested": WF_ACCELS, "wf_bridge_nested": WF_BRIDGES,
+    "wf_accel_nested": WF_ACCELS, "wf_bridge_nested": WF_BRIDGES, "wf_points_nested": WF_POINTS,
 }
 #: WeightFlow variants beside the default call: name -> fit settings changed ({} for the variants that
 #: predict differently or choose by the inner leave-one-out)
@@ -148,6 +152,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "wf_constant_pace": {"pace": "constant"},
     "wf_no_bridge": {"bridge": False},
     "wf_bridge_clock": {"bridge_clock": True},
+    "wf_points4": {"action_points": 4},
     "wf_rebasin": {"anchor_start": "rebasin"},
     "wf_barzel": {"conv": "barzel"},
     "wf_stage1_validation": {"stage1_max_steps": 1500},

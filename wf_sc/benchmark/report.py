@@ -79,6 +79,8 @@ ABLATION_TEXT: dict[str, str] = {
     "the default before",
     "wf_accel_nested": "with or without the second-order population action, chosen by the inner leave-one-out",
     "wf_bridge_nested": "the bridge linear in time or along the pace clock, chosen by the inner leave-one-out",
+    "wf_points4": "the population actions measured at four points per anchor interval instead of two",
+    "wf_points_nested": "the population actions at two or four points per anchor interval, chosen by the inner leave-one-out",
 }
 
 
