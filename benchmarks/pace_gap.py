@@ -27,11 +27,11 @@ from wf_sc.benchmark.pace import pace_fraction
 
 def placement(cells: np.ndarray, m_prev: np.ndarray, m_next: np.ndarray) -> tuple[float, float, float]:
     """The centre's fraction along the chord, its distance across it, and the cloud's spread."""
-    chord = m_next - m_prev
-    offset = cells.mean(0) - m_prev
+    chord, centre = m_next - m_prev, cells.mean(0)
+    offset = centre - m_prev
     along = float(offset @ chord / (chord @ chord))
     across = float(np.linalg.norm(offset - along * chord))
-    spread = float(np.linalg.norm(cells - cells.mean(0), axis=1).mean())
+    spread = float(np.linalg.norm(cells - centre, axis=1).mean())
     return along, across, spread
 
 
@@ -49,16 +49,15 @@ for name in sys.argv[1].split(","):
             "ot_meet": OTMeet().predict(f.train, f.t, m, f.seed, None, {}),
             "ot_meet_pace": OTMeet("pace").predict(f.train, f.t, m, f.seed, None, {}),
         }
+        s = time_fraction(t_prev, t_next, f.t)
         s_clock = pace_fraction(f.train.snapshots(), f.train.times, f.t, np.random.default_rng(f.seed))
         for label, cells in preds.items():
             along, across, spread = placement(cells, m_prev, m_next)
             rows.append(dict(dataset=name, held_out=f.t, seed=f.seed, row=label, along=along, across=across,
                              spread=spread, w1=np.nan if label == "truth" else w1(cells, f.ref),
-                             s=time_fraction(t_prev, t_next, f.t), s_clock=s_clock))
-        print(*rows[-5:], sep="\n", flush=True)
+                             s=s, s_clock=s_clock))
+        print(*rows[-len(preds):], sep="\n", flush=True)
 d = pd.DataFrame(rows)
-order = {label: i for i, label in enumerate(["truth", "weightflow", "bridge_clock", "ot_meet", "ot_meet_pace"])}
-table = d.groupby(["dataset", "held_out", "row"])[["s", "s_clock", "along", "across", "spread", "w1"]].mean()
-table = table.sort_index(level=["dataset", "held_out"], sort_remaining=False)
-table = table.iloc[sorted(range(len(table)), key=lambda i: (*table.index[i][:2], order[table.index[i][2]]))]
+d["row"] = pd.Categorical(d["row"], categories=list(preds))  # the rows in the order they were made
+table = d.groupby(["dataset", "held_out", "row"], observed=True)[["s", "s_clock", "along", "across", "spread", "w1"]].mean()
 print(table.round(4).to_string())
